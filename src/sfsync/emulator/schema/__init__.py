@@ -1,0 +1,1 @@
+"""Object and field metadata of the emulated org."""
