@@ -12,7 +12,7 @@ these classes once, at their edge, and chain the original with ``raise ... from`
     └── FatalError           stop the pipeline as FAILED; the message says why and how to fix it
 
 Every error carries a ``hint`` (how to fix it) and an optional ``code`` (the source system's own
-error code, e.g. ``"INVALID_FIELD"``), so logs and the dead-letter store can say more than a class name.
+error code, e.g. ``"INVALID_FIELD"``), so logs and the dead-letter store say more than a class name.
 """
 
 from __future__ import annotations

@@ -1,0 +1,118 @@
+"""The Sink protocol: where change events are applied.
+
+Lifecycle, driven by the runtime:
+
+1. ``await sink.open(ctx)``: connect, create or check target structures.
+2. ``outcomes = await sink.write(batch)`` any number of times. ``write`` returns exactly one
+   :class:`Outcome` per event, in batch order. One bad record never fails the whole batch: it
+   gets a ``REJECTED`` outcome with its error and the rest are applied. ``write`` raises only
+   for a failure of the whole call: :class:`~sfsync.core.errors.RetryableError` (the runtime
+   retries the same batch, so the sink must apply idempotently) or
+   :class:`~sfsync.core.errors.FatalError`.
+3. ``await sink.aclose()``: always called.
+
+Idempotence: applying the same event twice has the effect of applying it once, and an event
+older than what the target holds (by ``ChangeEvent.version``) never overwrites it. Events of one
+key are applied in batch order.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sfsync.core.errors import SyncError
+from sfsync.core.events import Batch
+from sfsync.spi.clock import Clock
+
+
+class OutcomeKind(enum.Enum):
+    """The final fate of one event."""
+
+    APPLIED = "applied"
+    """Written (or found already applied)."""
+    STALE = "stale"
+    """Not written: the target already holds a newer version. Final, nothing lost."""
+    REJECTED = "rejected"
+    """Cannot be written (validation, bad value); goes to the dead-letter store."""
+    CONFLICT = "conflict"
+    """Both sides changed; parked for review."""
+    RETRY = "retry"
+    """Not written this time for a transient reason (a locked row); the runtime retries it."""
+
+    @property
+    def final(self) -> bool:
+        """Whether the checkpoint may move past an event with this outcome."""
+        return self is not OutcomeKind.RETRY
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of applying one event.
+
+    Attributes:
+        kind: what happened.
+        error: why, for REJECTED, CONFLICT and RETRY.
+        target_key: the key the target gave the record (a new Salesforce Id, say), if any.
+    """
+
+    kind: OutcomeKind
+    error: SyncError | None = None
+    target_key: str | None = None
+
+    def __post_init__(self) -> None:
+        needs_error = self.kind in (OutcomeKind.REJECTED, OutcomeKind.CONFLICT, OutcomeKind.RETRY)
+        if needs_error and self.error is None:
+            raise ValueError(f"a {self.kind.value} outcome needs the error that caused it")
+
+    @classmethod
+    def applied(cls, target_key: str | None = None) -> Outcome:
+        return cls(OutcomeKind.APPLIED, target_key=target_key)
+
+    @classmethod
+    def rejected(cls, error: SyncError) -> Outcome:
+        return cls(OutcomeKind.REJECTED, error=error)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkCapabilities:
+    """What a sink can do.
+
+    Attributes:
+        deletes: can apply DELETE events.
+        partial_updates: applies ``ChangeEvent.partial`` events by touching only their fields.
+        max_batch: the most events one ``write`` call should get.
+    """
+
+    deletes: bool = True
+    partial_updates: bool = True
+    max_batch: int = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class SinkContext:
+    """What the runtime hands a sink when opening it. Fields may be added; none removed."""
+
+    sync_name: str
+    clock: Clock
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("sfsync.sink"))
+
+
+class Sink(Protocol):
+    """A consumer of change events (see the module docstring for the lifecycle)."""
+
+    capabilities: SinkCapabilities
+
+    async def open(self, ctx: SinkContext) -> None:
+        """Connect and prepare the target."""
+        ...
+
+    async def write(self, batch: Batch) -> list[Outcome]:
+        """Apply ``batch``; one outcome per event, in order."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections. Idempotent."""
+        ...

@@ -1,0 +1,92 @@
+"""The Source protocol: where change events come from.
+
+Lifecycle, driven by the runtime, one task at a time per source:
+
+1. ``await source.open(ctx)``: connect, authenticate, check that the configured entities
+   exist. Raise :class:`~sfsync.core.errors.ConfigError` for a problem the user must fix,
+   :class:`~sfsync.core.errors.RetryableError` for one that may pass.
+2. If the checkpoint says the snapshot is not complete: ``stream_start = await
+   source.current_positions()`` (taken *before* the snapshot, so the hand-off to streaming is
+   gap-free), then iterate ``source.snapshot(entities, resume)``. Each batch holds READ events
+   whose positions encode snapshot progress; the runtime checkpoints them as outcomes land.
+3. Iterate ``source.changes(resume)``: batches of CREATE/UPDATE/DELETE/UNDELETE events, for
+   ever (until cancelled) for a streaming source, until caught up for a polling source
+   (the runtime calls it again after the configured interval).
+4. ``await source.aclose()``: always called, also after a failure or cancellation.
+
+The source never writes checkpoints: the runtime owns them and passes the last saved one back
+as ``resume``. Delivery is at-least-once: after a crash a source may repeat events that were
+emitted but not checkpointed; sinks absorb repeats by applying idempotently.
+Events of one key must be emitted in commit order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sfsync.core.checkpoint import Checkpoint
+from sfsync.core.events import Batch, Position
+from sfsync.spi.clock import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCapabilities:
+    """What a source can do; the runtime plans a sync from these.
+
+    Attributes:
+        snapshot: can read every current record.
+        changes: can read changes after a position.
+        realtime: ``changes`` pushes events as they happen (otherwise it polls).
+        deletes: changes include deletes.
+    """
+
+    snapshot: bool = True
+    changes: bool = True
+    realtime: bool = False
+    deletes: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What the runtime hands a source when opening it. Fields may be added; none removed.
+
+    Attributes:
+        sync_name: the configured sync this source serves (for logs and metrics).
+        clock: the only time the source may use.
+        logger: where the source logs.
+        batch_size: preferred number of events per batch.
+    """
+
+    sync_name: str
+    clock: Clock
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("sfsync.source"))
+    batch_size: int = 2000
+
+
+class Source(Protocol):
+    """A producer of change events (see the module docstring for the lifecycle)."""
+
+    capabilities: SourceCapabilities
+
+    async def open(self, ctx: SourceContext) -> None:
+        """Connect and check the configuration against the remote system."""
+        ...
+
+    async def current_positions(self) -> Mapping[str, Position]:
+        """Per stream, the position of "now": streaming from it misses nothing after this call."""
+        ...
+
+    def snapshot(self, entities: Sequence[str], resume: Checkpoint | None) -> AsyncIterator[Batch]:
+        """Every current record of ``entities`` as READ events, resuming a partial snapshot."""
+        ...
+
+    def changes(self, resume: Checkpoint | None) -> AsyncIterator[Batch]:
+        """Changes after the positions in ``resume`` (or after ``current_positions``)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections. Idempotent."""
+        ...
