@@ -1,15 +1,25 @@
 """The Sink protocol: where change events are applied.
 
-Lifecycle, driven by the runtime:
+Lifecycle, driven by the runtime (the shape of Kafka Connect's ``SinkTask`` put/flush):
 
-1. ``await sink.open(ctx)``: connect, create or check target structures.
-2. ``outcomes = await sink.write(batch)`` any number of times. ``write`` returns exactly one
+1. ``await sink.open(ctx)``: connect.
+2. ``await sink.prepare(schema)`` for every entity before its first event, and again whenever
+   the source's description of it changes: create or evolve the target structure. Returns
+   notices for the operator (a field kept although the source dropped it, a field quarantined
+   after an incompatible type change); raises :class:`~sfsync.core.errors.FatalError` only if
+   the entity cannot be written at all.
+3. ``outcomes = await sink.write(batch)`` any number of times. ``write`` returns exactly one
    :class:`Outcome` per event, in batch order. One bad record never fails the whole batch: it
    gets a ``REJECTED`` outcome with its error and the rest are applied. ``write`` raises only
    for a failure of the whole call: :class:`~sfsync.core.errors.RetryableError` (the runtime
    retries the same batch, so the sink must apply idempotently) or
    :class:`~sfsync.core.errors.FatalError`.
-3. ``await sink.aclose()``: always called.
+4. ``await sink.flush(checkpoint)``: make everything written so far durable. A sink whose
+   capabilities say ``stores_checkpoints`` stores ``checkpoint`` in the same transaction as
+   the data, so that data and position can never disagree after a crash; the runtime then
+   reads checkpoints back with ``load_checkpoint``. Other sinks ignore the argument and the
+   runtime saves the checkpoint in its own store right after ``flush`` returns.
+5. ``await sink.aclose()``: always called; whatever was not flushed is rolled back.
 
 Idempotence: applying the same event twice has the effect of applying it once, and an event
 older than what the target holds (by ``ChangeEvent.version``) never overwrites it. Events of one
@@ -23,8 +33,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sfsync.core.checkpoint import Checkpoint
 from sfsync.core.errors import SyncError
 from sfsync.core.events import Batch
+from sfsync.core.schema import EntitySchema
 from sfsync.spi.clock import Clock
 
 
@@ -84,11 +96,13 @@ class SinkCapabilities:
         deletes: can apply DELETE events.
         partial_updates: applies ``ChangeEvent.partial`` events by touching only their fields.
         max_batch: the most events one ``write`` call should get.
+        stores_checkpoints: ``flush`` stores the checkpoint atomically with the data.
     """
 
     deletes: bool = True
     partial_updates: bool = True
     max_batch: int = 2000
+    stores_checkpoints: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +123,20 @@ class Sink(Protocol):
         """Connect and prepare the target."""
         ...
 
+    async def prepare(self, schema: EntitySchema) -> list[str]:
+        """Create or evolve the target structure for ``schema``; returns operator notices."""
+        ...
+
     async def write(self, batch: Batch) -> list[Outcome]:
         """Apply ``batch``; one outcome per event, in order."""
+        ...
+
+    async def flush(self, checkpoint: Checkpoint | None) -> None:
+        """Make every write durable (with ``checkpoint``, when ``stores_checkpoints``)."""
+        ...
+
+    async def load_checkpoint(self) -> Checkpoint | None:
+        """The checkpoint stored by the last ``flush`` (``None`` if none or not supported)."""
         ...
 
     async def aclose(self) -> None:

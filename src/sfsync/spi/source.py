@@ -4,7 +4,8 @@ Lifecycle, driven by the runtime, one task at a time per source:
 
 1. ``await source.open(ctx)``: connect, authenticate, check that the configured entities
    exist. Raise :class:`~sfsync.core.errors.ConfigError` for a problem the user must fix,
-   :class:`~sfsync.core.errors.RetryableError` for one that may pass.
+   :class:`~sfsync.core.errors.RetryableError` for one that may pass. Then
+   ``await source.describe(entities)`` gives the metadata sinks prepare their targets from.
 2. If the checkpoint says the snapshot is not complete: ``stream_start = await
    source.current_positions()`` (taken *before* the snapshot, so the hand-off to streaming is
    gap-free), then iterate ``source.snapshot(entities, resume)``. Each batch holds READ events
@@ -29,6 +30,7 @@ from typing import Protocol
 
 from sfsync.core.checkpoint import Checkpoint
 from sfsync.core.events import Batch, Position
+from sfsync.core.schema import EntitySchema
 from sfsync.spi.clock import Clock
 
 
@@ -73,6 +75,10 @@ class Source(Protocol):
 
     async def open(self, ctx: SourceContext) -> None:
         """Connect and check the configuration against the remote system."""
+        ...
+
+    async def describe(self, entities: Sequence[str]) -> dict[str, EntitySchema]:
+        """The current metadata of ``entities`` (the configured field selection applied)."""
         ...
 
     async def current_positions(self) -> Mapping[str, Position]:
