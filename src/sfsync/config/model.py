@@ -1,0 +1,347 @@
+"""The sync configuration as frozen models: what a YAML file means once it is valid.
+
+The shape, from the top::
+
+    version: 1
+    state: {url: "sqlite:///.sfsync/state.sqlite"}
+    connections:            # named endpoints; `type` picks the connector that validates the rest
+      crm: {type: salesforce, auth: {...}}
+      warehouse: {type: postgres, url: ...}
+    syncs:                  # one pipeline each, from a source connection to a target connection
+      - name: accounts-to-warehouse
+        source: crm
+        target: warehouse
+        mode: polling
+        interval: 1m
+        objects:
+          - name: Account
+            fields: [Id, Name, Industry]
+
+Every model is frozen and forbids unknown keys, so a typo is an error rather than a silently
+ignored setting. Every field has a description: ``scripts/gen_config_docs.py`` turns them into
+``docs/configuration.md``. Connection sections are validated by the connector's own model (its
+``ConnectorSpec.config``), found through the registry; :class:`Connection` keeps the type name
+with the validated model. Checks across fields and sections (unknown connections, duplicate
+names) live in :mod:`sfsync.config.validate`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    InstanceOf,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from sfsync.config.durations import Duration
+from sfsync.config.where import check_condition
+from sfsync.core.retry import RetryPolicy
+
+SYNC_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+API_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,79}$"
+_API_NAME = re.compile(API_NAME)
+SyncMode = Literal["batch", "polling", "realtime"]
+DeleteMode = Literal["hard", "soft", "ignore"]
+
+DEFAULT_POLLING_INTERVAL = timedelta(minutes=1)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _field_list(value: object) -> Literal["all"] | tuple[str, ...]:
+    """``fields``: the word ``all`` or a non-empty list of distinct API names."""
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return "all"
+    fix = "write `fields: all`, or a list such as `fields: [Id, Name, Industry]`"
+    if isinstance(value, str):
+        # `fields: Id, Name` is a common slip: YAML reads it as one string.
+        raise PydanticCustomError(
+            "field_list", "fields must be `all` or a list of field names", {"fix": fix}
+        )
+    if not isinstance(value, list | tuple) or not value:
+        raise PydanticCustomError(
+            "field_list", "fields must be `all` or a non-empty list of field names", {"fix": fix}
+        )
+    return _unique_names(value)
+
+
+def _unique_names(value: object) -> tuple[str, ...]:
+    """A list of distinct field API names (case-insensitively distinct, as Salesforce is)."""
+    if not isinstance(value, list | tuple):
+        raise PydanticCustomError(
+            "field_list", "expected a list of field names", {"fix": "write [Name, Industry]"}
+        )
+    seen: set[str] = set()
+    for index, name in enumerate(value):
+        if not isinstance(name, str) or not _API_NAME.fullmatch(name):
+            raise PydanticCustomError(
+                "api_name",
+                "'{name}' is not a field API name",
+                {
+                    "name": str(name),
+                    "index": index,
+                    "fix": "use API names such as Name or Custom_Field__c",
+                },
+            )
+        if name.lower() in seen:
+            raise PydanticCustomError(
+                "duplicate_name",
+                "'{name}' is listed twice",
+                {
+                    "name": name,
+                    "index": index,
+                    "fix": "list each field once (names are case-insensitive)",
+                },
+            )
+        seen.add(name.lower())
+    return tuple(value)
+
+
+FieldNames = Annotated[Literal["all"] | tuple[str, ...], PlainValidator(_field_list)]
+FieldNameList = Annotated[tuple[str, ...], PlainValidator(_unique_names)]
+
+
+class StateConfig(_Frozen):
+    """Where sfsync keeps its own state: checkpoints, key maps, dead letters, conflicts, audit."""
+
+    url: str = Field(
+        default="sqlite:///.sfsync/state.sqlite",
+        repr=False,
+        description="`sqlite:///path` (embedded, one process) or `postgresql://user@host/db` "
+        "(production, several workers). A relative SQLite path is relative to the working "
+        "directory.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        scheme = value.partition("://")[0].lower() if "://" in value else ""
+        if scheme not in {"sqlite", "postgresql", "postgres", "postgresql+psycopg"}:
+            raise PydanticCustomError(
+                "state_url",
+                "the state store must be SQLite or PostgreSQL",
+                {"fix": "write sqlite:///.sfsync/state.sqlite or postgresql://user@host/db"},
+            )
+        return value
+
+
+class RetryConfig(_Frozen):
+    """How a failed call is retried: exponential backoff with full jitter."""
+
+    max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Attempts in all, counting the first one."
+    )
+    base_delay: Duration = Field(
+        default=timedelta(milliseconds=500),
+        description="Longest wait before the first retry; each retry may wait twice as long.",
+    )
+    max_delay: Duration = Field(
+        default=timedelta(seconds=60), description="No wait between attempts is longer."
+    )
+    deadline: Duration | None = Field(
+        default=None,
+        description="Give up once this long has passed since the first attempt; none by default.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.max_delay < self.base_delay:
+            raise PydanticCustomError(
+                "delay_order",
+                "max_delay is shorter than base_delay",
+                {"fix": "make max_delay at least as long as base_delay", "at": "max_delay"},
+            )
+        return self
+
+    def to_policy(self) -> RetryPolicy:
+        """The :class:`~sfsync.core.retry.RetryPolicy` the runtime applies."""
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            base_delay=self.base_delay.total_seconds(),
+            max_delay=self.max_delay.total_seconds(),
+            deadline=self.deadline.total_seconds() if self.deadline is not None else None,
+        )
+
+
+class DeadLetterConfig(_Frozen):
+    """What happens to events that cannot be applied (bad value, validation rule)."""
+
+    max_per_run: int | None = Field(
+        default=1000,
+        ge=0,
+        description="Fail the run once more events than this were dead-lettered in it: so many "
+        "failures point at a mapping or permission problem, not at bad records. `null` never "
+        "fails; 0 fails on the first.",
+    )
+    retention: Duration = Field(
+        default=timedelta(days=30),
+        description="How long dead letters are kept for inspection and replay.",
+    )
+
+
+class ObjectSync(_Frozen):
+    """One object (Salesforce sObject, or table) that a sync carries, and how."""
+
+    name: str = Field(
+        pattern=API_NAME,
+        description="API name of the Salesforce object, such as `Account` or `Invoice__c`.",
+    )
+    fields: FieldNames = Field(
+        default="all",
+        description="`all`, or the list of field API names to carry.",
+    )
+    exclude_fields: FieldNameList = Field(
+        default=(),
+        description="Fields left out (with `fields: all`), e.g. large text or sensitive fields.",
+    )
+    where: str | None = Field(
+        default=None,
+        description="Row filter as a SOQL condition, without `WHERE`: `Industry != null AND "
+        "IsDeleted = false`.",
+    )
+    table: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+        description="Table on the SQL side; default: the object name in snake_case without "
+        "`__c` (`Invoice_Line__c` -> `invoice_line`).",
+    )
+    deletes: DeleteMode = Field(
+        default="soft",
+        description="`soft` marks deleted rows (`is_deleted`, `deleted_at`), `hard` deletes "
+        "them, `ignore` keeps them untouched.",
+    )
+    key: str = Field(
+        default="Id",
+        pattern=API_NAME,
+        description="Field that identifies a record on both sides: `Id`, or an external id "
+        "field for writes into Salesforce, so that a retry can never create a duplicate.",
+    )
+
+    @field_validator("where")
+    @classmethod
+    def _condition(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        issue = check_condition(value)
+        if issue is not None:
+            raise PydanticCustomError("condition", issue.message, {"fix": issue.fix})
+        return value.strip()
+
+    @property
+    def target_table(self) -> str:
+        """``table``, or the name derived from the object's API name."""
+        return self.table or derive_table(self.name)
+
+    @property
+    def all_fields(self) -> bool:
+        """Whether every field of the object is carried (less ``exclude_fields``)."""
+        return self.fields == "all"
+
+
+def derive_table(object_name: str) -> str:
+    """The default table of an object: ``Invoice_Line__c`` -> ``invoice_line``.
+
+    CamelCase becomes snake_case: ``OpportunityLineItem`` -> ``opportunity_line_item``.
+    """
+    base = object_name.removesuffix("__c").removesuffix("__C")
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", base)
+    return re.sub(r"_+", "_", snake).lower()
+
+
+class SyncDef(_Frozen):
+    """One pipeline: objects carried from a source connection to a target connection."""
+
+    name: str = Field(
+        pattern=SYNC_NAME,
+        description="Unique name: lower case letters, digits, `-` and `_`. Checkpoints are "
+        "stored under it, so renaming a sync starts it afresh.",
+    )
+    description: str | None = Field(default=None, description="Free text for people.")
+    enabled: bool = Field(default=True, description="`false` keeps the sync defined but stopped.")
+    source: str = Field(min_length=1, description="Name of the connection read from.")
+    target: str = Field(min_length=1, description="Name of the connection written to.")
+    mode: SyncMode = Field(
+        description="`batch` copies everything on each run (Bulk API), `polling` reads changes "
+        "every `interval`, `realtime` follows Change Data Capture as it happens."
+    )
+    interval: Duration | None = Field(
+        default=None,
+        description="Time between runs: with `polling` (default 1m) or `batch` (default: run "
+        "once). Not allowed with `realtime`.",
+    )
+    initial_load: bool = Field(
+        default=True,
+        description="Copy existing records before following changes (snapshot, then stream).",
+    )
+    objects: tuple[ObjectSync, ...] = Field(
+        min_length=1, description="The objects this sync carries."
+    )
+    retry: RetryConfig = Field(default_factory=RetryConfig, description="Retries of failed calls.")
+    dead_letters: DeadLetterConfig = Field(
+        default_factory=DeadLetterConfig, description="Handling of events that cannot be applied."
+    )
+
+    @property
+    def effective_interval(self) -> timedelta | None:
+        """``interval`` with the mode's default: 1m for polling, ``None`` (no repeat) otherwise."""
+        if self.interval is None and self.mode == "polling":
+            return DEFAULT_POLLING_INTERVAL
+        return self.interval
+
+
+class Connection(_Frozen):
+    """A validated connection section: the connector ``type`` and the connector's own model."""
+
+    type: str = Field(description="Connector name, as listed by `sfsync connectors`.")
+    config: InstanceOf[BaseModel] = Field(
+        description="The section validated by the connector's `ConnectorSpec.config` model."
+    )
+
+
+class SyncConfig(_Frozen):
+    """A whole configuration file."""
+
+    version: Literal[1] = Field(description="Format version of this file; always 1 for now.")
+    state: StateConfig = Field(
+        default_factory=StateConfig, description="Where sfsync keeps its own state."
+    )
+    connections: dict[str, Connection] = Field(
+        description="Named endpoints. Each has a `type` (a connector) and that connector's "
+        "settings; see the connection sections below."
+    )
+    syncs: tuple[SyncDef, ...] = Field(min_length=1, description="The pipelines to run.")
+
+    def sync(self, name: str) -> SyncDef:
+        """The sync called ``name``.
+
+        Raises:
+            KeyError: there is none.
+        """
+        for sync in self.syncs:
+            if sync.name == name:
+                return sync
+        raise KeyError(name)
+
+    def connection(self, name: str) -> Connection:
+        """The connection called ``name``.
+
+        Raises:
+            KeyError: there is none.
+        """
+        return self.connections[name]
+
+
+def public_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s fields by the key users write (the alias where there is one)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}

@@ -1,0 +1,190 @@
+"""The ``salesforce`` connection section: where the org is and how to log in.
+
+``auth`` is a union discriminated by ``flow``; each flow has its own model, so that a JWT
+section with a ``client_secret`` is refused instead of silently ignored. Every credential is
+a :class:`~pydantic.SecretStr`: it prints as ``**********`` in reprs, logs and errors, and
+only the client reads it, with ``get_secret_value()``.
+
+Example::
+
+    crm:
+      type: salesforce
+      login_url: https://login.salesforce.com
+      auth:
+        flow: jwt_bearer
+        client_id: ${SF_CLIENT_ID}
+        username: integration@example.com
+        private_key_file: /run/secrets/sf.key
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+_API_VERSION = re.compile(r"\d{2,3}\.0")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class JwtBearerAuth(_Frozen):
+    """OAuth 2.0 JWT bearer flow: server-to-server, no stored password; the production default."""
+
+    flow: Literal["jwt_bearer"] = Field(description="Selects the JWT bearer flow.")
+    client_id: str = Field(
+        min_length=1, description="Consumer key of the connected app (the JWT `iss` claim)."
+    )
+    username: str = Field(
+        min_length=1, description="Salesforce username the integration acts as (the `sub` claim)."
+    )
+    private_key_file: Path | None = Field(
+        default=None,
+        description="PEM file with the RSA private key whose certificate is on the connected app.",
+    )
+    private_key: SecretStr | None = Field(
+        default=None,
+        description="The PEM private key itself, usually `${file:...}` or `${SF_PRIVATE_KEY}`; "
+        "give this or `private_key_file`, not both.",
+    )
+    audience: AnyHttpUrl | None = Field(
+        default=None,
+        description="JWT `aud` claim; defaults to the connection's `login_url`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Self:
+        if (self.private_key_file is None) == (self.private_key is None):
+            raise ValueError("give exactly one of private_key_file or private_key")
+        return self
+
+
+class ClientCredentialsAuth(_Frozen):
+    """OAuth 2.0 client credentials flow; needs the org's My Domain URL as `login_url`."""
+
+    flow: Literal["client_credentials"] = Field(description="Selects the client credentials flow.")
+    client_id: str = Field(min_length=1, description="Consumer key of the connected app.")
+    client_secret: SecretStr = Field(description="Consumer secret of the connected app.")
+
+
+class RefreshTokenAuth(_Frozen):
+    """OAuth 2.0 refresh token flow, for a token obtained once through the web flow."""
+
+    flow: Literal["refresh_token"] = Field(description="Selects the refresh token flow.")
+    client_id: str = Field(min_length=1, description="Consumer key of the connected app.")
+    client_secret: SecretStr | None = Field(
+        default=None, description="Consumer secret, if the connected app requires it."
+    )
+    refresh_token: SecretStr = Field(description="The long-lived refresh token.")
+
+
+class PasswordAuth(_Frozen):
+    """Username-password login; legacy, and admins may block it. Prefer `jwt_bearer`.
+
+    With `client_id` and `client_secret` the OAuth username-password flow is used; without
+    them, the SOAP `login()` call (as simple-salesforce does).
+    """
+
+    flow: Literal["password"] = Field(description="Selects username-password login.")
+    username: str = Field(min_length=1, description="Salesforce username.")
+    password: SecretStr = Field(description="The user's password.")
+    security_token: SecretStr | None = Field(
+        default=None,
+        description="Security token appended to the password, unless the login IP is trusted.",
+    )
+    client_id: str | None = Field(
+        default=None, description="Consumer key, for the OAuth variant of this flow."
+    )
+    client_secret: SecretStr | None = Field(
+        default=None, description="Consumer secret, for the OAuth variant of this flow."
+    )
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Self:
+        if (self.client_id is None) != (self.client_secret is None):
+            raise ValueError("give both client_id and client_secret, or neither (SOAP login)")
+        return self
+
+
+class AccessTokenAuth(_Frozen):
+    """A ready access token (session id), for scripts and the emulator; it is never refreshed."""
+
+    flow: Literal["access_token"] = Field(description="Selects a fixed access token.")
+    access_token: SecretStr = Field(description="The access token or session id.")
+
+
+SalesforceAuth = Annotated[
+    JwtBearerAuth | ClientCredentialsAuth | RefreshTokenAuth | PasswordAuth | AccessTokenAuth,
+    Field(discriminator="flow"),
+]
+"""Any one of the login flows, chosen by its ``flow`` key."""
+
+AUTH_FLOWS: tuple[str, ...] = (
+    "jwt_bearer",
+    "client_credentials",
+    "refresh_token",
+    "password",
+    "access_token",
+)
+
+
+class SalesforceConnection(_Frozen):
+    """A Salesforce org (or the local emulator) and how to log in to it."""
+
+    type: Literal["salesforce"] = Field(description="Selects the Salesforce connector.")
+    login_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://login.salesforce.com"),
+        description="Where to log in: https://login.salesforce.com, https://test.salesforce.com "
+        "for sandboxes, or the org's My Domain URL.",
+    )
+    instance_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="The org's own URL. Login responses supply it, so it is needed only with "
+        "`flow: access_token`.",
+    )
+    api_version: str = Field(
+        default="62.0",
+        description='REST API version, such as "62.0" (quote it in YAML).',
+    )
+    client_name: str = Field(
+        default="sfsync",
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_\-.]+$",
+        description="Sent as `Sforce-Call-Options: client=...` on every call, so that change "
+        "events of our own writes can be recognised and not echoed back.",
+    )
+    request_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds to wait for one HTTP response."
+    )
+    auth: SalesforceAuth = Field(description="How to log in; `flow` selects the method.")
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _api_version(cls, value: object) -> object:
+        # Unquoted `62.0` arrives as a float and `62` as an int; both mean "62.0".
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = f"{float(value):.1f}"
+        if isinstance(value, str):
+            value = value.strip().removeprefix("v")
+            if not _API_VERSION.fullmatch(value):
+                raise ValueError(f'API version must look like "62.0", not {value!r}')
+        return value
+
+    @model_validator(mode="after")
+    def _instance_for_token(self) -> Self:
+        if isinstance(self.auth, AccessTokenAuth) and self.instance_url is None:
+            raise ValueError("flow access_token needs instance_url: there is no login to supply it")
+        return self
