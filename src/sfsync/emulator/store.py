@@ -1,0 +1,1027 @@
+"""The org's records: an in-memory store with Salesforce's write semantics, indexes, a
+recycle bin, all-or-none transactions, change listeners and optional SQLite durability.
+
+Records are held per object as tuples of wire values aligned with the object's fields (compact:
+a million Accounts fit in about a gigabyte), and handed out as read-only :class:`Row` mappings
+keyed by declared field names. Compound fields (``BillingAddress``) are not stored; readers
+build them from their components. Every stored record has every non-compound field, ``None``
+when empty.
+
+Reads (:meth:`OrgStore.scan`, :meth:`~OrgStore.get`, :meth:`~OrgStore.children`) take no lock:
+each reads one immutable tuple or a snapshot of a table. They can therefore see a write of an
+open transaction on another thread before it commits (read-uncommitted), which is harmless for
+an emulator. Writes are serialised by a re-entrant lock; a :meth:`~OrgStore.transaction` holds
+it until it ends, so it must not span an ``await``.
+
+Choices where the reference is UNCONFIRMED: update/delete/undelete of a malformed or unknown id,
+or of an id of another object than the one named, fail with 404 ``NOT_FOUND`` ``The requested
+resource does not exist`` (what an observed real PATCH returned); deleting, updating or
+undeleting... see each method. Deleting an Account deletes its Contacts, Opportunities and
+Cases (their lookups are declared ``cascade_delete``), as on the platform; other lookups to a
+deleted record keep their value (real orgs clear them; not emulated).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import orjson
+
+from sfsync.emulator.clock import OrgClock, format_datetime
+from sfsync.emulator.errors import ApiError, ErrorDetail
+from sfsync.emulator.ids import IdFactory, normalise
+from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef, Schema, WireValue
+from sfsync.emulator.schema.standard import AUTO_NUMBER_DIGITS, derived_values
+from sfsync.emulator.store_sqlite import DeletionEntry, RecordData, SqliteRecordFile
+from sfsync.emulator.validation import (
+    RuleChecker,
+    check_references,
+    check_required,
+    check_unique,
+    coerce_value,
+    prepare_values,
+)
+
+ChangeType = Literal["CREATE", "UPDATE", "DELETE", "UNDELETE"]
+INTEGRATION_USERNAME = "integration@sfsync.emulator"
+#: Records stay in the recycle bin (and in the delete log) this long.
+RECYCLE_BIN_DAYS = 15
+#: The API version used in the record URLs of a 300 answer raised by :meth:`OrgStore.upsert`.
+DEFAULT_API_VERSION = "59.0"
+_COMPOUND = (FieldType.ADDRESS, FieldType.LOCATION)
+_AUTO_FORMAT = re.compile(r"\{(0+)\}")
+_ONE_MS = timedelta(milliseconds=1)
+_WIRE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who is calling: the API (``rest``, ``soap``, ``bulkapi``…) and the ``client=`` value of
+    ``Sforce-Call-Options``. Carried into every :class:`ChangeRecord` (CDC ``changeOrigin``)."""
+
+    api: str = "rest"
+    client_id: str | None = None
+
+
+_CALL: ContextVar[CallContext] = ContextVar("sfsync_emulator_call", default=CallContext())  # noqa: B039
+
+
+@contextmanager
+def call_context(*, api: str = "rest", client_id: str | None = None) -> Iterator[None]:
+    """Tag the writes made inside the block with the caller's API and client id."""
+    token = _CALL.set(CallContext(api, client_id))
+    try:
+        yield
+    finally:
+        _CALL.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """One committed change, as listeners (Change Data Capture) see it.
+
+    ``changed_fields`` are the fields whose stored value changed (for CREATE, every non-null
+    field). ``values_after`` is the whole record after the change (read-only). All changes of
+    one commit share ``transaction_key`` and ``commit_timestamp`` and arrive in write order.
+    """
+
+    object_name: str
+    record_id: str
+    change_type: ChangeType
+    changed_fields: tuple[str, ...]
+    values_after: Mapping[str, WireValue]
+    transaction_key: str
+    commit_timestamp: datetime
+    user_id: str
+    client_id: str | None
+    api: str
+
+
+class Row(Mapping[str, WireValue]):
+    """A read-only record: a field-name -> slot map shared by the object plus a value tuple."""
+
+    __slots__ = ("_slot", "_values")
+
+    def __init__(self, slot: Mapping[str, int], values: tuple[WireValue, ...]) -> None:
+        self._slot = slot
+        self._values = values
+
+    def __getitem__(self, key: str) -> WireValue:
+        return self._values[self._slot[key]]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._slot
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._slot)
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def __repr__(self) -> str:
+        return f"Row({dict(self)!r})"
+
+
+def _index_key(value: WireValue, case_sensitive: bool) -> WireValue:
+    if isinstance(value, str) and not case_sensitive:
+        return value.lower()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+class _Table:
+    """One object's rows and indexes."""
+
+    def __init__(self, obj: ObjectDef) -> None:
+        self.obj = obj
+        stored = [f for f in obj.fields.values() if f.type not in _COMPOUND]
+        self.fields: tuple[FieldDef, ...] = tuple(stored)
+        self.names: tuple[str, ...] = tuple(f.name for f in stored)
+        self.slot: dict[str, int] = {n: i for i, n in enumerate(self.names)}
+        self.lower: dict[str, str] = {n.lower(): n for n in self.names}
+        self.rows: dict[str, tuple[WireValue, ...]] = {}
+        # Lookup field slot -> parent id -> child ids (all rows, deleted too).
+        self.refs: dict[int, dict[str, set[str]]] = {
+            self.slot[f.name]: {} for f in stored if f.type is FieldType.REFERENCE
+        }
+        # Unique / external id field slot -> normalised value -> ids (all rows).
+        self.keys: dict[int, dict[WireValue, set[str]]] = {
+            self.slot[f.name]: {} for f in stored if f.unique or f.external_id
+        }
+        self.case_sensitive = {self.slot[f.name]: f.case_sensitive for f in stored}
+        self.auto = [f for f in stored if f.auto_number]
+        self.template: list[WireValue] = [
+            f.default if f.defaulted_on_create else None for f in stored
+        ]
+
+    def row(self, values: tuple[WireValue, ...]) -> Row:
+        return Row(self.slot, values)
+
+    def index(
+        self, rid: str, old: tuple[WireValue, ...] | None, new: tuple[WireValue, ...] | None
+    ) -> None:
+        for slot, index in self.refs.items():
+            before = old[slot] if old is not None else None
+            after = new[slot] if new is not None else None
+            if before == after:
+                continue
+            if before is not None:
+                _discard(index, str(before), rid)
+            if after is not None:
+                index.setdefault(str(after), set()).add(rid)
+        for slot, keys in self.keys.items():
+            cs = self.case_sensitive[slot]
+            before = _index_key(old[slot], cs) if old is not None else None
+            after = _index_key(new[slot], cs) if new is not None else None
+            if before == after:
+                continue
+            if before is not None:
+                _discard(keys, before, rid)
+            if after is not None:
+                keys.setdefault(after, set()).add(rid)
+
+
+def _discard(index: dict[WireValue, set[str]] | dict[str, set[str]], key: object, rid: str) -> None:
+    members = index.get(key)  # type: ignore[call-overload]
+    if members is not None:
+        members.discard(rid)
+        if not members:
+            del index[key]  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class _Pending:
+    table: _Table
+    record_id: str
+    change_type: ChangeType
+    changed_fields: tuple[str, ...]
+    values_after: Row
+    user_id: str
+    context: CallContext
+
+
+def _bump(previous: WireValue, now: str) -> str:
+    """``now``, or 1 ms past ``previous`` when the clock has not moved past it."""
+    if not isinstance(previous, str) or now > previous:
+        return now
+    return format_datetime(datetime.strptime(previous, _WIRE_FORMAT).astimezone(UTC) + _ONE_MS)
+
+
+class OrgStore:
+    """The org's records (see the module docstring for the model).
+
+    Args:
+        schema: the org's objects.
+        clock: the source of CreatedDate/LastModifiedDate/SystemModstamp.
+        data_path: an SQLite file to load from and persist every commit to; memory only
+            when ``None``.
+        user_id: the user writes are attributed to when a call gives none; default: the
+            built-in integration user (:attr:`integration_user_id`), created on first start.
+        org_instance: the two id characters after the key prefix.
+    """
+
+    def __init__(
+        self,
+        schema: Schema,
+        clock: OrgClock,
+        *,
+        data_path: Path | None = None,
+        user_id: str | None = None,
+        org_instance: str = "xx",
+        rule_checker: RuleChecker | None = None,
+    ) -> None:
+        self.schema = schema
+        self.clock = clock
+        self.ids = IdFactory(org_instance)
+        self._tables = {o.name.lower(): _Table(o) for o in schema}
+        self._by_prefix = {t.obj.key_prefix: t for t in self._tables.values()}
+        self._log: dict[str, DeletionEntry] = {}
+        self._counters: dict[str, int] = {}
+        self._rules = rule_checker or RuleChecker(schema)
+        self._listeners: list[Callable[[ChangeRecord], None]] = []
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._undo: list[Callable[[], None]] = []
+        self._pending: list[_Pending] = []
+        self._touched: dict[str, _Table] = {}
+        self._touched_log: set[str] = set()
+        self._file = SqliteRecordFile(data_path) if data_path is not None else None
+        if self._file is not None:
+            self._load(self._file)
+        self.integration_user_id = self._ensure_integration_user()
+        self.default_user_id = normalise(user_id) if user_id else self.integration_user_id
+
+    # ----------------------------------------------------------------------------- reading
+
+    def table_names(self) -> list[str]:
+        return [t.obj.name for t in self._tables.values()]
+
+    def scan(self, object_name: str, *, include_deleted: bool) -> Iterator[Mapping[str, WireValue]]:
+        """Every record of ``object_name``, in insertion order; deleted ones only when asked.
+
+        Iterates over a snapshot taken at the first ``next``, so two scans with no write in
+        between see the same rows in the same order.
+        """
+        table = self._table(object_name)
+        snapshot = list(table.rows.values())
+        slot = table.slot
+        if include_deleted:
+            return (Row(slot, t) for t in snapshot)
+        return (Row(slot, t) for t in snapshot if t[1] is not True)
+
+    def get(self, record_id: str) -> Mapping[str, WireValue] | None:
+        """The record with this id (15 or 18 characters, any object), deleted ones included."""
+        try:
+            rid = normalise(record_id)
+        except ValueError:
+            return None
+        table = self._by_prefix.get(rid[:3])
+        if table is None:
+            return None
+        values = table.rows.get(rid)
+        return None if values is None else Row(table.slot, values)
+
+    def children(
+        self, object_name: str, field_name: str, parent_id: str, *, include_deleted: bool
+    ) -> Iterator[Mapping[str, WireValue]]:
+        """Records of ``object_name`` whose lookup ``field_name`` is ``parent_id``, by id order.
+
+        Served from the lookup's index: cost is proportional to the number of children.
+        """
+        table = self._table(object_name)
+        name = table.lower.get(field_name.lower())
+        if name is None or table.slot[name] not in table.refs:
+            raise ApiError.of(
+                400, "INVALID_FIELD", f"No such lookup '{field_name}' on {object_name}"
+            )
+        try:
+            pid = normalise(parent_id)
+        except ValueError:
+            return iter(())
+        ids = sorted(table.refs[table.slot[name]].get(pid, ()))
+        rows = [table.rows[i] for i in ids if i in table.rows]
+        return (Row(table.slot, t) for t in rows if include_deleted or t[1] is not True)
+
+    def find_by_field(self, object_name: str, field_name: str, value: WireValue) -> list[str]:
+        """Ids of live records whose ``field_name`` equals ``value`` (ignoring case unless the
+        field is case-sensitive), in id order. Unique and external id fields use an index;
+        other fields are scanned. ``value`` may be given as text (it is coerced to the field's
+        type: an external id value taken from a URL)."""
+        table = self._table(object_name)
+        name = table.lower.get(field_name.lower())
+        if name is None:
+            raise ApiError.of(
+                400,
+                "INVALID_FIELD",
+                f"No such column '{field_name}' on sobject of type {table.obj.name}",
+            )
+        slot = table.slot[name]
+        f = table.fields[slot]
+        try:
+            wanted = (
+                coerce_value(f, value)
+                if not f.type.is_text or f.type is FieldType.ID or f.type is FieldType.REFERENCE
+                else value
+            )
+        except ApiError:
+            return []
+        if wanted is None:
+            return []
+        key = _index_key(wanted, f.case_sensitive)
+        rows = table.rows
+        if slot in table.keys:
+            ids = sorted(table.keys[slot].get(key, ()))
+            return [i for i in ids if rows[i][1] is not True]
+        cs = f.case_sensitive
+        return [
+            rid
+            for rid, t in rows.items()
+            if t[1] is not True and t[slot] is not None and _index_key(t[slot], cs) == key
+        ]
+
+    def count(self, object_name: str, *, include_deleted: bool = False) -> int:
+        table = self._table(object_name)
+        if include_deleted:
+            return len(table.rows)
+        return sum(1 for t in list(table.rows.values()) if t[1] is not True)
+
+    def updated_ids(self, object_name: str, start: datetime, end: datetime) -> list[str]:
+        """Ids of live records whose SystemModstamp is in ``[start, end)``, both truncated to
+        the minute as the ``updated`` resource does (section 2.8), in id order."""
+        table = self._table(object_name)
+        low, high = _minute(start), _minute(end)
+        stamp = table.slot["SystemModstamp"]
+        return sorted(
+            rid
+            for rid, t in list(table.rows.items())
+            if t[1] is not True and low <= str(t[stamp]) < high
+        )
+
+    def deleted_records(
+        self, object_name: str, start: datetime, end: datetime
+    ) -> list[tuple[str, str]]:
+        """(id, deletedDate) of records of ``object_name`` deleted in ``[start, end)`` (minute
+        precision) and still within the recycle-bin retention, oldest first."""
+        name = self._table(object_name).obj.name
+        low, high = _minute(start), _minute(end)
+        retention = format_datetime(self.clock.now() - timedelta(days=RECYCLE_BIN_DAYS))
+        low = max(low, retention)
+        found = [
+            (rid, when)
+            for rid, (obj, when, _root) in list(self._log.items())
+            if obj == name and low <= when < high
+        ]
+        return sorted(found, key=lambda item: (item[1], item[0]))
+
+    # ----------------------------------------------------------------------------- listeners
+
+    def add_listener(self, callback: Callable[[ChangeRecord], None]) -> None:
+        """Call ``callback`` with every committed change, after the commit, in order."""
+        with self._lock:
+            self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[ChangeRecord], None]) -> None:
+        with self._lock:
+            self._listeners.remove(callback)
+
+    # ----------------------------------------------------------------------------- transactions
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or none: an exception raised inside undoes every write made inside (and is
+        re-raised). Nested blocks roll back only their own writes. Changes are persisted and
+        announced to listeners when the outermost block ends."""
+        committed: list[ChangeRecord] = []
+        with self._lock:
+            mark = (len(self._undo), len(self._pending))
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._rollback(mark)
+                raise
+            finally:
+                self._depth -= 1
+            if self._depth == 0:
+                committed = self._commit()
+        for change in committed:
+            for listener in list(self._listeners):
+                listener(change)
+
+    def _rollback(self, mark: tuple[int, int]) -> None:
+        undo_mark, pending_mark = mark
+        while len(self._undo) > undo_mark:
+            self._undo.pop()()
+        del self._pending[pending_mark:]
+        if self._depth == 1:
+            self._touched.clear()
+            self._touched_log.clear()
+
+    def _commit(self) -> list[ChangeRecord]:
+        pending, self._pending = self._pending, []
+        touched, self._touched = self._touched, {}
+        touched_log, self._touched_log = self._touched_log, set()
+        undo, self._undo = self._undo, []
+        if self._file is not None and (touched or touched_log):
+            try:
+                self._file.commit(
+                    ((rid, t.obj.name, self._data(t, rid)) for rid, t in touched.items()),
+                    ((rid, self._log.get(rid)) for rid in touched_log),
+                    dict(self._counters),
+                )
+            except BaseException:
+                for step in reversed(undo):
+                    step()
+                raise
+        if not pending or not self._listeners:
+            return []
+        key = uuid.uuid4().hex
+        moment = self.clock.now()
+        return [
+            ChangeRecord(
+                p.table.obj.name,
+                p.record_id,
+                p.change_type,
+                p.changed_fields,
+                p.values_after,
+                key,
+                moment,
+                p.user_id,
+                p.context.client_id,
+                p.context.api,
+            )
+            for p in pending
+        ]
+
+    @staticmethod
+    def _data(table: _Table, rid: str) -> RecordData | None:
+        values = table.rows.get(rid)
+        if values is None:
+            return None
+        return {n: v for n, v in zip(table.names, values, strict=True) if v is not None}
+
+    def _put(self, table: _Table, rid: str, new: tuple[WireValue, ...] | None) -> None:
+        """Replace (or add, or with ``None`` remove) one row, keeping indexes and undo."""
+        old = table.rows.get(rid)
+        self._apply(table, rid, old, new)
+        self._undo.append(lambda: self._apply(table, rid, new, old))
+        self._touched[rid] = table
+
+    @staticmethod
+    def _apply(
+        table: _Table,
+        rid: str,
+        old: tuple[WireValue, ...] | None,
+        new: tuple[WireValue, ...] | None,
+    ) -> None:
+        if new is None:
+            table.rows.pop(rid, None)
+        else:
+            table.rows[rid] = new
+        table.index(rid, old, new)
+
+    def _set_log(self, rid: str, entry: DeletionEntry | None) -> None:
+        old = self._log.get(rid)
+
+        def apply(value: DeletionEntry | None) -> None:
+            if value is None:
+                self._log.pop(rid, None)
+            else:
+                self._log[rid] = value
+
+        apply(entry)
+        self._undo.append(lambda: apply(old))
+        self._touched_log.add(rid)
+
+    def _announce(
+        self,
+        table: _Table,
+        rid: str,
+        change: ChangeType,
+        fields: Iterable[str],
+        user: str,
+        values: tuple[WireValue, ...] | None = None,
+    ) -> None:
+        after = table.row(values if values is not None else table.rows[rid])
+        self._pending.append(_Pending(table, rid, change, tuple(fields), after, user, _CALL.get()))
+
+    # ----------------------------------------------------------------------------- writing
+
+    def insert(
+        self, object_name: str, values: Mapping[str, object], *, user_id: str | None = None
+    ) -> str:
+        """Create a record from JSON-decoded ``values``; returns its 18-character id.
+
+        Raises ApiError (400, section 2.3 codes) when validation fails; nothing is written.
+        """
+        table = self._table(object_name)
+        with self.transaction():
+            return self._insert(table, values, self._user(user_id))
+
+    def _insert(
+        self,
+        table: _Table,
+        values: Mapping[str, object],
+        user: str,
+        *,
+        forced_id: str | None = None,
+    ) -> str:
+        obj = table.obj
+        if not obj.createable:
+            raise ApiError.of(
+                400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support insert"
+            )
+        given = prepare_values(obj, self.schema, values, creating=True, lookups=self)
+        rid = forced_id or self.ids.new_id(obj.key_prefix)
+        now = self._now()
+        record: dict[str, WireValue] = dict(zip(table.names, table.template, strict=True))
+        record.update(
+            {
+                k: v
+                for k, v in given.items()
+                if v is not None or k not in record or record[k] is None
+            }
+        )
+        record.update(
+            Id=rid,
+            IsDeleted=False,
+            CreatedDate=now,
+            CreatedById=user,
+            LastModifiedDate=now,
+            LastModifiedById=user,
+            SystemModstamp=now,
+        )
+        if "OwnerId" in table.slot and record.get("OwnerId") is None:
+            record["OwnerId"] = user
+        for f in table.auto:
+            record[f.name] = self._next_auto_number(obj, f)
+        record.update(derived_values(obj.name, record))
+        check_required(obj, record, given, creating=True)
+        check_references(obj, self.schema, given, self)
+        check_unique(obj, record, rid, self)
+        self._rules.check(obj, record, self, self.clock.now())
+        self._put(table, rid, tuple(record[n] for n in table.names))
+        changed = [n for n in table.names if record[n] is not None]
+        self._announce(table, rid, "CREATE", changed, user)
+        return rid
+
+    def update(
+        self,
+        object_name: str,
+        record_id: str,
+        values: Mapping[str, object],
+        *,
+        user_id: str | None = None,
+    ) -> None:
+        """Change a live record. 404 NOT_FOUND for an unknown id, 404 ENTITY_IS_DELETED for a
+        record in the recycle bin, 400 with section 2.3 codes when validation fails."""
+        table = self._table(object_name)
+        with self.transaction():
+            rid = self._resolve(record_id, table)
+            self._update(table, rid, values, self._user(user_id))
+
+    def _update(self, table: _Table, rid: str, values: Mapping[str, object], user: str) -> None:
+        obj = table.obj
+        old = table.rows[rid]
+        if old[1] is True:
+            raise ApiError.of(404, "ENTITY_IS_DELETED", "entity is deleted")
+        if not obj.updateable:
+            raise ApiError.of(
+                400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support update"
+            )
+        given = prepare_values(
+            obj, self.schema, values, creating=False, lookups=self, record_id=rid
+        )
+        record: dict[str, WireValue] = dict(zip(table.names, old, strict=True))
+        record.update(given)
+        now = self._now()
+        record.update(
+            LastModifiedDate=now,
+            LastModifiedById=user,
+            SystemModstamp=_bump(record["SystemModstamp"], now),
+        )
+        record.update(derived_values(obj.name, record))
+        check_required(obj, record, given, creating=False)
+        check_references(obj, self.schema, given, self)
+        check_unique(obj, given, rid, self)
+        self._rules.check(obj, record, self, self.clock.now())
+        new = tuple(record[n] for n in table.names)
+        self._put(table, rid, new)
+        changed = [n for n, a, b in zip(table.names, old, new, strict=True) if a != b]
+        self._announce(table, rid, "UPDATE", changed, user)
+
+    def upsert(
+        self,
+        object_name: str,
+        field_name: str,
+        value: str,
+        values: Mapping[str, object],
+        *,
+        user_id: str | None = None,
+    ) -> tuple[str, bool]:
+        """Insert or update by external id: returns (id, created).
+
+        ``field_name`` must be an external id field or ``Id`` (404 NOT_FOUND ``Provided
+        external ID field does not exist or is not accessible: <field>`` otherwise). With
+        ``Id`` an empty value inserts and an id updates. Several live matches raise ApiError
+        300 ``MULTIPLE_CHOICES`` whose detail messages are the matching record URLs (the REST
+        layer renders them as the 300 body). The external id field in ``values``, if any, must
+        carry the same value (400 INVALID_FIELD otherwise).
+        """
+        table = self._table(object_name)
+        obj = table.obj
+        f = obj.field(field_name)
+        if f is None or not (f.external_id or f.type is FieldType.ID):
+            raise ApiError.of(
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {field_name}",
+            )
+        user = self._user(user_id)
+        with self.transaction():
+            if f.type is FieldType.ID:
+                if not value:
+                    return self._insert(table, values, user), True
+                rid = self._resolve(value, table)
+                self._update(table, rid, values, user)
+                return rid, False
+            body = dict(values)
+            for key in list(body):
+                if key.lower() == f.name.lower():
+                    if body[key] is not None and str(body[key]) != value:
+                        raise ApiError.of(
+                            400,
+                            "INVALID_FIELD",
+                            f"The value of {f.name} in the request body ({body[key]}) does "
+                            f"not match the value in the URL ({value}).",
+                            (f.name,),
+                        )
+                    del body[key]
+            ids = self.find_by_field(obj.name, f.name, value)
+            if len(ids) > 1:
+                raise ApiError(
+                    300,
+                    tuple(
+                        ErrorDetail(
+                            "MULTIPLE_CHOICES",
+                            f"/services/data/v{DEFAULT_API_VERSION}/sobjects/{obj.name}/{i}",
+                        )
+                        for i in ids
+                    ),
+                )
+            if ids:
+                self._update(table, ids[0], body, user)
+                return ids[0], False
+            body[f.name] = value
+            return self._insert(table, body, user), True
+
+    def delete(self, record_id: str, *, user_id: str | None = None) -> None:
+        """Move a record (and, recursively, its cascade-delete children) to the recycle bin.
+
+        404 NOT_FOUND for an unknown id, 404 ENTITY_IS_DELETED when already deleted, 400
+        INSUFFICIENT_ACCESS_OR_READONLY for objects that cannot be deleted (User).
+        """
+        user = self._user(user_id)
+        with self.transaction():
+            table = self._table_of(record_id)
+            rid = self._resolve(record_id, table)
+            if table.rows[rid][1] is True:
+                raise ApiError.of(404, "ENTITY_IS_DELETED", "entity is deleted")
+            if not table.obj.deletable:
+                raise ApiError.of(
+                    400,
+                    "INSUFFICIENT_ACCESS_OR_READONLY",
+                    "insufficient access rights on object id",
+                    (),
+                )
+            self._soft_delete(table, rid, rid, user, self._now())
+
+    def _soft_delete(self, table: _Table, rid: str, root: str, user: str, now: str) -> None:
+        old = table.rows[rid]
+        record = list(old)
+        record[1] = True
+        stamp = table.slot["SystemModstamp"]
+        record[stamp] = _bump(old[stamp], now)
+        self._put(table, rid, tuple(record))
+        self._set_log(rid, (table.obj.name, now, None if root == rid else root))
+        self._announce(table, rid, "DELETE", ("IsDeleted", "SystemModstamp"), user)
+        for child_table, slot in self._cascade_children(table):
+            for cid in sorted(child_table.refs[slot].get(rid, ())):
+                if child_table.rows[cid][1] is not True:
+                    self._soft_delete(child_table, cid, root, user, now)
+
+    def _cascade_children(self, table: _Table) -> Iterator[tuple[_Table, int]]:
+        for rel in table.obj.child_relationships:
+            if rel.cascade_delete:
+                child = self._tables[rel.child_object.lower()]
+                yield child, child.slot[rel.field]
+
+    def undelete(self, record_id: str, *, user_id: str | None = None) -> None:
+        """Restore a record from the recycle bin, with the children its deletion took along.
+
+        404 NOT_FOUND for an unknown id; 400 UNDELETE_FAILED ``Entity is not in the recycle
+        bin`` when it is not deleted; DUPLICATE_VALUE when a live record took one of its
+        unique values meanwhile.
+        """
+        user = self._user(user_id)
+        with self.transaction():
+            table = self._table_of(record_id)
+            rid = self._resolve(record_id, table)
+            if table.rows[rid][1] is not True:
+                raise ApiError.of(400, "UNDELETE_FAILED", "Entity is not in the recycle bin")
+            if not table.obj.undeletable:
+                raise ApiError.of(
+                    400,
+                    "INVALID_TYPE_FOR_OPERATION",
+                    f"entity type {table.obj.name} does not support undelete",
+                )
+            now = self._now()
+            self._restore(table, rid, user, now)
+            taken = sorted(i for i, (_o, _w, root) in self._log.items() if root == rid)
+            for cid in taken:
+                child_table = self._by_prefix[cid[:3]]
+                if cid in child_table.rows and child_table.rows[cid][1] is True:
+                    self._restore(child_table, cid, user, now)
+
+    def _restore(self, table: _Table, rid: str, user: str, now: str) -> None:
+        old = table.rows[rid]
+        uniques = {n: old[table.slot[n]] for n in table.names if table.fields[table.slot[n]].unique}
+        check_unique(table.obj, uniques, rid, self)
+        record = list(old)
+        record[1] = False
+        stamp = table.slot["SystemModstamp"]
+        record[stamp] = _bump(old[stamp], now)
+        self._put(table, rid, tuple(record))
+        self._set_log(rid, None)
+        self._announce(table, rid, "UNDELETE", ("IsDeleted", "SystemModstamp"), user)
+
+    def hard_delete(self, record_id: str) -> None:
+        """Erase a record (and its cascade-delete children) for good, live or recycled.
+
+        The delete log keeps it (so the ``deleted`` resource still reports it); listeners hear
+        a DELETE only for records that were live.
+        """
+        with self.transaction():
+            table = self._table_of(record_id)
+            rid = self._resolve(record_id, table)
+            self._erase(table, rid, rid, self._now())
+
+    def _erase(self, table: _Table, rid: str, root: str, now: str) -> None:
+        for child_table, slot in self._cascade_children(table):
+            for cid in sorted(child_table.refs[slot].get(rid, ())):
+                if cid in child_table.rows:
+                    self._erase(child_table, cid, root, now)
+        old = table.rows[rid]
+        if old[1] is not True:
+            gone = (old[0], True, *old[2:])
+            self._announce(table, rid, "DELETE", ("IsDeleted",), self.default_user_id, gone)
+            self._set_log(rid, (table.obj.name, now, None if root == rid else root))
+        self._put(table, rid, None)
+
+    # ----------------------------------------------------------------------------- bulk
+
+    def bulk_load(
+        self,
+        object_name: str,
+        rows: Iterable[Mapping[str, WireValue]],
+        *,
+        user_id: str | None = None,
+    ) -> int:
+        """Load rows fast (seeding, benchmarks); returns how many. See :meth:`bulk_insert`."""
+        return len(self.bulk_insert(object_name, rows, user_id=user_id))
+
+    def bulk_insert(
+        self,
+        object_name: str,
+        rows: Iterable[Mapping[str, WireValue]],
+        *,
+        user_id: str | None = None,
+    ) -> list[str]:
+        """Insert rows already in wire form, skipping validation and listeners; returns the new
+        ids in row order.
+
+        The store still assigns ids, system fields, defaults, auto-numbers and the standard
+        computed fields, and keeps its indexes. Keys may be in any casing; an unknown field
+        raises INVALID_FIELD (rows before it stay loaded). Rows are persisted in one SQLite
+        transaction per 50,000. Not allowed inside :meth:`transaction` (it cannot be undone).
+        """
+        table = self._table(object_name)
+        obj = table.obj
+        user = self._user(user_id)
+        derive = obj.name in _DERIVED_OBJECTS
+        with self._lock:
+            if self._depth:
+                raise RuntimeError("bulk_insert cannot run inside a transaction")
+            now = self._now()
+            template = list(table.template)
+            system: dict[str, WireValue] = {
+                "IsDeleted": False,
+                "CreatedDate": now,
+                "CreatedById": user,
+                "LastModifiedDate": now,
+                "LastModifiedById": user,
+                "SystemModstamp": now,
+                "OwnerId": user,
+            }
+            for sys_name, sys_value in system.items():
+                if sys_name in table.slot:
+                    template[table.slot[sys_name]] = sys_value
+            slot, lower, names = table.slot, table.lower, table.names
+            auto = [(table.slot[f.name], f) for f in table.auto]
+            created: list[str] = []
+            chunk: list[tuple[str, bytes]] = []
+            for row in rows:
+                values = template.copy()
+                for key, value in row.items():
+                    index = slot.get(key)
+                    if index is None:
+                        declared = lower.get(key.lower())
+                        if declared is None:
+                            raise ApiError.of(
+                                400,
+                                "INVALID_FIELD",
+                                f"No such column '{key}' on sobject of type {obj.name}",
+                            )
+                        index = slot[declared]
+                    if value is not None or template[index] is None:
+                        values[index] = value
+                rid = self.ids.new_id(obj.key_prefix)
+                values[0] = rid
+                for index, f in auto:
+                    values[index] = self._next_auto_number(obj, f)
+                if derive:
+                    derived = derived_values(obj.name, Row(slot, tuple(values)))
+                    for derived_name, derived_value in derived.items():
+                        values[slot[derived_name]] = derived_value
+                record = tuple(values)
+                table.rows[rid] = record
+                table.index(rid, None, record)
+                created.append(rid)
+                if self._file is not None:
+                    chunk.append(
+                        (
+                            rid,
+                            orjson.dumps(
+                                {n: v for n, v in zip(names, record, strict=True) if v is not None}
+                            ),
+                        )
+                    )
+                    if len(chunk) >= 50_000:
+                        self._file.bulk_insert(obj.name, chunk)
+                        chunk = []
+            if self._file is not None:
+                if chunk:
+                    self._file.bulk_insert(obj.name, chunk)
+                self._file.commit((), (), dict(self._counters))
+        return created
+
+    # ----------------------------------------------------------------------------- internals
+
+    def close(self) -> None:
+        """Close the SQLite file (a memory-only store needs no closing)."""
+        if self._file is not None:
+            self._file.close()
+
+    def _table(self, object_name: str) -> _Table:
+        table = self._tables.get(object_name.lower())
+        if table is None:
+            raise ApiError.of(
+                400,
+                "INVALID_TYPE",
+                f"sObject type '{object_name}' is not supported. If you are attempting to use "
+                "a custom object, be sure to append the '__c' after the entity name. Please "
+                "reference your WSDL or the describe call for the appropriate names.",
+            )
+        return table
+
+    def _table_of(self, record_id: str) -> _Table:
+        table = self._by_prefix.get(record_id[:3])
+        if table is None:
+            raise _not_found()
+        return table
+
+    def _resolve(self, record_id: str, table: _Table) -> str:
+        """The stored 18-character id of ``record_id`` in ``table``; 404 NOT_FOUND otherwise."""
+        try:
+            rid = normalise(record_id)
+        except ValueError:
+            raise _not_found() from None
+        if rid not in table.rows:
+            raise _not_found()
+        return rid
+
+    def _user(self, user_id: str | None) -> str:
+        if not user_id:
+            return self.default_user_id
+        try:
+            return normalise(user_id)
+        except ValueError:
+            return self.default_user_id
+
+    def _now(self) -> str:
+        return format_datetime(self.clock.now())
+
+    def _next_auto_number(self, obj: ObjectDef, f: FieldDef) -> str:
+        key = f"{obj.name}.{f.name}"
+        number = self._counters.get(key, 0) + 1
+        previous = self._counters.get(key)
+        self._counters[key] = number
+        if self._depth:
+            # Rolled-back numbers are reused, unlike the platform, so that a failed
+            # all-or-none batch leaves no gap visible in tests.
+            def undo() -> None:
+                if previous is None:
+                    self._counters.pop(key, None)
+                else:
+                    self._counters[key] = previous
+
+            self._undo.append(undo)
+        formats = obj.extra.get("auto_number_formats")
+        fmt = formats.get(f.name) if isinstance(formats, Mapping) else None
+        if isinstance(fmt, str) and _AUTO_FORMAT.search(fmt):
+            return _AUTO_FORMAT.sub(lambda m: str(number).zfill(len(m.group(1))), fmt, count=1)
+        return str(number).zfill(AUTO_NUMBER_DIGITS)
+
+    def _load(self, file: SqliteRecordFile) -> None:
+        """Rebuild memory from the SQLite file (records of objects no longer in the schema are
+        left in the file and ignored; fields no longer in the schema are dropped)."""
+        self._counters.update(file.counters())
+        for rid, object_name, data in file.records():
+            table = self._tables.get(object_name.lower())
+            self.ids.observe(rid)
+            if table is None:
+                continue
+            values: list[WireValue] = [None] * len(table.names)
+            for name, value in data.items():
+                index = table.slot.get(name)
+                if index is not None:
+                    values[index] = value
+            values[0], values[1] = rid, data.get("IsDeleted") is True
+            record = tuple(values)
+            table.rows[rid] = record
+            table.index(rid, None, record)
+        for rid, entry in file.deletions():
+            self.ids.observe(rid)
+            self._log[rid] = entry
+
+    def _ensure_integration_user(self) -> str:
+        users = self._tables.get("user")
+        if users is None:
+            raise ValueError("the schema has no User object")
+        existing = self.find_by_field("User", "Username", INTEGRATION_USERNAME)
+        if existing:
+            return existing[0]
+        uid = self.ids.new_id(users.obj.key_prefix)
+        with self.transaction():
+            self._insert(
+                users,
+                {
+                    "Username": INTEGRATION_USERNAME,
+                    "FirstName": "Integration",
+                    "LastName": "User",
+                    "Alias": "integ",
+                    "Email": INTEGRATION_USERNAME,
+                    "TimeZoneSidKey": "GMT",
+                    "LocaleSidKey": "en_US",
+                    "EmailEncodingKey": "UTF-8",
+                    "LanguageLocaleKey": "en_US",
+                },
+                uid,
+                forced_id=uid,
+            )
+        return uid
+
+
+_DERIVED_OBJECTS = frozenset(
+    {
+        "Contact",
+        "Lead",
+        "User",
+        "Opportunity",
+        "Case",
+        "Task",
+        "OpportunityLineItem",
+        "OrderItem",
+        "CampaignMember",
+    }
+)
+
+
+def _not_found() -> ApiError:
+    return ApiError.of(404, "NOT_FOUND", "The requested resource does not exist")
+
+
+def _minute(moment: datetime) -> str:
+    """``moment`` floored to the minute, in wire form (comparable with stored datetimes)."""
+    utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return format_datetime(utc.replace(second=0, microsecond=0))
