@@ -48,6 +48,12 @@ class OrgClock:
             current = self._frozen if self._frozen is not None else time.time() + self._offset
             self._frozen = at.timestamp() if at is not None else current
 
+    @property
+    def frozen(self) -> bool:
+        """True while the clock is stopped (see :meth:`freeze`)."""
+        with self._lock:
+            return self._frozen is not None
+
     def unfreeze(self) -> None:
         """Let the clock run again from where it stood."""
         with self._lock:

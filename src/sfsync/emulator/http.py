@@ -27,6 +27,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sfsync.emulator.errors import ApiError
 
+ABORT_EXTENSION = "sfsync.abort"
+"""ASGI scope extension (``scope["extensions"][ABORT_EXTENSION]``): a callable that closes the
+client connection at once, without a response. Set by the emulator's server protocol; used by
+the ``drop`` fault."""
+
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 """What Salesforce sends as ``Content-Type`` on JSON responses."""
 

@@ -1,0 +1,224 @@
+"""Serving the emulator over real sockets: HTTP/1.1 or HTTPS, blocking or in a background thread.
+
+The server is uvicorn pinned to its **h11** protocol (never httptools: that backend lower-cases
+response header names on the wire, which breaks case-sensitive Salesforce clients; h11 sends
+the names the app gives it, which :class:`~sfsync.emulator.http.HeaderCasingMiddleware` has put
+in Salesforce's casing). uvicorn's own ``server``/``date`` headers are turned off because they
+would go out lower-cased; the middleware adds ``Date``. h11 also decodes chunked request bodies.
+
+:class:`EmulatorH11Protocol` gives the app a way to drop a connection without answering (the
+``drop`` fault): a callable in ``scope["extensions"]["sfsync.abort"]``.
+
+* :func:`serve` blocks until SIGTERM/SIGINT (uvicorn's graceful shutdown), then closes the org.
+* :func:`serve_in_background` runs the same server in a thread for tests and yields a
+  :class:`RunningServer` with the bound URL/port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import uvicorn
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from sfsync.emulator.app import build_app
+from sfsync.emulator.http import ABORT_EXTENSION
+from sfsync.emulator.org import Org
+from sfsync.emulator.tls import ensure_certificates
+
+
+class EmulatorH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, plus an ``abort`` callable in each request's ASGI extensions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        inner = self.app
+
+        async def app_with_abort(scope: Scope, receive: Receive, send: Send) -> None:
+            scope.setdefault("extensions", {})[ABORT_EXTENSION] = self._abort
+            await inner(scope, receive, send)
+
+        self.app = app_with_abort
+
+    def _abort(self) -> None:
+        # abort(), not close(): no pending data is flushed, the peer sees a reset/EOF at once.
+        self.transport.abort()
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    """A started server: where to reach it and which CA (if TLS) to trust."""
+
+    url: str
+    host: str
+    port: int
+    ca_cert: Path | None
+    org: Org
+
+
+def _config(
+    org: Org,
+    host: str,
+    port: int,
+    *,
+    tls: bool,
+    certfile: str | Path | None,
+    keyfile: str | Path | None,
+    tls_dir: str | Path | None,
+    log_level: str,
+) -> tuple[uvicorn.Config, Path | None]:
+    ca_cert: Path | None = None
+    ssl_args: dict[str, str] = {}
+    if tls:
+        if certfile is not None:
+            if keyfile is None:
+                raise ValueError("--certfile needs --keyfile")
+            ssl_args = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
+        else:
+            directory = Path(tls_dir) if tls_dir else (org.state_dir or Path(".")) / "tls"
+            extra = () if host in ("0.0.0.0", "::", "") else (host,)
+            files = ensure_certificates(directory, extra)
+            ca_cert = files.ca_cert
+            ssl_args = {"ssl_certfile": str(files.certfile), "ssl_keyfile": str(files.keyfile)}
+    config = uvicorn.Config(
+        build_app(org),
+        host=host,
+        port=port,
+        http=EmulatorH11Protocol,
+        ws="none",
+        lifespan="off",
+        server_header=False,
+        date_header=False,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        **ssl_args,  # type: ignore[arg-type]
+    )
+    return config, ca_cert
+
+
+class _Server(uvicorn.Server):
+    """uvicorn.Server that reports the bound address once listening."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[int], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_started(self.bound_port())
+
+    def bound_port(self) -> int:
+        for server in self.servers:
+            for sock in server.sockets:
+                return cast(int, sock.getsockname()[1])
+        return self.config.port
+
+
+def _url(host: str, port: int, tls: bool) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
+
+
+def serve(
+    org: Org,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    tls: bool = False,
+    certfile: str | Path | None = None,
+    keyfile: str | Path | None = None,
+    tls_dir: str | Path | None = None,
+    on_started: Callable[[RunningServer], None] | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve ``org`` until SIGTERM or Ctrl-C; then finish in-flight requests and close the org.
+
+    With ``tls`` and no ``certfile``, a local CA and server certificate are created under
+    ``tls_dir`` (default ``<org state dir>/tls``); ``on_started`` receives their CA path.
+    """
+    config, ca_cert = _config(
+        org,
+        host,
+        port,
+        tls=tls,
+        certfile=certfile,
+        keyfile=keyfile,
+        tls_dir=tls_dir,
+        log_level=log_level,
+    )
+
+    def started(bound: int) -> None:
+        if on_started is not None:
+            on_started(RunningServer(_url(host, bound, tls), host, bound, ca_cert, org))
+
+    try:
+        _Server(config, started).run()
+    finally:
+        org.close()
+
+
+@contextmanager
+def serve_in_background(
+    org: Org,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: bool = False,
+    certfile: str | Path | None = None,
+    keyfile: str | Path | None = None,
+    tls_dir: str | Path | None = None,
+    startup_timeout: float = 20.0,
+) -> Iterator[RunningServer]:
+    """Run the server in a daemon thread over a real socket (port 0 = any free port).
+
+    Yields once it is listening; on exit asks it to stop and joins the thread. The org is not
+    closed (the caller owns it).
+    """
+    config, ca_cert = _config(
+        org,
+        host,
+        port,
+        tls=tls,
+        certfile=certfile,
+        keyfile=keyfile,
+        tls_dir=tls_dir,
+        log_level="warning",
+    )
+    bound: list[int] = []
+    server = _Server(config, bound.append)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve())
+        except BaseException as exc:  # reported to the caller below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="sfsync-emulator", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not bound:
+        if errors or not thread.is_alive():
+            cause = errors[0] if errors else None
+            raise RuntimeError("emulator server failed to start") from cause
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise TimeoutError("emulator server did not start in time")
+        time.sleep(0.01)
+    try:
+        yield RunningServer(_url(host, bound[0], tls), host, bound[0], ca_cert, org)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
