@@ -25,8 +25,6 @@ from pydantic_core import ErrorDetails
 from sfsync.config.load import Document, FieldPath
 from sfsync.config.problems import Problem
 
-_DISCRIMINATORS = ("flow", "type")
-
 # Fixes for pydantic's built-in error types that do not depend on the field.
 _FIXES = {
     "int_parsing": "write a whole number, such as 5",
@@ -61,15 +59,15 @@ def problems_from_errors(
     """
     problems = []
     for error in errors:
-        if error["type"] == "too_short" and _long_enough(error, data):
+        if error["type"] == "too_short" and _long_enough(error, data, model):
             continue
         problems.append(_one(doc, base, model, data, error))
     return problems
 
 
-def _long_enough(error: ErrorDetails, data: Any) -> bool:
+def _long_enough(error: ErrorDetails, data: Any, model: type[BaseModel]) -> bool:
     node = data
-    for part in _data_path(error["loc"], data, missing=False):
+    for part in _data_path(error["loc"], data, model, missing=False):
         node = node[part]
     minimum = (error.get("ctx") or {}).get("min_length", 1)
     return isinstance(node, list | tuple) and len(node) >= minimum
@@ -97,7 +95,7 @@ def _one(
 ) -> Problem:
     kind = error["type"]
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
-    rel = _data_path(error["loc"], data, missing=kind == "missing")
+    rel = _data_path(error["loc"], data, model, missing=kind == "missing")
     path = (*base, *rel)
     raw_message = error["msg"]
     info = _field_at(model, rel, data)
@@ -107,15 +105,19 @@ def _one(
         fix = f"add `{_name(rel)}:`"
         if info is not None and info.description:
             fix += f" ({info.description})"
-        return doc.problem(path, "required field is missing", fix)
+        # Point at the parent's key (`auth:`), where the field belongs, not at a sibling.
+        return doc.problem(path, "required field is missing", fix, key=True)
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, rel[:-1], data)
         key = str(rel[-1]) if rel else "?"
         fix = did_you_mean(key, allowed, noun="allowed keys") if allowed else "remove it"
         return doc.problem(path, f"unknown key {key!r}", fix, key=True)
     if kind == "literal_error":
-        allowed = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        expected = str(ctx.get("expected", ""))
+        allowed = re.findall(r"'([^']*)'", expected) or re.split(r", | or ", expected)
         shown = error.get("input")
+        if isinstance(shown, int | float) and not isinstance(shown, bool):
+            return doc.problem(path, f"{shown} is not allowed here", f"use one of: {expected}")
         if isinstance(shown, str) and len(shown) <= 40:
             return doc.problem(path, f"{shown!r} is not allowed here", did_you_mean(shown, allowed))
         return doc.problem(
@@ -157,6 +159,8 @@ def _one(
         "string_too_short": ("min_length", "needs at least {} character(s)"),
         "string_too_long": ("max_length", "must have at most {} characters"),
     }
+    if kind == "too_short" and ctx.get("min_length") == 1:
+        return doc.problem(path, "is empty: at least one item is needed", described)
     if kind in bounds and bounds[kind][0] in ctx:
         key, template = bounds[kind]
         return doc.problem(path, template.format(ctx[key]), described or _FIXES.get(kind, ""))
@@ -165,31 +169,49 @@ def _one(
     return doc.problem(path, _lower_first(message), fix)
 
 
-def _data_path(loc: tuple[int | str, ...], data: Any, *, missing: bool) -> FieldPath:
-    """``loc`` without pydantic's union and tag markers, following ``data``."""
+def _data_path(
+    loc: tuple[int | str, ...], data: Any, model: type[BaseModel], *, missing: bool
+) -> FieldPath:
+    """``loc`` without pydantic's union markers, following ``data`` and the model's types.
+
+    Pydantic puts a marker into ``loc`` after every field whose type is a union of several
+    types (the discriminator's tag, or a type name); the marker is not a key of the data.
+    Where the type is unknown (past an unrecognised key), markers are recognised as parts
+    that the data does not have.
+    """
     out: list[str | int] = []
-    node = data
+    node, tp = data, _strip(model)
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
-        if isinstance(node, dict):
-            if (
-                isinstance(part, str)
-                and not last
-                and any(node.get(d) == part for d in _DISCRIMINATORS)
-                and (loc[i + 1] in node or i + 1 == len(loc) - 1)
-            ):
-                continue  # the discriminator tag pydantic puts before a union member's keys
-            if part in node:
-                out.append(part)
-                node = node[part]
-                continue
-            if last and missing:
-                out.append(part)
+        if tp is not None and _is_union(tp) and len(_members(tp)) > 1:
+            tp = _pick_member(tp, node)  # `part` is the marker naming the member
             continue
-        if isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node):
+        if tp is not None and _is_union(tp):
+            tp = _members(tp)[0]
+        if _has(node, part):
             out.append(part)
             node = node[part]
+            tp = _child_type(tp, part)
+        elif last and missing and isinstance(node, dict):
+            out.append(part)
     return tuple(out)
+
+
+def _members(tp: Any) -> list[Any]:
+    return [_strip(m) for m in get_args(tp) if m is not type(None)]
+
+
+def _child_type(tp: Any, part: str | int) -> Any:
+    """The type of ``part`` within a value of type ``tp``, or ``None`` if unknown."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        info = _fields(tp).get(str(part))
+        return _strip(info.annotation) if info else None
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (list, tuple) and args:
+        return _strip(args[0])
+    if origin is dict and len(args) == 2:
+        return _strip(args[1])
+    return None
 
 
 def _strip(tp: Any) -> Any:
@@ -204,17 +226,19 @@ def _is_union(tp: Any) -> bool:
 
 def _pick_member(tp: Any, data: Any) -> Any:
     """The member of a union that ``data`` selects (by its discriminator), else ``None``."""
-    members = [_strip(m) for m in get_args(tp) if m is not type(None)]
+    members = _members(tp)
     if len(members) == 1:
         return members[0]
     if not isinstance(data, dict):
         return None
     for member in members:
         if isinstance(member, type) and issubclass(member, BaseModel):
-            for key in _DISCRIMINATORS:
-                field = member.model_fields.get(key)
-                if field is not None and data.get(key) in _literal_values(field.annotation):
-                    return member
+            # A member is selected by a Literal-typed field (its discriminator) matching data.
+            tags = [
+                (key, _literal_values(info.annotation)) for key, info in _fields(member).items()
+            ]
+            if any(values and key in data and data[key] in values for key, values in tags):
+                return member
     return None
 
 

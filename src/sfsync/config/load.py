@@ -65,8 +65,10 @@ class Document:
         """Where ``path`` is, or its nearest ancestor that exists (for a missing field).
 
         With ``key=True`` the key's position is preferred: an unknown key is best shown where
-        the key is typed, not where its value starts.
+        the key is typed, not where its value starts. So is it for a mapping or list value:
+        its key (`auth:`) is the line that names it, its value starts a line further down.
         """
+        key = key or isinstance(self._value_at(path), dict | list)
         probe = path
         while True:
             if key and probe in self.keys:
@@ -76,6 +78,16 @@ class Document:
             if not probe:
                 return None
             probe = probe[:-1]
+
+    def _value_at(self, path: FieldPath) -> Any:
+        node = self.data
+        for part in path:
+            in_dict = isinstance(node, dict) and part in node
+            in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            if not (in_dict or in_list):
+                return None
+            node = node[part]
+        return node
 
     def problem(self, path: FieldPath, message: str, fix: str, *, key: bool = False) -> Problem:
         """A :class:`Problem` at ``path``, with any secret scrubbed from its text."""
