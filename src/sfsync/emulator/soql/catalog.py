@@ -1,0 +1,46 @@
+"""The seam between the SOQL engine and whatever holds the records.
+
+The emulator's record store implements :class:`RecordSource`; tests use the dict-backed
+:class:`~.memory.MemorySource`. The engine only reads through these three calls, so a
+store can keep records in any layout as long as it can hand out wire-form mappings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Protocol
+
+from sfsync.emulator.schema.model import WireValue
+
+Record = Mapping[str, WireValue]
+
+
+class RecordSource(Protocol):
+    """Read access to the org's records, in wire form (see ``schema.model.WireValue``).
+
+    Records are keyed by the declared casing of field names and always include ``"Id"``
+    (the 18-character id) and ``"IsDeleted"``. A field missing from a mapping reads as null.
+    The engine never mutates what it is given.
+    """
+
+    def scan(self, object_name: str, *, include_deleted: bool) -> Iterator[Record]:
+        """Every record of ``object_name`` (declared casing), deleted ones only when asked.
+
+        The order is the store's own (Salesforce leaves it unspecified without ORDER BY),
+        but it must be stable across two scans with no write in between, because the
+        engine counts in one pass and renders in a second.
+        """
+        ...
+
+    def get(self, record_id: str) -> Record | None:
+        """The record with this 18-character id, of any object; ``None`` if there is none.
+
+        Deleted records are returned too, with ``IsDeleted`` true.
+        """
+        ...
+
+    def children(
+        self, object_name: str, field_name: str, parent_id: str, *, include_deleted: bool
+    ) -> Iterator[Record]:
+        """Records of ``object_name`` whose lookup ``field_name`` equals ``parent_id``."""
+        ...
