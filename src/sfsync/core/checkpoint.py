@@ -16,6 +16,17 @@ from typing import Protocol
 
 from sfsync.core.events import Position
 
+SNAPSHOT_STREAM_PREFIX = "snapshot:"
+
+
+def snapshot_stream(entity: str) -> str:
+    """The stream name a source uses for the positions of ``entity``'s snapshot READ events.
+
+    Their tokens are snapshot cursors (where to resume the entity's full read), kept in
+    :attr:`SnapshotProgress.cursors` rather than among the change-stream positions.
+    """
+    return SNAPSHOT_STREAM_PREFIX + entity
+
 
 class SnapshotStatus(enum.Enum):
     """How far the initial full read has come."""
@@ -60,6 +71,33 @@ class Checkpoint:
         merged = dict(self.positions)
         merged.update(positions)
         return replace(self, positions=MappingProxyType(merged))
+
+    def record(
+        self, safe: Mapping[str, Position], completed: frozenset[str] = frozenset()
+    ) -> Checkpoint:
+        """A copy that records what the runtime now knows is final.
+
+        Args:
+            safe: per stream, the newest final position (from the ack tracker). Snapshot
+                streams (see :func:`snapshot_stream`) become snapshot cursors; the others
+                become change-stream positions.
+            completed: entities whose snapshot finished; their cursors are dropped.
+        """
+        positions = dict(self.positions)
+        cursors = dict(self.snapshot.cursors)
+        for stream, position in safe.items():
+            if stream.startswith(SNAPSHOT_STREAM_PREFIX):
+                cursors[stream.removeprefix(SNAPSHOT_STREAM_PREFIX)] = position.token
+            else:
+                positions[stream] = position
+        done = self.snapshot.done | completed
+        for entity in done:
+            cursors.pop(entity, None)
+        return replace(
+            self,
+            positions=MappingProxyType(positions),
+            snapshot=replace(self.snapshot, done=done, cursors=MappingProxyType(cursors)),
+        )
 
     def to_json(self) -> str:
         """The stored form: stable, sorted JSON."""

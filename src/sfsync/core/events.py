@@ -118,14 +118,20 @@ class Batch:
     """An ordered, immutable group of events handed from a source to a sink in one call.
 
     Order matters: events for the same key must be applied in batch order.
+
+    Attributes:
+        events: the events.
+        completes: during a snapshot, the entities whose snapshot ends with this batch (the
+            batch may then be empty); the runtime records them as done in the checkpoint.
     """
 
     events: tuple[ChangeEvent, ...]
+    completes: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, events: Sequence[ChangeEvent]) -> Batch:
+    def of(cls, events: Sequence[ChangeEvent], *, completes: frozenset[str] = frozenset()) -> Batch:
         """Build a batch from any sequence of events."""
-        return cls(tuple(events))
+        return cls(tuple(events), completes)
 
     def __len__(self) -> int:
         return len(self.events)

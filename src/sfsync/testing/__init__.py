@@ -5,5 +5,19 @@ Production code never imports this package (enforced by import-linter).
 
 from sfsync.testing.contracts import CheckpointStoreContract
 from sfsync.testing.fakes import FakeClock, MemoryCheckpointStore
+from sfsync.testing.memory import (
+    CHANGE_STREAM,
+    MemoryDeadLetterStore,
+    MemorySink,
+    MemorySource,
+)
 
-__all__ = ["CheckpointStoreContract", "FakeClock", "MemoryCheckpointStore"]
+__all__ = [
+    "CHANGE_STREAM",
+    "CheckpointStoreContract",
+    "FakeClock",
+    "MemoryCheckpointStore",
+    "MemoryDeadLetterStore",
+    "MemorySink",
+    "MemorySource",
+]

@@ -1,0 +1,431 @@
+"""One running sync: snapshot, then changes, with retries, dead letters and checkpoints.
+
+The pipeline drives a :class:`~sfsync.spi.source.Source` and a :class:`~sfsync.spi.sink.Sink`
+through their lifecycles and owns the checkpoint:
+
+1. open both; ``describe`` the entities and ``prepare`` the sink for each.
+2. load the checkpoint (from the sink when it stores checkpoints with its data, else from
+   the checkpoint store).
+3. no checkpoint, or a snapshot not finished: take the source's current positions *first*
+   (streaming later starts there, so nothing committed during the snapshot is missed), then
+   apply the snapshot, entity by entity, resuming a partial one from its cursors.
+4. apply changes: one pass (``RunMode.ONCE``) or for ever, polling every ``interval``
+   (``RunMode.CONTINUOUS``), until :meth:`Pipeline.request_stop`.
+
+Every batch goes through :meth:`Pipeline._apply`: write (whole-batch failures retried under the
+retry policy; per-event ``RETRY`` outcomes retried alone), dead-letter what cannot be applied,
+then flush data and checkpoint together. The checkpoint only ever moves past events whose
+outcome is final (the :class:`~sfsync.core.acks.AckTracker` decides), so a crash at any point
+repeats work at most, and sinks absorb repeats idempotently.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TypeVar
+
+import anyio
+
+from sfsync.core.acks import AckTracker
+from sfsync.core.checkpoint import (
+    Checkpoint,
+    CheckpointStore,
+    SnapshotProgress,
+    SnapshotStatus,
+)
+from sfsync.core.deadletter import DeadLetter, DeadLetterKind, DeadLetterStore
+from sfsync.core.errors import FatalError, RetryableError, SyncError
+from sfsync.core.events import Batch, ChangeEvent
+from sfsync.core.retry import GiveUp, RetryPolicy
+from sfsync.core.state import PipelineState, Trigger, next_state
+from sfsync.runtime.executor import call_with_retry
+from sfsync.runtime.status import Counters, PipelineStatus
+from sfsync.spi.clock import Clock
+from sfsync.spi.sink import Outcome, OutcomeKind, Sink, SinkContext
+from sfsync.spi.source import Source, SourceContext
+
+log = logging.getLogger("sfsync.pipeline")
+T = TypeVar("T")
+
+
+class RunMode(enum.Enum):
+    """How long a pipeline runs."""
+
+    ONCE = "once"
+    """Snapshot if needed, one pass of changes, then stop."""
+    CONTINUOUS = "continuous"
+    """Snapshot if needed, then changes until asked to stop."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineOptions:
+    """How one pipeline runs.
+
+    Attributes:
+        name: the sync's name; also the checkpoint's id.
+        entities: what to sync, in snapshot order (parents before children).
+        mode: once or continuous.
+        interval: seconds between change passes of a polling source.
+        retry: the schedule for transient failures.
+        seed: seeds the jitter, for reproducible runs; ``None`` for a random one.
+        batch_size: events per batch asked of the source.
+    """
+
+    name: str
+    entities: tuple[str, ...]
+    mode: RunMode = RunMode.ONCE
+    interval: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    seed: int | None = None
+    batch_size: int = 2000
+
+
+StatusListener = Callable[[PipelineStatus], None]
+
+
+class Pipeline:
+    """Runs one sync. Build it, ``await run()``; ``request_stop()`` from anywhere to end it."""
+
+    def __init__(
+        self,
+        *,
+        options: PipelineOptions,
+        source: Source,
+        sink: Sink,
+        checkpoints: CheckpointStore,
+        dead_letters: DeadLetterStore,
+        clock: Clock,
+        on_status: StatusListener | None = None,
+    ) -> None:
+        self.options = options
+        self.source = source
+        self.sink = sink
+        self.checkpoints = checkpoints
+        self.dead_letters = dead_letters
+        self.clock = clock
+        self._on_status = on_status
+        self._rand = random.Random(options.seed).random
+        self._state = PipelineState.CREATED
+        self._stop = anyio.Event()
+        self._counters = Counters()
+        self._per_entity: Counter[str] = Counter()
+        self._status = PipelineStatus(name=options.name, state=self._state)
+        self._tracker = AckTracker()
+
+    # -- observation --------------------------------------------------------------------
+
+    @property
+    def state(self) -> PipelineState:
+        return self._state
+
+    def status(self) -> PipelineStatus:
+        """The latest status snapshot."""
+        return self._status
+
+    def _publish(self, **changes: object) -> None:
+        self._status = replace(
+            self._status,
+            state=self._state,
+            counters=self._counters,
+            per_entity=tuple(sorted(self._per_entity.items())),
+            updated_at=self.clock.now(),
+            **changes,  # type: ignore[arg-type]
+        )
+        if self._on_status is not None:
+            self._on_status(self._status)
+
+    def _fire(self, trigger: Trigger) -> None:
+        self._state = next_state(self._state, trigger)
+        log.info("%s: %s -> %s", self.options.name, trigger.value, self._state.value)
+        self._publish()
+
+    def _count_retry(self, attempt: int, error: RetryableError, delay: float) -> None:
+        self._counters = self._counters.plus(retries=1)
+        log.warning(
+            "%s: attempt %d failed (%s); retrying in %.1fs",
+            self.options.name,
+            attempt,
+            error,
+            delay,
+        )
+        self._publish(last_error=str(error))
+
+    # -- control ------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Finish the batch in hand, save the checkpoint and stop. Safe to call repeatedly."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self) -> PipelineStatus:
+        """Run until done (``ONCE``), stopped, or failed. Returns the final status.
+
+        A fatal error ends the run with state ``FAILED`` and the error in ``last_error``; it is
+        not raised, so that a caller running several pipelines keeps the others going.
+        """
+        opts = self.options
+        try:
+            await self.source.open(
+                SourceContext(sync_name=opts.name, clock=self.clock, batch_size=opts.batch_size)
+            )
+            await self.sink.open(SinkContext(sync_name=opts.name, clock=self.clock))
+            await self._prepare()
+            checkpoint = await self._load()
+            if checkpoint is None or checkpoint.snapshot.status is not SnapshotStatus.COMPLETE:
+                self._fire(Trigger.START_FRESH)
+                checkpoint = await self._snapshot(checkpoint)
+                if checkpoint.snapshot.status is SnapshotStatus.COMPLETE:
+                    self._fire(Trigger.SNAPSHOT_DONE)
+            else:
+                self._fire(Trigger.START_RESUMED)
+            if self._state is PipelineState.STREAMING and not self.stop_requested:
+                await self._changes(checkpoint)
+            self._fire(Trigger.STOP)
+            self._fire(Trigger.DRAINED)
+        except SyncError as exc:
+            self._fail(exc)
+        finally:
+            with anyio.CancelScope(shield=True):
+                for closer in (self.source.aclose, self.sink.aclose):
+                    try:
+                        await closer()
+                    except Exception as exc:  # closing must not hide the cause
+                        log.warning("%s: error while closing: %s", opts.name, exc)
+        return self._status
+
+    def _fail(self, exc: SyncError) -> None:
+        text = str(exc)
+        notes = getattr(exc, "__notes__", None)
+        if notes:
+            text = f"{text} ({'; '.join(notes)})"
+        log.error("%s: failed: %s", self.options.name, text)
+        self._state = PipelineState.FAILED
+        self._publish(last_error=text)
+
+    # -- phases -------------------------------------------------------------------------
+
+    async def _prepare(self) -> None:
+        schemas = await self._retrying(lambda: self.source.describe(self.options.entities))
+        missing = [e for e in self.options.entities if e not in schemas]
+        if missing:
+            raise FatalError(
+                f"the source did not describe {', '.join(missing)}",
+                hint="check the object names in the sync's configuration",
+            )
+        notices: list[str] = []
+        for entity in self.options.entities:
+            schema = schemas[entity]
+            notices.extend(await self._retrying(lambda s=schema: self.sink.prepare(s)))  # type: ignore[misc]
+        for notice in notices:
+            log.warning("%s: %s", self.options.name, notice)
+        self._publish(notices=tuple(notices))
+
+    async def _load(self) -> Checkpoint | None:
+        if self.sink.capabilities.stores_checkpoints:
+            return await self._retrying(self.sink.load_checkpoint)
+        return await self._retrying(lambda: self.checkpoints.load(self.options.name))
+
+    async def _save(self, checkpoint: Checkpoint) -> None:
+        await self._retrying(lambda: self.sink.flush(checkpoint))
+        if not self.sink.capabilities.stores_checkpoints:
+            await self._retrying(lambda: self.checkpoints.save(self.options.name, checkpoint))
+
+    async def _snapshot(self, checkpoint: Checkpoint | None) -> Checkpoint:
+        if checkpoint is None:
+            # Positions first: streaming resumes here, so changes committed while the
+            # snapshot runs are replayed afterwards and absorbed by idempotent apply.
+            start = await self._retrying(self.source.current_positions)
+            frozen = MappingProxyType(dict(start))
+            checkpoint = Checkpoint(
+                positions=frozen,
+                snapshot=SnapshotProgress(status=SnapshotStatus.IN_PROGRESS, stream_start=frozen),
+            )
+            await self._save(checkpoint)
+        todo = [e for e in self.options.entities if e not in checkpoint.snapshot.done]
+        self._tracker = AckTracker(committed=checkpoint.positions)
+        async for batch in self.source.snapshot(todo, checkpoint):
+            checkpoint = await self._apply(batch, checkpoint)
+            self._publish(snapshot_done=checkpoint.snapshot.done)
+            if self.stop_requested:
+                return checkpoint
+        checkpoint = replace(
+            checkpoint,
+            snapshot=replace(
+                checkpoint.snapshot,
+                status=SnapshotStatus.COMPLETE,
+                done=checkpoint.snapshot.done | frozenset(todo),
+                cursors=MappingProxyType({}),
+            ),
+        )
+        await self._save(checkpoint)
+        self._publish(snapshot_done=checkpoint.snapshot.done)
+        return checkpoint
+
+    async def _changes(self, checkpoint: Checkpoint) -> None:
+        self._tracker = AckTracker(committed=checkpoint.positions)
+        while True:
+            with anyio.CancelScope() as scope:
+                # A stop request cancels only the wait for the next batch; a batch in hand
+                # is applied and checkpointed under a shield in _apply.
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._cancel_on_stop, scope)
+                    async for batch in self.source.changes(checkpoint):
+                        checkpoint = await self._apply(batch, checkpoint)
+                        if self.stop_requested:
+                            break
+                    tg.cancel_scope.cancel()
+            if self._stop.is_set() or self.options.mode is RunMode.ONCE:
+                return
+            await self._pause(self.options.interval)
+            if self._stop.is_set():
+                return
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` on the injected clock, or less if a stop is requested."""
+        async with anyio.create_task_group() as tg:
+
+            async def sleeper() -> None:
+                await self.clock.sleep(seconds)
+                tg.cancel_scope.cancel()
+
+            async def stopper() -> None:
+                await self._stop.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(sleeper)
+            tg.start_soon(stopper)
+
+    async def _cancel_on_stop(self, scope: anyio.CancelScope) -> None:
+        await self._stop.wait()
+        scope.cancel()
+
+    # -- one batch ----------------------------------------------------------------------
+
+    async def _retrying(self, fn: Callable[[], Awaitable[T]]) -> T:
+        return await call_with_retry(
+            fn,
+            policy=self.options.retry,
+            clock=self.clock,
+            rand=self._rand,
+            on_retry=self._count_retry,
+        )
+
+    async def _apply(self, batch: Batch, checkpoint: Checkpoint) -> Checkpoint:
+        """Apply one batch and move the checkpoint; shielded so a stop never splits it."""
+        with anyio.CancelScope(shield=True):
+            checkpoint = await self._apply_batch(batch, checkpoint)
+        return checkpoint  # noqa: RET504 - outside the scope: its __exit__ may swallow
+
+    async def _apply_batch(self, batch: Batch, checkpoint: Checkpoint) -> Checkpoint:
+        events = batch.events
+        tickets = [self._tracker.track(e.position) for e in events]
+        final = await self._write(events)
+        letters = self._dead_letters(events, final)
+        if letters:
+            # Durable before the checkpoint passes these events: nothing is ever lost.
+            await self._retrying(lambda: self.dead_letters.put(letters))
+        for ticket in tickets:
+            self._tracker.ack(ticket)
+        checkpoint = checkpoint.record(self._tracker.safe_positions(), batch.completes)
+        await self._save(checkpoint)
+        self._account(events, final)
+        return checkpoint
+
+    async def _write(self, events: tuple[ChangeEvent, ...]) -> list[Outcome | RetryableError]:
+        """Write ``events``; retry per-event RETRY outcomes alone until final or given up.
+
+        Returns one entry per event: its final outcome, or the transient error that
+        outlasted the retry policy.
+        """
+        final: list[Outcome | RetryableError | None] = [None] * len(events)
+        pending = list(range(len(events)))
+        attempt = 0
+        started = self.clock.monotonic()
+        while pending:
+            sub = Batch.of([events[i] for i in pending])
+            outcomes = await self._retrying(lambda b=sub: self.sink.write(b))  # type: ignore[misc]
+            if len(outcomes) != len(sub):
+                raise FatalError(
+                    f"the sink returned {len(outcomes)} outcomes for {len(sub)} events",
+                    hint="this is a bug in the sink connector; please report it",
+                )
+            retry: list[int] = []
+            error: RetryableError | None = None
+            for index, outcome in zip(pending, outcomes, strict=True):
+                if outcome.kind is OutcomeKind.RETRY:
+                    retry.append(index)
+                    err = outcome.error
+                    error = err if isinstance(err, RetryableError) else RetryableError(str(err))
+                else:
+                    final[index] = outcome
+            if not retry or error is None:
+                break
+            attempt += 1
+            decision = self.options.retry.decide(
+                attempt, error, elapsed=self.clock.monotonic() - started, rand=self._rand
+            )
+            if isinstance(decision, GiveUp):
+                error.add_note(decision.reason)
+                for index in retry:
+                    final[index] = error
+                break
+            self._count_retry(attempt, error, decision.seconds)
+            await self.clock.sleep(decision.seconds)
+            pending = retry
+        return [entry for entry in final if entry is not None]
+
+    def _dead_letters(
+        self, events: tuple[ChangeEvent, ...], final: list[Outcome | RetryableError]
+    ) -> list[DeadLetter]:
+        now = self.clock.now()
+        letters: list[DeadLetter] = []
+        for event, result in zip(events, final, strict=True):
+            if isinstance(result, RetryableError):
+                letters.append(
+                    DeadLetter.of(self.options.name, DeadLetterKind.FAILED, event, result, now)
+                )
+            elif result.kind is OutcomeKind.REJECTED and result.error is not None:
+                letters.append(
+                    DeadLetter.of(
+                        self.options.name, DeadLetterKind.REJECTED, event, result.error, now
+                    )
+                )
+            elif result.kind is OutcomeKind.CONFLICT and result.error is not None:
+                letters.append(
+                    DeadLetter.of(
+                        self.options.name, DeadLetterKind.CONFLICT, event, result.error, now
+                    )
+                )
+        return letters
+
+    def _account(
+        self, events: tuple[ChangeEvent, ...], final: list[Outcome | RetryableError]
+    ) -> None:
+        kinds = Counter("failed" if isinstance(r, RetryableError) else r.kind.value for r in final)
+        self._counters = self._counters.plus(
+            read=len(events),
+            applied=kinds["applied"],
+            stale=kinds["stale"],
+            rejected=kinds["rejected"],
+            conflicts=kinds["conflict"],
+            failed=kinds["failed"],
+            batches=1,
+        )
+        self._per_entity.update(e.entity for e in events)
+        changes: dict[str, object] = {}
+        if events:
+            newest = max(e.committed_at for e in events)
+            last = self._status.last_commit
+            if last is None or newest > last:
+                changes["last_commit"] = newest
+                changes["lag_seconds"] = max(0.0, (self.clock.now() - newest).total_seconds())
+        self._publish(**changes)
