@@ -10,7 +10,7 @@ from psycopg import sql
 from sfsync.core.checkpoint import Checkpoint
 from sfsync.core.errors import ConfigError, FatalError, RetryableError
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 class PostgresCheckpointStore:
@@ -44,7 +44,7 @@ class PostgresCheckpointStore:
             RetryableError: the server could not be reached.
         """
         for name in (schema, table):
-            if not _IDENT.match(name):
+            if not IDENTIFIER.match(name):
                 raise ConfigError(
                     f"{name!r} is not a plain SQL identifier",
                     hint="use letters, digits and underscores, starting with a letter",
