@@ -617,7 +617,13 @@ class OrgStore:
         self._rules.check(obj, record, self, self.clock.now())
         new = tuple(record[n] for n in table.names)
         self._put(table, rid, new)
-        changed = [n for n, a, b in zip(table.names, old, new, strict=True) if a != b]
+        # LastModifiedDate counts as changed even when the clock has not moved: it was set,
+        # and CDC always lists it for an update.
+        changed = [
+            n
+            for n, a, b in zip(table.names, old, new, strict=True)
+            if a != b or n == "LastModifiedDate"
+        ]
         self._announce(table, rid, "UPDATE", changed, user)
 
     def upsert(
