@@ -217,8 +217,10 @@ class _Walker:
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
+        own = {id(key) for key, _ in node.value}
         self._loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys in place
         result: dict[str, Any] = {}
+        written: set[str] = set()  # keys written in this mapping itself, not merged in
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 self._doc.values[(*path, "?")] = _mark(key_node)
@@ -232,7 +234,7 @@ class _Walker:
                 continue
             key = str(key_node.value)
             child = (*path, key)
-            if key in result:
+            if key in written and id(key_node) in own:
                 first = self._doc.keys[child]
                 self._doc.keys[child] = _mark(key_node)
                 self._doc.problems.append(
@@ -243,6 +245,8 @@ class _Walker:
                         key=True,
                     )
                 )
+            if id(key_node) in own:
+                written.add(key)
             self._doc.keys[child] = _mark(key_node)
             result[key] = self.walk(value_node, child)
         return result
@@ -263,7 +267,7 @@ def _mark(node: yaml.Node) -> Mark:
 
 def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
     mark = exc.problem_mark or exc.context_mark
-    detail = exc.problem or exc.context or "invalid YAML"
+    detail = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
     if "\\t" in detail or "'\\t'" in detail or "tab" in detail:
         fix = "indent with spaces; YAML does not allow tabs for indentation"
     elif "mapping values are not allowed" in detail:

@@ -404,3 +404,18 @@ def test_process_environment_is_the_default(
 def test_whole_file_shape_problems(check: Check, text: str, message: str) -> None:
     problems = check(text)
     assert any(message in p.message for p in problems), problems
+
+
+def test_secrets_never_appear_in_problems(check: Check, tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("hunter2-secret\n", encoding="utf-8")
+    text = (
+        GOOD.replace("interval: 30s", "interval: ${file:secret}")
+        .replace("url: sqlite:///demo.db", "url: postgresql://u:hunter3-secret@h/db")
+        .replace("password: pw-12345", "password: pw-12345\n      client_secret: hunter4-secret")
+    )
+    problems = check(text)
+    fields = {p.field for p in problems}
+    assert {"syncs[0].interval", "connections.db.url", "connections.crm.auth"} <= fields
+    rendered = "\n".join(p.render() for p in problems)
+    for secret in ("hunter2-secret", "hunter3-secret", "hunter4-secret", "pw-12345"):
+        assert secret not in rendered
