@@ -113,7 +113,10 @@ class FaultRule:
         if self.latency is not None and not 0 <= self.latency[0] <= self.latency[1]:
             raise ValueError("latency must be (low, high) seconds with 0 <= low <= high")
         if self.path.startswith("re:"):
-            re.compile(self.path[3:])
+            try:
+                re.compile(self.path[3:])
+            except re.error as exc:
+                raise ValueError(f"bad path regex {self.path[3:]!r}: {exc}") from None
 
     def matches(self, method: str, path: str) -> bool:
         if self.method != "*" and self.method.upper() != method.upper():

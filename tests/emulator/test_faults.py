@@ -1,0 +1,225 @@
+"""The fault plan: matching, determinism, parsing, the admin API and what clients see."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from _org_support import make_org
+
+from sfsync.emulator.app import ConnectionDroppedError, build_app
+from sfsync.emulator.faults import (
+    FaultKind,
+    FaultPlan,
+    FaultRule,
+    load_fault_plan,
+    parse_rule_spec,
+)
+from sfsync.emulator.org import Org
+
+TOKEN = "faults-token"
+QUERY = "/services/data/v59.0/query/"
+
+
+def outcomes(plan: FaultPlan, requests: list[tuple[str, str]]) -> list[FaultKind | None]:
+    return [plan.decide(method, path).kind for method, path in requests]
+
+
+def mixed_rule() -> FaultRule:
+    return FaultRule(
+        path="/services/data/*",
+        rates={FaultKind.SERVICE_UNAVAILABLE: 0.2, FaultKind.UNABLE_TO_LOCK_ROW: 0.2},
+    )
+
+
+def test_same_seed_same_faults_and_non_matching_requests_do_not_disturb() -> None:
+    calls = [("GET", QUERY)] * 200
+    first = outcomes(FaultPlan([mixed_rule()], seed=7), calls)
+    interleaved_plan = FaultPlan([mixed_rule()], seed=7)
+    interleaved = []
+    for method, path in calls:
+        interleaved_plan.decide("POST", "/services/oauth2/token")  # matches no rule
+        interleaved.append(interleaved_plan.decide(method, path).kind)
+    assert first == interleaved
+    assert first != outcomes(FaultPlan([mixed_rule()], seed=8), calls)
+    counts = {kind: first.count(kind) for kind in set(first)}
+    # 200 draws at 20 % each: comfortably between 15 and 65 of each.
+    assert 15 < counts[FaultKind.SERVICE_UNAVAILABLE] < 65
+    assert 15 < counts[FaultKind.UNABLE_TO_LOCK_ROW] < 65
+
+
+def test_method_glob_regex_first_rule_wins_and_times_cap() -> None:
+    plan = FaultPlan(
+        [
+            FaultRule(method="PATCH", path="re:/sobjects/Account/001", rates={FaultKind.DROP: 1}),
+            FaultRule(
+                path="/services/data/*/sobjects/*", rates={FaultKind.SERVER_ERROR: 1}, times=2
+            ),
+        ]
+    )
+    account = "/services/data/v59.0/sobjects/Account/001xx0000000001AAA"
+    assert plan.decide("PATCH", account).kind is FaultKind.DROP
+    assert plan.decide("GET", account).kind is FaultKind.SERVER_ERROR
+    assert plan.decide("GET", account).kind is FaultKind.SERVER_ERROR
+    assert plan.decide("GET", account).kind is None  # capped at 2
+    assert plan.decide("GET", "/services/oauth2/userinfo").kind is None
+    assert plan.stats() == {"drop": 1, "500": 2}
+
+
+def test_latency_fixed_and_range() -> None:
+    fixed = FaultPlan([FaultRule(latency=(0.05, 0.05))])
+    assert fixed.decide("GET", "/x").delay == pytest.approx(0.05)
+    ranged = FaultPlan([FaultRule(latency=(0.01, 0.02))], seed=3)
+    delays = [ranged.decide("GET", "/x").delay for _ in range(50)]
+    assert all(0.01 <= d <= 0.02 for d in delays)
+    assert len(set(delays)) > 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"rates": {"503": 0.7, "500": 0.5}},
+        {"rates": {"teapot": 0.1}},
+        {"rates": {"503": -0.1}},
+        {"latency_ms": [50, 10]},
+        {"colour": "red"},
+        {"path": "re:(unclosed"},
+    ],
+)
+def test_invalid_rules_are_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - every validation failure is a ValueError
+        FaultRule.from_dict(bad)
+
+
+def test_cli_spec_parsing() -> None:
+    rule = parse_rule_spec("GET /services/data/*/query* 503=0.1,drop=0.05 latency=10-50 times=3")
+    assert rule.method == "GET"
+    assert rule.path == "/services/data/*/query*"
+    assert rule.rates == {FaultKind.SERVICE_UNAVAILABLE: 0.1, FaultKind.DROP: 0.05}
+    assert rule.latency == (0.01, 0.05)
+    assert rule.times == 3
+    assert parse_rule_spec("/services/* 500=1").method == "*"
+
+
+def test_plan_round_trips_through_files(tmp_path: Path) -> None:
+    plan = FaultPlan(
+        [mixed_rule(), FaultRule(method="POST", path="/x", latency=(0.1, 0.2), times=4)], seed=11
+    )
+    path = tmp_path / "faults.json"
+    path.write_text(json.dumps(plan.to_dict()))
+    assert load_fault_plan(path).to_dict() == plan.to_dict()
+    yaml_path = tmp_path / "faults.yaml"
+    yaml_path.write_text(
+        "seed: 5\nrules:\n  - method: GET\n    path: /services/data/*\n"
+        "    rates: {unable_to_lock_row: 0.5}\n    latency_ms: 20\n"
+    )
+    loaded = load_fault_plan(yaml_path)
+    assert loaded.seed == 5
+    assert loaded.rules[0].rates == {FaultKind.UNABLE_TO_LOCK_ROW: 0.5}
+    assert loaded.rules[0].latency == (0.02, 0.02)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Iterator[Org]:
+    org = make_org(tmp_path, access_token=TOKEN)
+    yield org
+    org.close()
+
+
+@pytest.fixture
+async def client(org: Org) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=build_app(org))
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://emu.test",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as client:
+        yield client
+
+
+async def _always(client: httpx.AsyncClient, kind: str) -> httpx.Response:
+    plan = {"seed": 1, "rules": [{"path": "/services/data/*", "rates": {kind: 1.0}}]}
+    assert (await client.put("/__emulator__/faults", json=plan)).status_code == 200
+    return await client.get("/services/data/v59.0/sobjects/Account/001xx0000000001AAA")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("503", 503, "SERVER_UNAVAILABLE"),
+        ("500", 500, "UNKNOWN_EXCEPTION"),
+        ("unable_to_lock_row", 400, "UNABLE_TO_LOCK_ROW"),
+        ("request_limit", 403, "REQUEST_LIMIT_EXCEEDED"),
+        ("query_timeout", 400, "QUERY_TIMEOUT"),
+        ("invalid_session", 401, "INVALID_SESSION_ID"),
+    ],
+)
+async def test_injected_errors_have_salesforce_shape(
+    client: httpx.AsyncClient, kind: str, status: int, code: str
+) -> None:
+    response = await _always(client, kind)
+    assert response.status_code == status
+    body = response.json()
+    assert body[0]["errorCode"] == code
+    if code == "UNABLE_TO_LOCK_ROW":
+        assert body[0]["message"].endswith("records: 001xx0000000001AAA")
+
+
+@pytest.mark.anyio
+async def test_drop_in_process_raises_a_connection_error(client: httpx.AsyncClient) -> None:
+    with pytest.raises(ConnectionDroppedError):
+        await _always(client, "drop")
+
+
+@pytest.mark.anyio
+async def test_admin_api_get_put_delete_and_stats(client: httpx.AsyncClient, org: Org) -> None:
+    refused = await client.put("/__emulator__/faults", json={"rules": [{"rates": {"x": 1}}]})
+    assert refused.status_code == 400
+    assert "unknown fault kind" in refused.json()["error"]
+    await _always(client, "503")
+    state = (await client.get("/__emulator__/faults")).json()
+    assert state["seed"] == 1
+    assert state["rules"][0]["rates"] == {"503": 1.0}
+    assert state["injected"] == {"503": 1}
+    stats = (await client.get("/__emulator__/stats")).json()
+    assert stats["faults_injected"] == {"503": 1}
+    assert stats["requests"] >= 1
+    assert (await client.delete("/__emulator__/faults")).status_code == 204
+    assert org.faults.rules == ()
+    ok = await client.get("/services/data/v59.0/limits/")
+    assert ok.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_added_latency_delays_the_answer(client: httpx.AsyncClient) -> None:
+    plan = {"rules": [{"path": "/services/data/*", "latency_ms": 150}]}
+    await client.put("/__emulator__/faults", json=plan)
+    started = time.monotonic()
+    response = await client.get("/services/data/v59.0/limits/")
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 0.14
+
+
+@pytest.mark.anyio
+async def test_admin_clock_endpoints(client: httpx.AsyncClient) -> None:
+    frozen = (
+        await client.post("/__emulator__/clock/freeze", json={"at": "2024-01-15T09:30:00Z"})
+    ).json()
+    assert frozen == {"now": "2024-01-15T09:30:00.000+0000", "epoch": 1705311000.0, "frozen": True}
+    advanced = (await client.post("/__emulator__/clock/advance", json={"seconds": 90})).json()
+    assert advanced["now"] == "2024-01-15T09:31:30.000+0000"
+    assert (await client.get("/__emulator__/clock")).json() == advanced
+    bad = await client.post("/__emulator__/clock/advance", json={"seconds": "soon"})
+    assert bad.status_code == 400
+    running = (await client.post("/__emulator__/clock/unfreeze")).json()
+    assert running["frozen"] is False
