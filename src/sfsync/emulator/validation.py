@@ -30,6 +30,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol, cast
 
 from sfsync.emulator.clock import format_datetime
@@ -160,7 +161,9 @@ def _coerce_number(f: FieldDef, raw: object) -> WireValue:
         if isinstance(number, float) and not number.is_integer():
             raise _parser_error(f, raw)
         return int(number)
-    return float(round(number, scale))
+    # The platform rounds half up to the field's scale (Python's round() would round half even).
+    step = Decimal(1).scaleb(-scale)
+    return float(Decimal(repr(number)).quantize(step, rounding=ROUND_HALF_UP))
 
 
 def _coerce_text(f: FieldDef, text: str) -> WireValue:

@@ -394,6 +394,12 @@ def _rules(ctx: _Context, obj: ObjectDef, specs: object) -> tuple[ValidationRule
         rule_where = f"object '{obj.name}', validation rule '{body.get('name', position)}'"
         _check_keys(ctx, rule_where, body, _RULE_KEYS)
         for key in ("name", "condition", "message"):
+            if isinstance(body.get(key), bool):
+                raise ctx.fail(
+                    rule_where,
+                    f"'{key}' was read as a boolean (YAML reads unquoted yes/no/on/off so)",
+                    f'Quote it, e.g. {key}: "{"On" if body[key] else "Off"}"',
+                )
             if not isinstance(body.get(key), str) or not body[key].strip():
                 raise ctx.fail(
                     rule_where, f"'{key}' is missing or empty", f"Give the rule a '{key}' (text)"

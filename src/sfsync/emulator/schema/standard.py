@@ -61,13 +61,18 @@ def field(name: str, type_: FieldType, label: str | None = None, **kw: object) -
 
 
 def _label(name: str) -> str:
-    base = name.removesuffix("__c").removesuffix("Id") if name != "Id" else name
+    """``AnnualRevenue`` -> ``Annual Revenue``; standard lookups ``AccountId`` -> ``Account ID``."""
+    base = name.removesuffix("__c")
+    id_suffix = not name.endswith("__c") and base.endswith("Id") and len(base) > 2
+    if id_suffix:
+        base = base[:-2]
     out = []
     for i, ch in enumerate(base):
         if ch.isupper() and i and not base[i - 1].isupper():
             out.append(" ")
         out.append(ch)
-    return "".join(out).replace("_", " ").strip() or name
+    words = "".join(out).replace("_", " ").strip() or name
+    return f"{words} ID" if id_suffix else words
 
 
 def picklist(
