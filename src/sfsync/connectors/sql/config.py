@@ -54,9 +54,6 @@ def mask_url(url: str) -> str:
 class _SqlBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    password: SecretStr | None = Field(
-        default=None, description="Database password; overrides one in `url`."
-    )
     batch_size: int = Field(
         default=1000, ge=1, le=100_000, description="Rows per multi-row statement or COPY chunk."
     )
@@ -72,12 +69,20 @@ class _SqlBase(BaseModel):
         return mask_url(url)
 
 
+class _ServerSql(_SqlBase):
+    """A database behind a server, reached over the network with a user and password."""
+
+    password: SecretStr | None = Field(
+        default=None, description="Database password; overrides one in `url`."
+    )
+
+
 PostgresUrl = Annotated[str, _scheme_check("postgresql", "postgres", "postgresql+psycopg")]
 MySqlUrl = Annotated[str, _scheme_check("mysql", "mariadb", "mysql+pymysql")]
 SqliteUrl = Annotated[str, _scheme_check("sqlite")]
 
 
-class PostgresConnection(_SqlBase):
+class PostgresConnection(_ServerSql):
     """A PostgreSQL database (read through triggers or polling, written with COPY and merge)."""
 
     type: Literal["postgres"] = Field(description="Selects PostgreSQL.")
@@ -90,7 +95,7 @@ class PostgresConnection(_SqlBase):
     )
 
 
-class MySqlConnection(_SqlBase):
+class MySqlConnection(_ServerSql):
     """A MySQL or MariaDB database (through PyMySQL)."""
 
     type: Literal["mysql", "mariadb"] = Field(description="Selects MySQL or MariaDB.")
