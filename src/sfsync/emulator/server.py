@@ -17,6 +17,7 @@ would go out lower-cased; the middleware adds ``Date``. h11 also decodes chunked
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -163,9 +164,19 @@ def serve(
         if on_started is not None:
             on_started(RunningServer(_url(host, bound, tls), host, bound, ca_cert, org))
 
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
+    # handler that was installed before it started. Make those handlers benign so that a
+    # requested stop ends the process normally (exit status 0) after the org is closed.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         _Server(config, started).run()
+    except KeyboardInterrupt:
+        pass
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         org.close()
 
 
