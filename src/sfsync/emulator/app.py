@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import cast
 
 import anyio
@@ -114,8 +114,14 @@ class GovernanceMiddleware:
             session = org.auth.resolve(request_token(headers))
             used = org.limits.consume(1)
         except ApiError as err:
-            extra = {"Sforce-Limit-Info": org.limits.header_value()} if err.status == 403 else {}
-            await error_response(err, extra)(scope, receive, send)
+            if err.status == 401 and metered.group("bulk") is not None:
+                response = bulk_invalid_session(headers)
+            else:
+                extra = (
+                    {"Sforce-Limit-Info": org.limits.header_value()} if err.status == 403 else {}
+                )
+                response = error_response(err, extra)
+            await response(scope, receive, send)
             return
         state = scope.setdefault("state", {})
         state["session"] = session
@@ -134,6 +140,27 @@ class GovernanceMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_usage)
+
+
+_BULK_NS = "http://www.force.com/2009/06/asyncapi/dataload"
+
+
+def bulk_invalid_session(headers: Mapping[str, str]) -> Response:
+    """Bulk API 1.0's own envelope for a bad session: 400 ``InvalidSessionId``.
+
+    JSON when the client speaks JSON (``Content-Type``/``Accept``), XML otherwise (section
+    4.6; the status 400 and the message text are UNCONFIRMED, taken from client logs).
+    """
+    wants_json = "json" in headers.get("content-type", "") + headers.get("accept", "")
+    code, message = "InvalidSessionId", "Invalid session id"
+    if wants_json:
+        return json_response({"exceptionCode": code, "exceptionMessage": message}, 400)
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?><error xmlns="{_BULK_NS}">'
+        f"<exceptionCode>{code}</exceptionCode><exceptionMessage>{message}</exceptionMessage>"
+        "</error>"
+    )
+    return Response(body, 400, media_type="application/xml")
 
 
 async def _drop(scope: Scope, receive: Receive) -> None:
