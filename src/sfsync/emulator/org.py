@@ -14,7 +14,6 @@ which also decides where the org keeps state that must survive a restart:
 
 from __future__ import annotations
 
-import importlib
 import secrets
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sfsync.emulator.auth import (
     DEFAULT_SESSION_TIMEOUT,
@@ -181,20 +180,19 @@ class Org:
         ``seed="demo"`` loads the demo data set into an empty store. ``state_dir`` overrides
         where credentials and key files go (see module docstring for the default).
         """
-        from sfsync.emulator.schema.standard import standard_schema
+        # Imported here: the record store pulls in the SOQL engine and validation, which the
+        # HTTP-layer modules (and their tests, which inject a small store) do not need.
+        from sfsync.emulator.schema.loader import load_schema
+        from sfsync.emulator.seed import seed_demo
         from sfsync.emulator.store import OrgStore
 
         clock = clock or OrgClock()
-        if schema_path is not None:
-            load_schema = _sibling("sfsync.emulator.schema.loader", "load_schema")
-            schema = cast(Schema, load_schema(Path(schema_path)))
-        else:
-            schema = standard_schema()
+        schema = load_schema(Path(schema_path) if schema_path is not None else None)
         store = OrgStore(schema, clock, data_path=Path(data_path) if data_path else None)
         if seed is not None:
             if seed != "demo":
                 raise ValueError(f"unknown seed {seed!r} (known: demo)")
-            _sibling("sfsync.emulator.seed", "seed_demo")(store)
+            seed_demo(store)
         if state_dir is None and data_path is not None:
             state_dir = Path(f"{data_path}.emulator")
         return cls.assemble(
@@ -269,14 +267,6 @@ class Org:
             state_dir=directory,
             owns_state_dir=owns,
         )
-
-
-def _sibling(module: str, name: str) -> Callable[..., object]:
-    """A function from another part of the emulator that may not be installed in this tree."""
-    try:
-        return cast(Callable[..., object], getattr(importlib.import_module(module), name))
-    except (ImportError, AttributeError) as exc:
-        raise RuntimeError(f"{module}.{name} is not available in this build") from exc
 
 
 def _store_username(store: Any) -> str | None:
