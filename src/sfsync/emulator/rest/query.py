@@ -15,9 +15,6 @@ what a real org does past 2,000 groups).
 
 from __future__ import annotations
 
-import importlib
-from typing import cast
-
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,12 +30,7 @@ from sfsync.emulator.rest.cursors import (
     render_page,
 )
 from sfsync.emulator.rest.seams import QueryCompiler
-
-
-def default_compiler() -> QueryCompiler:
-    """The emulator's SOQL engine (``sfsync.emulator.soql.compile_query``)."""
-    module = importlib.import_module("sfsync.emulator.soql")
-    return cast(QueryCompiler, module.compile_query)
+from sfsync.emulator.soql import compile_query
 
 
 def _page_response(body: bytes) -> Response:
@@ -49,14 +41,9 @@ class QueryResource:
     """The query endpoints of one app; owns its locators."""
 
     def __init__(self, compiler: QueryCompiler | None = None) -> None:
-        self._compiler = compiler
+        # Default: the emulator's SOQL engine; tests inject a small fake here.
+        self.compiler: QueryCompiler = compiler or compile_query
         self.cursors = CursorRegistry()
-
-    @property
-    def compiler(self) -> QueryCompiler:
-        if self._compiler is None:
-            self._compiler = default_compiler()
-        return self._compiler
 
     @guarded
     async def query(self, request: Request) -> Response:

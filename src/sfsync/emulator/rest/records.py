@@ -92,7 +92,7 @@ def save_result(record_id: str, created: bool | None = None) -> dict[str, Any]:
 
 def etag(row: Mapping[str, WireValue]) -> str:
     stamp = f"{row.get('Id')}:{row.get('SystemModstamp')}".encode()
-    return '"' + hashlib.sha256(stamp).hexdigest()[:32] + '--gzip"'
+    return '"' + hashlib.sha256(stamp).hexdigest()[:32] + '"'
 
 
 def _parse_wire_datetime(value: WireValue) -> datetime | None:

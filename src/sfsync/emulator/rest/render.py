@@ -44,7 +44,8 @@ def compound_value(
     }
     if not parts or all(v is None for v in parts.values()):
         return None
-    return parts
+    # Real payloads list the components alphabetically (city, country, geocodeAccuracy, ...).
+    return dict(sorted(parts.items()))
 
 
 def resolve_fields(obj: ObjectDef, names: Iterable[str]) -> list[FieldDef]:
