@@ -46,6 +46,7 @@ class Document:
 
     Attributes:
         file: the file name problems should show.
+        base_dir: the file's directory; relative paths in the file are relative to it.
         data: the document as plain dicts, lists and scalars (``None`` if it could not be read).
         values: where each value starts, by path.
         keys: where the key of each mapping entry starts, by path of its value.
@@ -55,6 +56,7 @@ class Document:
     """
 
     file: str
+    base_dir: Path = field(default_factory=Path)
     data: Any = None
     values: dict[FieldPath, Mark] = field(default_factory=dict)
     keys: dict[FieldPath, Mark] = field(default_factory=dict)
@@ -155,7 +157,7 @@ def read_document(path: Path, *, env: Mapping[str, str]) -> Document:
 
 def parse_document(text: str, *, file: str, env: Mapping[str, str], base_dir: Path) -> Document:
     """Parse YAML ``text``; ``file`` is only used to label problems."""
-    doc = Document(file=file)
+    doc = Document(file=file, base_dir=base_dir)
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -212,7 +214,7 @@ class _Walker:
         value = self._loader.construct_object(node, deep=True)
         if isinstance(value, str):
             value = self._interpolate(value, path)
-            if path and isinstance(path[-1], str) and _SECRET_KEY.search(path[-1]):
+            if path and isinstance(path[-1], str) and _is_secret_key(path[-1]):
                 self._doc.secrets.append(value)
         return value
 
@@ -259,6 +261,11 @@ class _Walker:
         for error in resolved.errors:
             self._doc.problems.append(self._doc.problem(path, error.message, error.fix))
         return resolved.value
+
+
+def _is_secret_key(key: str) -> bool:
+    # `private_key_file` names where a secret is, which is not itself secret.
+    return bool(_SECRET_KEY.search(key)) and not key.endswith(("_file", "_path", "_url"))
 
 
 def _mark(node: yaml.Node) -> Mark:

@@ -5,6 +5,8 @@
 
 1. validate each connection section with its connector's model, found in the
    :class:`~sfsync.spi.registry.Registry` by ``type``;
+   Connector models get the validation context ``{"base_dir": <the file's directory>}``, so
+   they can resolve relative paths against the configuration file and check that they exist;
 2. validate the rest against :class:`~sfsync.config.model.SyncConfig`;
 3. check what no single model can see: duplicate sync names, syncs naming undefined
    connections or the same connection twice, connectors used in a role they cannot play,
@@ -34,6 +36,7 @@ from sfsync.config.model import Connection, RetryConfig, SyncConfig, derive_tabl
 from sfsync.config.problems import ConfigProblems, Problem
 from sfsync.spi.registry import Registry
 
+MIN_POLLING_INTERVAL = timedelta(seconds=1)
 _CONNECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
@@ -141,20 +144,21 @@ def _connections(
             )
             continue
         if not isinstance(kind, str) or kind not in registry:
-            problems.append(
-                doc.problem(
-                    (*path, "type"),
-                    f"unknown connection type {kind!r}",
-                    did_you_mean(str(kind), known, noun="installed connectors"),
-                )
+            fix = (
+                did_you_mean(str(kind), known, noun="installed connectors")
+                if known
+                else "no connector is installed: install sfsync itself (pip install sfsync) "
+                "or the package providing this connector; `sfsync connectors` lists them"
             )
+            problems.append(doc.problem((*path, "type"), f"unknown connection type {kind!r}", fix))
             continue
         types[name] = kind
         model = registry.get(kind).config
         # A connector model may or may not declare `type` itself; the engine owns the key.
         body = section if "type" in model.model_fields else _without(section, "type")
         try:
-            valid[name] = Connection(type=kind, config=model.model_validate(body))
+            checked = model.model_validate(body, context={"base_dir": doc.base_dir})
+            valid[name] = Connection(type=kind, config=checked)
         except ValidationError as exc:
             problems.extend(problems_from_errors(doc, path, model, body, exc.errors()))
     return valid, types
@@ -256,6 +260,15 @@ def _sync_settings(doc: Document, base: FieldPath, sync: dict[str, Any]) -> list
                 "remove interval, or use mode: polling to read changes every interval",
             )
         )
+    interval = _duration_or_none(sync.get("interval"))
+    if sync.get("mode") == "polling" and interval is not None and interval < MIN_POLLING_INTERVAL:
+        problems.append(
+            doc.problem(
+                (*base, "interval"),
+                "a polling interval under 1s would query without pause and spend the API budget",
+                "use 1s or more (most polling syncs use 30s to 5m), or mode: realtime",
+            )
+        )
     retry = sync.get("retry")
     if isinstance(retry, dict):
         # Also checked by RetryConfig, which cannot run while another retry field is wrong.
@@ -273,6 +286,8 @@ def _sync_settings(doc: Document, base: FieldPath, sync: dict[str, Any]) -> list
 
 
 def _duration_or_none(value: object) -> timedelta | None:
+    if value is None:
+        return None
     try:
         return parse_duration(value)
     except PydanticCustomError:

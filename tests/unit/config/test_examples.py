@@ -43,8 +43,11 @@ BROKEN = [
 
 
 @pytest.mark.parametrize("name", ["demo.yaml", "postgres.yaml"])
-def test_good_examples_validate(name: str, registry: Registry) -> None:
-    assert validate_file(EXAMPLES / name, registry, env=ENV) == []
+def test_good_examples_validate(name: str, registry: Registry, tmp_path: Path) -> None:
+    key = tmp_path / "sf.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
+    env = {**ENV, "SF_PRIVATE_KEY_FILE": str(key)}
+    assert validate_file(EXAMPLES / name, registry, env=env) == []
 
 
 def test_demo_runs_without_any_environment(registry: Registry) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from sfsync.config.model import Connection, SyncConfig
 from sfsync.config.problems import ConfigProblems
-from sfsync.config.validate import load_config
+from sfsync.config.validate import load_config, validate_file
 from sfsync.connectors.salesforce.config import PasswordAuth, SalesforceConnection
 from sfsync.connectors.sql.config import SqliteConnection
 from sfsync.core.errors import ConfigError
@@ -305,6 +305,23 @@ CASES = [
 ]
 
 
+CASES += [
+    Case(
+        "polling without pause",
+        "    interval: 30s\n",
+        "    interval: 0\n",
+        ((17, "syncs[0].interval", "under 1s", "use 1s or more"),),
+    ),
+    Case(
+        "missing private key file, relative to the config file",
+        "      flow: password\n      username: u@example.com\n      password: pw-12345\n",
+        "      flow: jwt_bearer\n      client_id: c\n      username: u@example.com\n"
+        "      private_key_file: keys/none.pem\n",
+        ((9, "connections.crm.auth.private_key_file", "none.pem does not exist", "PEM file"),),
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_each_problem_names_line_field_message_and_fix(check: Check, case: Case) -> None:
     assert case.old in GOOD, "the case must edit the good file"
@@ -419,3 +436,28 @@ def test_secrets_never_appear_in_problems(check: Check, tmp_path: Path) -> None:
     rendered = "\n".join(p.render() for p in problems)
     for secret in ("hunter2-secret", "hunter3-secret", "hunter4-secret", "pw-12345"):
         assert secret not in rendered
+
+
+def test_relative_private_key_file_resolves_against_the_config(
+    tmp_path: Path, registry: Registry
+) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "sf.pem").write_text("pem", encoding="utf-8")
+    auth = "      flow: password\n      username: u@example.com\n      password: pw-12345\n"
+    jwt = "      flow: jwt_bearer\n      client_id: c\n      username: u@example.com\n"
+    path = tmp_path / "sync.yaml"
+    path.write_text(
+        GOOD.replace(auth, jwt + "      private_key_file: keys/sf.pem\n").lstrip("\n"),
+        encoding="utf-8",
+    )
+    config = load_config(path, registry, env={})
+    key_file = config.connection("crm").config.auth.private_key_file  # type: ignore[attr-defined]
+    assert key_file == tmp_path / "keys" / "sf.pem"
+
+
+def test_no_connector_installed(tmp_path: Path) -> None:
+    path = tmp_path / "sync.yaml"
+    path.write_text(GOOD.lstrip("\n"), encoding="utf-8")
+    problems = validate_file(path, Registry(), env={})
+    assert [p.field for p in problems] == ["connections.crm.type", "connections.db.type"]
+    assert all("no connector is installed" in p.fix for p in problems)

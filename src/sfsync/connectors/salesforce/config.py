@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -52,7 +53,8 @@ class JwtBearerAuth(_Frozen):
     )
     private_key_file: Path | None = Field(
         default=None,
-        description="PEM file with the RSA private key whose certificate is on the connected app.",
+        description="PEM file with the RSA private key whose certificate is on the connected "
+        "app; a relative path is relative to the configuration file.",
     )
     private_key: SecretStr | None = Field(
         default=None,
@@ -63,6 +65,21 @@ class JwtBearerAuth(_Frozen):
         default=None,
         description="JWT `aud` claim; defaults to the connection's `login_url`.",
     )
+
+    @field_validator("private_key_file")
+    @classmethod
+    def _key_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """Resolve a relative path against the configuration file's directory and require
+        the file to exist, when the caller says where that is (``context["base_dir"]``)."""
+        context = info.context if isinstance(info.context, dict) else {}
+        base_dir = context.get("base_dir")
+        if value is None or not isinstance(base_dir, Path):
+            return value
+        path = value.expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        if not path.is_file():
+            raise ValueError(f"private key file {path} does not exist")
+        return path
 
     @model_validator(mode="after")
     def _one_key(self) -> Self:
