@@ -1,0 +1,187 @@
+"""The Salesforce source against the emulator, in-process (httpx ASGI transport).
+
+These drive the whole path a sync uses (OAuth, describe, query paging, queryAll, the pipeline)
+and compare the target with the org record by record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from sfsync.connectors.salesforce.auth import JwtBearer, StaticSession
+from sfsync.connectors.salesforce.client import SalesforceClient
+from sfsync.connectors.salesforce.source import ObjectSelection, SalesforceSource
+from sfsync.core.state import PipelineState
+from sfsync.emulator.app import build_app
+from sfsync.emulator.clock import OrgClock
+from sfsync.emulator.org import Org
+from sfsync.runtime import Pipeline, PipelineOptions
+from sfsync.testing import FakeClock, MemoryCheckpointStore, MemoryDeadLetterStore, MemorySink
+
+TOKEN = "00D000000000001!sfsync-test-token"
+FIELDS = ("Id", "Name", "Industry", "AnnualRevenue", "SystemModstamp", "IsDeleted")
+
+
+@pytest.fixture
+def org() -> Iterator[Org]:
+    org = Org.create(access_token=TOKEN, clock=OrgClock(frozen_at=datetime(2026, 3, 1, tzinfo=UTC)))
+    yield org
+    org.close()
+
+
+def _client(org: Org, *, jwt: bool = False) -> SalesforceClient:
+    transport = httpx.ASGITransport(app=build_app(org))
+    if jwt:
+        grant: JwtBearer | StaticSession = JwtBearer(
+            client_id=org.auth.app.client_id,
+            username=org.auth.user.username,
+            private_key=org.auth.app.private_key_pem.decode(),
+            login_url="http://emulator.test",
+            audience="https://login.salesforce.com",
+        )
+    else:
+        grant = StaticSession(access_token=TOKEN, instance_url="http://emulator.test")
+    # The client's clock agrees with the org's: JWT expiry is checked against the org's time.
+    return SalesforceClient(
+        grant=grant, clock=FakeClock(org.clock.now()), transport=transport, api_version="62.0"
+    )
+
+
+class Sync:
+    def __init__(
+        self, org: Org, *, where: str | None = None, jwt: bool = False, overlap: float = 60.0
+    ) -> None:
+        self.org = org
+        self.overlap = overlap
+        self.where = where
+        self.jwt = jwt
+        self.sink = MemorySink(stores_checkpoints=True)
+        self.dead = MemoryDeadLetterStore()
+
+    async def run(self) -> Pipeline:
+        source = SalesforceSource(
+            _client(self.org, jwt=self.jwt),
+            [ObjectSelection(name="Account", fields=FIELDS, where=self.where)],
+            overlap=self.overlap,
+        )
+        pipeline = Pipeline(
+            options=PipelineOptions(name="accounts", entities=("Account",), batch_size=200, seed=7),
+            source=source,
+            sink=self.sink,
+            checkpoints=MemoryCheckpointStore(),
+            dead_letters=self.dead,
+            clock=FakeClock(),
+        )
+        status = await pipeline.run()
+        assert status.state is PipelineState.STOPPED, status.last_error
+        return pipeline
+
+    def target(self) -> dict[str, tuple[object, ...]]:
+        return {
+            key: (row["Name"], row["Industry"], row["AnnualRevenue"])
+            for key, row in self.sink.rows("Account").items()
+        }
+
+
+def _org_rows(
+    org: Org, where: Callable[[dict[str, object]], bool] | None = None
+) -> dict[str, tuple[object, ...]]:
+    return {
+        str(r["Id"]): (r["Name"], r["Industry"], r["AnnualRevenue"])
+        for r in org.store.scan("Account", include_deleted=False)
+        if where is None or where(dict(r))
+    }
+
+
+def _seed(org: Org, n: int) -> list[str]:
+    rows = [
+        {
+            "Name": f"Account {i:05d}",
+            "Industry": "Banking" if i % 3 else "Retail",
+            "AnnualRevenue": float(i),
+        }
+        for i in range(n)
+    ]
+    return org.store.bulk_insert("Account", rows)
+
+
+@pytest.mark.anyio
+async def test_snapshot_then_polling_keeps_the_target_equal_to_the_org(org: Org) -> None:
+    ids = _seed(org, 450)
+    sync = Sync(org, jwt=True)
+    await sync.run()
+    assert sync.target() == _org_rows(org)
+
+    org.clock.advance(5)
+    org.store.update("Account", ids[0], {"Name": "Renamed"})
+    org.store.delete(ids[1])
+    new_id = org.store.insert("Account", {"Name": "Brand new", "Industry": "Retail"})
+    pipeline = await sync.run()
+    assert sync.target() == _org_rows(org)
+    assert new_id in sync.target()
+    assert ids[1] not in sync.target()
+    assert pipeline.status().counters.read >= 3
+
+    org.clock.advance(5)
+    org.store.undelete(ids[1])
+    await sync.run()
+    assert ids[1] in sync.target()
+    assert sync.target() == _org_rows(org)
+
+
+@pytest.mark.anyio
+async def test_records_sharing_a_modstamp_are_never_skipped(org: Org) -> None:
+    ids = _seed(org, 10)
+    sync = Sync(org)
+    await sync.run()
+    # The clock is frozen: 700 updates commit in the same millisecond, more than fit a page.
+    more = _seed(org, 700)
+    for record_id in ids:
+        org.store.update("Account", record_id, {"Industry": "Energy"})
+    await sync.run()
+    assert sync.target() == _org_rows(org)
+    assert all(sync.target()[m] for m in more)
+    assert len(sync.dead.letters) == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("overlap", "caught"), [(60.0, True), (0.0, False)])
+async def test_a_late_commit_inside_the_overlap_window_is_caught(
+    org: Org, overlap: float, caught: bool
+) -> None:
+    ids = _seed(org, 5)
+    sync = Sync(org, overlap=overlap)
+    await sync.run()
+    org.clock.advance(10)
+    org.store.update("Account", ids[0], {"Name": "committed first"})
+    await sync.run()  # the cursor is now at the first commit
+    # A transaction that started earlier commits now, with an older SystemModstamp.
+    org.clock.advance(-5)
+    org.store.update("Account", ids[1], {"Name": "committed late"})
+    org.clock.advance(5)
+    await sync.run()
+    assert sync.target()[ids[0]][0] == "committed first"
+    # Without the overlap window the late commit is lost: the reason the window exists.
+    assert (sync.target()[ids[1]][0] == "committed late") is caught
+
+
+@pytest.mark.anyio
+async def test_row_filter_reads_only_matching_rows_and_removes_rows_that_leave_it(org: Org) -> None:
+    ids = _seed(org, 30)
+    sync = Sync(org, where="Industry = 'Banking'")
+    await sync.run()
+    banking = lambda r: r["Industry"] == "Banking"  # noqa: E731
+    assert sync.target() == _org_rows(org, banking)
+    leaving = next(i for i in ids if sync.target().get(i))
+    entering = next(i for i in ids if i not in sync.target())
+    org.clock.advance(1)
+    org.store.update("Account", leaving, {"Industry": "Retail"})
+    org.store.update("Account", entering, {"Industry": "Banking"})
+    await sync.run()
+    assert leaving not in sync.target()
+    assert entering in sync.target()
+    assert sync.target() == _org_rows(org, banking)
