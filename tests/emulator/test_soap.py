@@ -193,3 +193,44 @@ async def test_faults(tmp_path: Path, path: str, code: str) -> None:
         assert exception_code == code
     finally:
         org.close()
+
+
+UNDELETE_ENVELOPE = """<?xml version="1.0" encoding="utf-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+                  xmlns:urn="urn:partner.soap.sforce.com">
+  <soapenv:Header><urn:SessionHeader><urn:sessionId>{token}</urn:sessionId></urn:SessionHeader>
+  </soapenv:Header>
+  <soapenv:Body><urn:undelete>{ids}</urn:undelete></soapenv:Body></soapenv:Envelope>"""
+
+PARTNER = "{urn:partner.soap.sforce.com}"
+
+
+async def test_undelete_restores_from_the_recycle_bin(tmp_path: Path) -> None:
+    org = Org.create(state_dir=tmp_path / "state", access_token="soap-token")
+    try:
+        record_id = org.store.insert("Account", {"Name": "Acme"})
+        org.store.delete(record_id)
+        ids = f"<urn:ids>{record_id}</urn:ids><urn:ids>{record_id[:15]}</urn:ids>"
+        transport = httpx.ASGITransport(app=build_app(org))
+        async with httpx.AsyncClient(transport=transport, base_url="https://emu.test") as client:
+            response = await client.post(
+                "/services/Soap/u/59.0",
+                content=UNDELETE_ENVELOPE.format(token="soap-token", ids=ids),
+                headers={"Content-Type": "text/xml", "SOAPAction": "undelete"},
+            )
+            assert response.status_code == 200, response.text
+            results = ET.fromstring(response.text).findall(f".//{PARTNER}result")
+            assert [r.findtext(f"{PARTNER}success") for r in results] == ["true", "false"]
+            assert results[0].findtext(f"{PARTNER}id") == record_id
+            assert results[1].findtext(f".//{PARTNER}statusCode") == "UNDELETE_FAILED"
+            assert org.store.get(record_id)["IsDeleted"] is False
+            assert org.limits.used() == 1
+            refused = await client.post(
+                "/services/Soap/u/59.0",
+                content=UNDELETE_ENVELOPE.format(token="bad", ids=ids),
+                headers={"Content-Type": "text/xml", "SOAPAction": "undelete"},
+            )
+            assert refused.status_code == 500
+            assert ET.fromstring(refused.text).findtext(".//faultcode") == "sf:INVALID_SESSION_ID"
+    finally:
+        org.close()

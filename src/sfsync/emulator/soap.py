@@ -17,6 +17,11 @@ Contract (reference section 7):
 * Retired or unserved versions answer a 500 ``UNSUPPORTED_API_VERSION`` fault.
 * Login calls do not count against the daily API allocation.
 
+``undelete(ids[])`` is served too: the session comes from ``SessionHeader/sessionId``
+(an invalid one answers an ``INVALID_SESSION_ID`` fault), the call counts one API request, and
+each id is restored on its own (``UndeleteResult`` per id: ``id``/``success`` or
+``errors{message, statusCode}``; a failed item's ``id`` is nil, as in SaveResult).
+
 Other SOAP operations are not served: they answer an ``INVALID_OPERATION`` fault (UNCONFIRMED
 wording) so that a client fails loudly instead of misreading an empty body.
 """
@@ -32,7 +37,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sfsync.emulator.auth import AuthService, LoginError
+from sfsync.emulator.errors import ApiError
 from sfsync.emulator.http import xml_response
+from sfsync.emulator.ids import normalise
 
 if TYPE_CHECKING:
     from sfsync.emulator.org import Org
@@ -149,6 +156,8 @@ async def soap_endpoint(request: Request) -> Response:
         )
     body = _find(envelope, "Body")
     operation = next(iter(body), None) if body is not None else None
+    if operation is not None and _local(operation.tag) == "undelete":
+        return _undelete(org, flavour, envelope, operation)
     if operation is None or _local(operation.tag) != "login":
         name = _local(operation.tag) if operation is not None else "(none)"
         return xml_response(
@@ -175,6 +184,47 @@ async def soap_endpoint(request: Request) -> Response:
             org.settings.org_name,
             org.settings.sandbox,
         )
+    )
+
+
+def _undelete(org: Org, flavour: str, envelope: ET.Element, operation: ET.Element) -> Response:
+    header = _find(envelope, "Header")
+    session_el = _find(header, "sessionId") if header is not None else None
+    try:
+        session = org.auth.resolve(session_el.text if session_el is not None else None)
+        org.limits.consume(1)
+    except ApiError as err:
+        code = err.details[0].code
+        message = (
+            "Invalid Session ID found in SessionHeader: Illegal Session"
+            if code == "INVALID_SESSION_ID"
+            else err.details[0].message
+        )
+        return xml_response(soap_fault(flavour, code, message), 500)
+    results = []
+    for id_el in (e for e in operation.iter() if _local(e.tag) == "ids"):
+        record_id = (id_el.text or "").strip()
+        try:
+            org.store.undelete(record_id, user_id=session.user.user_id)
+        except ApiError as err:
+            errors = "".join(
+                "<errors>"
+                + "".join(_element("fields", f) for f in detail.fields)
+                + _element("message", detail.message)
+                + _element("statusCode", detail.code)
+                + "</errors>"
+                for detail in err.details
+            )
+            results.append(f'<result>{errors}<id xsi:nil="true"/><success>false</success></result>')
+        else:
+            restored = normalise(record_id)
+            results.append(f"<result>{_element('id', restored)}<success>true</success></result>")
+    return xml_response(
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<soapenv:Envelope xmlns:soapenv="{_ENVELOPE_NS}" xmlns="{_API_NS[flavour]}" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+        f"<undeleteResponse>{''.join(results)}</undeleteResponse>"
+        "</soapenv:Body></soapenv:Envelope>"
     )
 
 
