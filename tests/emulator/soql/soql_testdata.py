@@ -132,7 +132,7 @@ SCHEMA = build_schema()
 U1, U2, G1 = rid("005", 1), rid("005", 2), rid("00G", 1)
 A = [rid("001", n) for n in range(7)]  # A[0] unused so that A[1] is "account 1"
 C = [rid("003", n) for n in range(10)]
-O = [rid("006", n) for n in range(9)]
+OPP = [rid("006", n) for n in range(9)]
 
 
 def _account(n: int, name: str, **values: WireValue) -> dict[str, WireValue]:
@@ -168,7 +168,9 @@ ACCOUNTS: list[dict[str, WireValue]] = [
 ]  # fmt: skip
 
 
-def _contact(n: int, first: str | None, last: str, account: str | None, **v: WireValue) -> dict[str, WireValue]:  # noqa: E501
+def _contact(
+    n: int, first: str | None, last: str, account: str | None, **v: WireValue
+) -> dict[str, WireValue]:
     return {"Id": C[n], "FirstName": first, "LastName": last, "AccountId": account, **v}
 
 
@@ -187,15 +189,15 @@ CONTACTS: list[dict[str, WireValue]] = [
 ]  # fmt: skip
 
 OPPORTUNITIES: list[dict[str, WireValue]] = [
-    {"Id": O[1], "Name": "Big deal", "StageName": "Closed Won", "Amount": 500.0,
+    {"Id": OPP[1], "Name": "Big deal", "StageName": "Closed Won", "Amount": 500.0,
      "CloseDate": "2024-03-01", "AccountId": A[1], "IsWon": True},
-    {"Id": O[2], "Name": "Small deal", "StageName": "Prospecting", "Amount": 100.0,
+    {"Id": OPP[2], "Name": "Small deal", "StageName": "Prospecting", "Amount": 100.0,
      "CloseDate": "2024-04-15", "AccountId": A[1], "IsWon": False},
-    {"Id": O[3], "Name": "Globex renewal", "StageName": "Closed Won", "Amount": 300.0,
+    {"Id": OPP[3], "Name": "Globex renewal", "StageName": "Closed Won", "Amount": 300.0,
      "CloseDate": "2024-02-10", "AccountId": A[2], "IsWon": True},
-    {"Id": O[4], "Name": "Initech pilot", "StageName": "Prospecting", "Amount": None,
+    {"Id": OPP[4], "Name": "Initech pilot", "StageName": "Prospecting", "Amount": None,
      "CloseDate": "2024-03-20", "AccountId": A[3], "IsWon": False},
-    {"Id": O[5], "Name": "Orphan", "StageName": "Prospecting", "Amount": 50.0,
+    {"Id": OPP[5], "Name": "Orphan", "StageName": "Prospecting", "Amount": 50.0,
      "CloseDate": "2023-12-31", "AccountId": None, "IsWon": False},
 ]  # fmt: skip
 
