@@ -223,3 +223,29 @@ async def test_admin_clock_endpoints(client: httpx.AsyncClient) -> None:
     assert bad.status_code == 400
     running = (await client.post("/__emulator__/clock/unfreeze")).json()
     assert running["frozen"] is False
+
+
+@pytest.mark.anyio
+async def test_expired_session_fault_really_ends_the_session(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    app = org.auth.app
+    token = (
+        await client.post(
+            "/services/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+            },
+        )
+    ).json()["access_token"]
+    plan = {"rules": [{"path": "/services/data/*", "rates": {"invalid_session": 1.0}, "times": 1}]}
+    await client.put("/__emulator__/faults", json=plan)
+    auth = {"Authorization": f"Bearer {token}"}
+    first = await client.get("/services/data/v59.0/limits/", headers=auth)
+    assert first.status_code == 401
+    # The rule is spent, but the token stays expired: only a new login helps.
+    second = await client.get("/services/data/v59.0/limits/", headers=auth)
+    assert second.status_code == 401
+    assert (await client.get("/services/data/v59.0/limits/")).status_code == 200  # fixed token

@@ -95,6 +95,12 @@ class GovernanceMiddleware:
             await _drop(scope, receive)
             return
         if decision.kind is not None:
+            if decision.kind is FaultKind.INVALID_SESSION:
+                # A real expiry: the token stays dead, so the client has to log in again.
+                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+                token = request_token(headers)
+                if token:
+                    org.auth.revoke(token)
             await error_response(fault_error(decision.kind, path))(scope, receive, send)
             return
 
