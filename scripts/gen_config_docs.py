@@ -123,6 +123,30 @@ Keep credentials out of the file: write them as `${...}` references. Secret fiel
 
 **Unknown keys are errors**, with a did-you-mean suggestion: a misspelt setting is never
 silently ignored.
+
+## What validation checks
+
+`sfsync validate` (and every command that loads a configuration) checks the whole file before
+anything connects or starts, and reports every problem it finds in one run:
+
+- YAML syntax (with the line and column), duplicate keys in a mapping, an empty file;
+- `${...}` references: unset variables, missing or unreadable secret files;
+- unknown keys, wrong types, missing required fields, values outside their range, enum values
+  not among the allowed ones (each with the allowed values or a did-you-mean);
+- each connection section against its connector's own settings, and unknown connector types
+  (listing the installed ones); a JWT private key file that does not exist;
+- sync names that are invalid or used twice; a `source` or `target` naming an undefined
+  connection (listing the defined ones), the same connection as both, or a connector that
+  cannot play that role;
+- an object listed twice in one sync, two syncs writing the same table of the same
+  connection, a key field left out of `fields` or put in `exclude_fields`;
+- durations that are not durations, a polling interval under a second, an `interval` with
+  `mode: realtime`, a retry `max_delay` shorter than its `base_delay`;
+- a `where` that is obviously not a SOQL condition: a whole query, a leading `WHERE`, `==`,
+  `&&`, double quotes, unclosed quotes or parentheses, `ORDER BY` or `LIMIT`, no comparison.
+
+Checks that need the systems themselves (does the field exist on the object, may the user
+read it) run when a sync starts, against the connector's describe data.
 """
 
 

@@ -44,6 +44,18 @@ _FIXES = {
     "url_scheme": "write a URL starting with http:// or https://",
 }
 
+# Range and length errors, reworded from pydantic's "Input should be ...": ctx key, template.
+_BOUNDS = {
+    "greater_than_equal": ("ge", "must be at least {}"),
+    "greater_than": ("gt", "must be more than {}"),
+    "less_than_equal": ("le", "must be at most {}"),
+    "less_than": ("lt", "must be less than {}"),
+    "too_short": ("min_length", "needs at least {} items"),
+    "too_long": ("max_length", "must have at most {} items"),
+    "string_too_short": ("min_length", "needs at least {} character(s)"),
+    "string_too_long": ("max_length", "must have at most {} characters"),
+}
+
 
 def problems_from_errors(
     doc: Document,
@@ -150,23 +162,14 @@ def _one(
             else f"not a valid {_name(rel)}"
         )
         return doc.problem(path, message, described or "see docs/configuration.md")
-    bounds = {
-        "greater_than_equal": ("ge", "must be at least {}"),
-        "greater_than": ("gt", "must be more than {}"),
-        "less_than_equal": ("le", "must be at most {}"),
-        "less_than": ("lt", "must be less than {}"),
-        "too_short": ("min_length", "needs at least {} item(s)"),
-        "string_too_short": ("min_length", "needs at least {} character(s)"),
-        "string_too_long": ("max_length", "must have at most {} characters"),
-    }
+    fallback = described or _FIXES.get(kind) or "see docs/configuration.md"
     if kind == "too_short" and ctx.get("min_length") == 1:
-        return doc.problem(path, "is empty: at least one item is needed", described)
-    if kind in bounds and bounds[kind][0] in ctx:
-        key, template = bounds[kind]
-        return doc.problem(path, template.format(ctx[key]), described or _FIXES.get(kind, ""))
+        return doc.problem(path, "is empty: at least one item is needed", fallback)
+    if kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
+        key, template = _BOUNDS[kind]
+        return doc.problem(path, template.format(ctx[key]), fallback)
     message = raw_message.removeprefix("Value error, ")
-    fix = _FIXES.get(kind) or described or "see docs/configuration.md"
-    return doc.problem(path, _lower_first(message), fix)
+    return doc.problem(path, _lower_first(message), _FIXES.get(kind) or fallback)
 
 
 def _data_path(
