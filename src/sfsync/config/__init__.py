@@ -18,7 +18,7 @@ from sfsync.config.model import (
     SyncDef,
 )
 from sfsync.config.problems import ConfigProblems, Problem
-from sfsync.config.validate import load_config, validate_document, validate_file
+from sfsync.config.validate import load_config, parse_config, validate_document, validate_file
 
 __all__ = [
     "ConfigProblems",
@@ -31,6 +31,7 @@ __all__ = [
     "SyncConfig",
     "SyncDef",
     "load_config",
+    "parse_config",
     "validate_document",
     "validate_file",
 ]

@@ -36,7 +36,9 @@ from pydantic import (
     ConfigDict,
     Field,
     InstanceOf,
+    PlainSerializer,
     PlainValidator,
+    SerializeAsAny,
     field_validator,
     model_validator,
 )
@@ -108,8 +110,18 @@ def _unique_names(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
-FieldNames = Annotated[Literal["all"] | tuple[str, ...], PlainValidator(_field_list)]
-FieldNameList = Annotated[tuple[str, ...], PlainValidator(_unique_names)]
+def _dump_names(value: str | tuple[str, ...]) -> str | list[str]:
+    return value if isinstance(value, str) else list(value)
+
+
+FieldNames = Annotated[
+    Literal["all"] | tuple[str, ...],
+    PlainValidator(_field_list),
+    PlainSerializer(_dump_names),
+]
+FieldNameList = Annotated[
+    tuple[str, ...], PlainValidator(_unique_names), PlainSerializer(_dump_names)
+]
 
 
 class StateConfig(_Frozen):
@@ -304,7 +316,8 @@ class Connection(_Frozen):
     """A validated connection section: the connector ``type`` and the connector's own model."""
 
     type: str = Field(description="Connector name, as listed by `sfsync connectors`.")
-    config: InstanceOf[BaseModel] = Field(
+    # SerializeAsAny: dump the connector's own fields, not those of the declared BaseModel.
+    config: SerializeAsAny[InstanceOf[BaseModel]] = Field(
         description="The section validated by the connector's `ConnectorSpec.config` model."
     )
 
@@ -321,6 +334,14 @@ class SyncConfig(_Frozen):
         "settings; see the connection sections below."
     )
     syncs: tuple[SyncDef, ...] = Field(min_length=1, description="The pipelines to run.")
+
+    def display(self) -> dict[str, Any]:
+        """The configuration as JSON-ready data that is safe to show: secret fields read
+        ``**********`` and passwords inside URLs (``postgresql://u:pw@h/db``) read ``****``.
+
+        For ``sfsync`` commands and the admin API that show the configuration in effect.
+        """
+        return _mask_urls(self.model_dump(mode="json"))
 
     def sync(self, name: str) -> SyncDef:
         """The sync called ``name``.
@@ -340,6 +361,19 @@ class SyncConfig(_Frozen):
             KeyError: there is none.
         """
         return self.connections[name]
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+
+
+def _mask_urls(value: Any) -> Any:
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\g<head>****@", value)
+    if isinstance(value, dict):
+        return {k: _mask_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(v) for v in value]
+    return value
 
 
 def public_fields(model: type[BaseModel]) -> dict[str, Any]:

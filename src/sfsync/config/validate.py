@@ -31,7 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from sfsync.config.durations import parse_duration
 from sfsync.config.explain import did_you_mean, problems_from_errors, suggest
-from sfsync.config.load import Document, FieldPath, read_document
+from sfsync.config.load import Document, FieldPath, parse_document, read_document
 from sfsync.config.model import Connection, RetryConfig, SyncConfig, derive_table
 from sfsync.config.problems import ConfigProblems, Problem
 from sfsync.spi.registry import Registry
@@ -54,6 +54,33 @@ def load_config(
         ConfigProblems: with every problem found, in file order.
     """
     doc = read_document(path, env=os.environ if env is None else env)
+    return validate_document(doc, registry)
+
+
+def parse_config(
+    text: str,
+    registry: Registry,
+    *,
+    file: str = "<string>",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> SyncConfig:
+    """Like :func:`load_config`, for YAML already in memory (tests, the admin API).
+
+    Args:
+        file: the name problems show.
+        base_dir: what relative paths (``${file:...}``, key files) are relative to; the
+            working directory by default.
+
+    Raises:
+        ConfigProblems: with every problem found, in file order.
+    """
+    doc = parse_document(
+        text,
+        file=file,
+        env=os.environ if env is None else env,
+        base_dir=Path.cwd() if base_dir is None else base_dir,
+    )
     return validate_document(doc, registry)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from sfsync.config.model import Connection, SyncConfig
 from sfsync.config.problems import ConfigProblems
-from sfsync.config.validate import load_config, validate_file
+from sfsync.config.validate import load_config, parse_config, validate_file
 from sfsync.connectors.salesforce.config import PasswordAuth, SalesforceConnection
 from sfsync.connectors.sql.config import SqliteConnection
 from sfsync.core.errors import ConfigError
@@ -461,3 +462,30 @@ def test_no_connector_installed(tmp_path: Path) -> None:
     problems = validate_file(path, Registry(), env={})
     assert [p.field for p in problems] == ["connections.crm.type", "connections.db.type"]
     assert all("no connector is installed" in p.fix for p in problems)
+
+
+def test_display_is_json_ready_and_hides_secrets(tmp_path: Path, registry: Registry) -> None:
+    path = tmp_path / "sync.yaml"
+    text = GOOD.replace(
+        "    type: sqlite\n    url: sqlite:///demo.db\n",
+        "    type: postgres\n    url: postgresql://sync:pw-in-url@db:5432/a\n    password: pw-2\n",
+    )
+    path.write_text(text.lstrip("\n"), encoding="utf-8")
+    config = load_config(path, registry, env={})
+    shown = config.display()
+    rendered = json.dumps(shown)
+    for secret in ("pw-12345", "pw-in-url", "pw-2"):
+        assert secret not in rendered
+    assert shown["connections"]["db"]["config"]["url"] == "postgresql://sync:****@db:5432/a"
+    assert shown["connections"]["crm"]["config"]["auth"]["username"] == "u@example.com"
+    assert shown["syncs"][0]["objects"][0]["fields"] == ["Id", "Name"]
+    assert shown["syncs"][0]["interval"] == "30s"
+
+
+def test_parse_config_from_text(registry: Registry) -> None:
+    config = parse_config(GOOD, registry, env={})
+    assert config.syncs[0].name == "accounts"
+    with pytest.raises(ConfigProblems) as caught:
+        parse_config(GOOD.replace("mode: polling", "mode: x"), registry, file="inline", env={})
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.line, problem.field) == ("inline", 17, "syncs[0].mode")

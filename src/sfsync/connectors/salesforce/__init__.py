@@ -2,5 +2,28 @@
 the emulator.
 
 Its connection section is
-:class:`~sfsync.connectors.salesforce.config.SalesforceConnection`.
+:class:`~sfsync.connectors.salesforce.config.SalesforceConnection`; :data:`SPEC` registers it
+(entry point ``sfsync.connectors: salesforce``).
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from sfsync.connectors.salesforce.config import SalesforceConnection
+from sfsync.spi.source import Source
+from sfsync.spi.spec import ConnectorRequest, ConnectorSpec
+
+
+def _source(conn: Any, request: ConnectorRequest) -> Source:
+    from sfsync.connectors.salesforce.factory import build_source
+
+    return build_source(conn, request)
+
+
+SPEC = ConnectorSpec(
+    name="salesforce",
+    summary="Salesforce orgs (and the local emulator): REST snapshot and incremental polling",
+    config=SalesforceConnection,
+    source=_source,
+)
