@@ -216,3 +216,25 @@ def test_which_uvicorn_backend_keeps_header_casing(http: str) -> None:
         assert "Sforce-Locator" in names
     else:
         assert "sforce-locator" in names
+
+
+def test_json_response_and_error_response_shapes() -> None:
+    from sfsync.emulator.errors import ApiError
+    from sfsync.emulator.http import error_response, json_response
+
+    ok = json_response({"a": "é"}, 201, {"Location": "/x"})
+    assert ok.status_code == 201
+    assert ok.body == '{"a":"é"}'.encode()
+    assert ok.headers["content-type"] == "application/json;charset=UTF-8"
+    empty = json_response(None, 204)
+    assert empty.body == b""
+    assert "content-type" not in empty.headers
+    assert "content-length" not in empty.headers
+    session = error_response(ApiError.of(401, "INVALID_SESSION_ID", "Session expired or invalid"))
+    assert orjson.loads(session.body) == [
+        {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+    ]
+    required = error_response(
+        ApiError.of(400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [Name]", ("Name",))
+    )
+    assert orjson.loads(required.body)[0]["fields"] == ["Name"]

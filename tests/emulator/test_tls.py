@@ -49,3 +49,14 @@ def test_https_with_the_ca_trusted(tmp_path: Path) -> None:
                 httpx.get(f"{server.url}/services/data/", verify=True)
     finally:
         org.close()
+
+
+def test_advertised_host_is_in_the_generated_certificate(tmp_path: Path) -> None:
+    org = make_org(tmp_path / "state", advertise_url="https://emulator.test:8443")
+    try:
+        with serve_in_background(org, tls=True, tls_dir=tmp_path / "tls"):
+            cert = x509.load_pem_x509_certificate((tmp_path / "tls" / "server.pem").read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert "emulator.test" in san.get_values_for_type(x509.DNSName)
+    finally:
+        org.close()

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.types import Receive, Scope, Send
@@ -85,7 +86,10 @@ def _config(
             ssl_args = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
         else:
             directory = Path(tls_dir) if tls_dir else (org.state_dir or Path(".")) / "tls"
-            extra = () if host in ("0.0.0.0", "::", "") else (host,)
+            extra = [] if host in ("0.0.0.0", "::", "") else [host]
+            advertised = urlsplit(org.settings.advertise_url or "").hostname
+            if advertised:
+                extra.append(advertised)  # clients verify the name they were told to use
             files = ensure_certificates(directory, extra)
             ca_cert = files.ca_cert
             ssl_args = {"ssl_certfile": str(files.certfile), "ssl_keyfile": str(files.keyfile)}
