@@ -341,7 +341,8 @@ class SyncConfig(_Frozen):
 
         For ``sfsync`` commands and the admin API that show the configuration in effect.
         """
-        return _mask_urls(self.model_dump(mode="json"))
+        shown: dict[str, Any] = _mask_urls(self.model_dump(mode="json"))
+        return shown
 
     def sync(self, name: str) -> SyncDef:
         """The sync called ``name``.

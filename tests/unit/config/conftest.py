@@ -25,7 +25,7 @@ class ReadOnlyConnection(BaseModel):
     path: str
 
 
-def _never_built(config: Any) -> Any:
+def _never_built(config: Any, request: Any) -> Any:
     raise AssertionError("validation must not build connectors")
 
 
