@@ -1,0 +1,220 @@
+"""REST query paging throughput of the emulator against serving pre-built pages.
+
+A server process holds N bulk-loaded, realistic Account rows (20 fields) in the emulator's
+real ``OrgStore`` and serves the real app (``build_app``: governance middleware, auth, limits,
+the REST routes) over a real socket with uvicorn and the emulator's h11 protocol. The client
+(this process, httpx sync, HTTP/1.1 keep-alive) pages ``SELECT <20 fields> FROM Account`` by
+following ``nextRecordsUrl`` and parses every page with orjson, as a sync tool would.
+
+The physical limit, in the same run on the same server: a route behind the same middleware
+that answers pre-serialised page bytes (records rendered once through the same SOQL engine
+before timing; a handful of distinct pages cycle so memory stays small), paged the same way.
+
+Printed: records/s of both, their ratio (goal >= 0.5), and the server's RSS before and after
+each pass plus its peak (VmHWM): paging must not grow memory with the number of records.
+
+    .venv/bin/python bench/bench_emulator_paging.py [--records 1000000] [--batch 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import multiprocessing.connection
+import random
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+TOKEN = "bench-fixed-access-token"
+VERSION = "59.0"
+FIELDS = (
+    "Id", "Name", "AccountNumber", "Type", "Industry", "Rating", "Phone", "Website",
+    "AnnualRevenue", "NumberOfEmployees", "Description", "BillingStreet", "BillingCity",
+    "BillingState", "BillingPostalCode", "BillingCountry", "OwnerId", "CreatedDate",
+    "LastModifiedDate", "SystemModstamp",
+)  # fmt: skip
+SOQL = f"SELECT {', '.join(FIELDS)} FROM Account"
+DISTINCT_PREBUILT_PAGES = 8
+
+_CITIES = (
+    ("Zürich", "ZH", "Switzerland"), ("São Paulo", "SP", "Brazil"), ("Berlin", "BE", "Germany"),
+    ("Austin", "TX", "USA"), ("Lyon", "ARA", "France"), ("Osaka", "27", "Japan"),
+)  # fmt: skip
+_WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "supply",
+    "chain",
+    "cloud",
+    "retail",
+    "energy",
+    "logistics",
+    "partner",
+]
+
+
+def realistic_rows(count: int, seed: int = 20240601) -> Iterator[dict[str, Any]]:
+    """Account rows in wire form, deterministic from ``seed``."""
+    rng = random.Random(seed)
+    for n in range(count):
+        city, state, country = _CITIES[n % len(_CITIES)]
+        words = rng.randint(0, 30)
+        description = None if rng.random() < 0.3 else " ".join(rng.choices(_WORDS, k=words))
+        if description and rng.random() < 0.05:
+            description += "\nsecond line"
+        yield {
+            "Name": f"Account {n} {rng.choice(_WORDS).title()} GmbH",
+            "AccountNumber": f"AC-{n:08d}",
+            "Type": rng.choice(("Customer - Direct", "Prospect", "Partner")),
+            "Industry": rng.choice(("Energy", "Banking", "Retail", "Technology")),
+            "Rating": rng.choice(("Hot", "Warm", "Cold", None)),
+            "Phone": f"+41 44 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+            "Website": f"https://www.example{n}.com",
+            "AnnualRevenue": None if rng.random() < 0.2 else round(rng.uniform(1e4, 1e9), 2),
+            "NumberOfEmployees": rng.randint(1, 100_000),
+            "Description": description,
+            "BillingStreet": f"Hauptstraße {rng.randint(1, 300)}",
+            "BillingCity": city,
+            "BillingState": state,
+            "BillingPostalCode": f"{rng.randint(1000, 99999)}",
+            "BillingCountry": country,
+        }
+
+
+def _rss(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of ``pid`` in MiB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) // 1024
+    return out
+
+
+def _server(records: int, conn: multiprocessing.connection.Connection) -> None:
+    """The server process: load, pre-build the limit's pages, serve until killed."""
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from sfsync.emulator.app import build_app
+    from sfsync.emulator.org import Org
+    from sfsync.emulator.server import EmulatorH11Protocol
+    from sfsync.emulator.soql import compile_query
+
+    org = Org.create(access_token=TOKEN, daily_api_limit=10**9)
+    started = time.perf_counter()
+    org.store.bulk_load("Account", realistic_rows(records))
+    load_seconds = time.perf_counter() - started
+
+    # The limit: page bodies serialised before timing. Records come from the same engine.
+    result = compile_query(SOQL, org.schema).run(
+        org.store, now=org.clock.now(), include_deleted=False, api_version=VERSION
+    )
+    page_records: list[bytes] = []
+    for _ in range(DISTINCT_PREBUILT_PAGES):
+        batch = [next(result.records) for _ in range(min(2000, records))]
+        page_records.append(orjson.dumps(batch))
+    pages = -(-records // 2000)
+    base = f"/services/data/v{VERSION}/prebuilt"
+
+    async def prebuilt(request: Request) -> Response:
+        n = int(request.path_params["n"])
+        head: dict[str, Any] = {"totalSize": records, "done": n + 1 >= pages}
+        if n + 1 < pages:
+            head["nextRecordsUrl"] = f"{base}/{n + 1}"
+        # Splice the pre-serialised records into the page envelope (a memcpy, no encoding).
+        body = orjson.dumps(head)[:-1] + b',"records":' + page_records[n % len(page_records)]
+        return Response(body + b"}", media_type="application/json;charset=UTF-8")
+
+    app = build_app(org)
+    app.router.routes.insert(0, Route(f"{base}/{{n:int}}", prebuilt, methods=["GET"]))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app,
+        http=EmulatorH11Protocol,
+        ws="none",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+    )
+    conn.send({"port": sock.getsockname()[1], "load_seconds": load_seconds})
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _page_through(client: httpx.Client, first_url: str, params: dict[str, str] | None) -> int:
+    response = client.get(first_url, params=params)
+    seen = 0
+    while True:
+        response.raise_for_status()
+        page = orjson.loads(response.content)
+        seen += len(page["records"])
+        if page["done"]:
+            return seen
+        response = client.get(page["nextRecordsUrl"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=2000, help="Sforce-Query-Options batchSize")
+    args = parser.parse_args()
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    server = ctx.Process(target=_server, args=(args.records, child), daemon=True)
+    server.start()
+    info = parent.recv()
+    base = f"http://127.0.0.1:{info['port']}"
+    print(f"records: {args.records:,}  (bulk load {info['load_seconds']:.1f} s)")
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "Sforce-Query-Options": f"batchSize={args.batch}",
+        # Uncompressed, as in the physical-limit baselines: gzip of 1.5 MB pages would cost
+        # the same on both paths and hide the paging itself.
+        "Accept-Encoding": "identity",
+    }
+    try:
+        with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
+            # Warm both paths (imports, first compile) on a small query.
+            warm = "SELECT Id FROM Account LIMIT 10"
+            _page_through(client, f"/services/data/v{VERSION}/query", {"q": warm})
+            _page_through(client, f"/services/data/v{VERSION}/prebuilt/0", None)
+            figures = {}
+            for name, url, params in (
+                ("emulator /query", f"/services/data/v{VERSION}/query", {"q": SOQL}),
+                ("pre-built pages", f"/services/data/v{VERSION}/prebuilt/0", None),
+            ):
+                before = _rss(server.pid or 0)
+                started = time.perf_counter()
+                seen = _page_through(client, url, params)
+                seconds = time.perf_counter() - started
+                after = _rss(server.pid or 0)
+                assert seen == args.records, (name, seen)
+                figures[name] = seen / seconds
+                print(
+                    f"{name:16s} {seen / seconds:>12,.0f} records/s  {seconds:7.2f} s   "
+                    f"server RSS {before['VmRSS']} -> {after['VmRSS']} MiB "
+                    f"(peak {after['VmHWM']} MiB)"
+                )
+        ratio = figures["emulator /query"] / figures["pre-built pages"]
+        print(f"ratio emulator / pre-built: {ratio:.2f}  (goal >= 0.5)")
+    finally:
+        server.kill()
+        server.join()
+
+
+if __name__ == "__main__":
+    main()
