@@ -49,3 +49,12 @@ def anyio_backend() -> str:
 def postgres_url() -> str:
     require_service("postgres")
     return POSTGRES_URL
+
+
+MARIADB_URL = os.environ.get("SFSYNC_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+@pytest.fixture
+def mariadb_url() -> str:
+    require_service("mariadb")
+    return MARIADB_URL

@@ -1,0 +1,423 @@
+"""The SQL sink: idempotent, version-guarded upserts with the checkpoint in the same transaction.
+
+Lifecycle (see :mod:`sfsync.spi.sink`): ``open`` connects and creates the bookkeeping tables;
+``prepare(schema)`` creates or evolves the entity's table (:mod:`.ddl`) and commits that;
+``write(batch)`` plans each table's events in Python (:mod:`.plan`) and applies them in the
+one open transaction (:mod:`.writer`); ``flush(checkpoint)`` stores the checkpoint in
+``_sfsync_checkpoints`` and commits data and checkpoint together; ``aclose`` rolls back what
+was not flushed. So after a crash the table and the checkpoint always agree, and replaying from
+the checkpoint re-applies events idempotently.
+
+Failures inside ``write``:
+
+* a value the database refuses (too long, out of range, a constraint): the batch is applied
+  again row by row, each row in its own savepoint, so exactly the bad rows get REJECTED
+  outcomes (a :class:`SkippableError` naming the field or constraint) and the rest is applied;
+* a lost connection or a deadlock: :class:`RetryableError` if nothing unflushed was lost with
+  the transaction (the runtime retries the batch), else :class:`FatalError`, since batches
+  already reported as applied are gone; a restart resumes from the checkpoint, which is
+  consistent with the data.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from types import MappingProxyType
+
+import sqlalchemy as sa
+
+from sfsync.connectors.sql.client import ConnectionSettings, SqlClient
+from sfsync.connectors.sql.ddl import (
+    CHECKPOINTS_TABLE,
+    DELETED,
+    SYNCED_AT,
+    VERSION,
+    TableState,
+    create_bookkeeping_tables,
+    prepare_table,
+)
+from sfsync.connectors.sql.errors import DATABASE_ERRORS, classify
+from sfsync.connectors.sql.plan import Pending, Plan, Shape, plan_events
+from sfsync.connectors.sql.types import (
+    canonical_version_text,
+    converter,
+    explain_rejection,
+    sqlite_datetime_text,
+)
+from sfsync.connectors.sql.writer import TableWriter
+from sfsync.core.checkpoint import Checkpoint
+from sfsync.core.errors import FatalError, RetryableError, SkippableError, SyncError
+from sfsync.core.events import Batch, ChangeEvent
+from sfsync.core.schema import EntitySchema
+from sfsync.spi.sink import Outcome, SinkCapabilities, SinkContext
+
+_ANY_DB_ERROR: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError, *DATABASE_ERRORS)
+
+
+class DeleteMode(Enum):
+    """How DELETE events are applied."""
+
+    HARD = "hard"
+    """Remove the row."""
+    SOFT = "soft"
+    """Keep the row and set ``_sfsync_deleted`` (an UNDELETE or any later change clears it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableOptions:
+    """Per-entity settings.
+
+    Attributes:
+        table: the table name; default the entity name in lower case.
+        deletes: hard or soft deletes.
+    """
+
+    table: str | None = None
+    deletes: DeleteMode = DeleteMode.HARD
+
+
+class SqlSink:
+    """A :class:`~sfsync.spi.sink.Sink` writing into PostgreSQL, MySQL/MariaDB or SQLite.
+
+    Args:
+        settings: the connection section (:mod:`sfsync.connectors.sql.config`).
+        tables: per entity name, its :class:`TableOptions`; entities not listed get defaults.
+        sync_id: the key of this sync's row in ``_sfsync_checkpoints``; default the sync name
+            from the context given to :meth:`open`.
+    """
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        *,
+        tables: Mapping[str, TableOptions] | None = None,
+        sync_id: str | None = None,
+    ) -> None:
+        self._client = SqlClient(settings)
+        self._options = MappingProxyType(dict(tables or {}))
+        self._sync_id = sync_id
+        self._ctx: SinkContext | None = None
+        self._schemas: dict[str, EntitySchema] = {}
+        self._writers: dict[str, TableWriter] = {}
+        self._unflushed = 0  # batches written since the last commit
+        self._warned: set[tuple[str, str]] = set()
+        self.capabilities = SinkCapabilities(
+            deletes=True,
+            partial_updates=True,
+            max_batch=max(settings.batch_size, 1000),
+            stores_checkpoints=True,
+        )
+
+    @property
+    def dialect(self) -> str:
+        """``"postgresql"``, ``"mysql"`` or ``"sqlite"``."""
+        return self._client.dialect
+
+    def table_name(self, entity: str) -> str:
+        """The table ``entity`` is written to."""
+        options = self._options.get(entity)
+        return (options.table if options and options.table else None) or entity.lower()
+
+    def _soft(self, entity: str) -> bool:
+        options = self._options.get(entity)
+        return options is not None and options.deletes is DeleteMode.SOFT
+
+    @property
+    def _context(self) -> SinkContext:
+        if self._ctx is None:
+            raise RuntimeError("SqlSink.open() was not called")
+        return self._ctx
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def open(self, ctx: SinkContext) -> None:
+        self._ctx = ctx
+        if self._sync_id is None:
+            self._sync_id = ctx.sync_name
+        await self._client.run(self._open_sync)
+
+    def _open_sync(self) -> None:
+        self._client.connect()
+        try:
+            create_bookkeeping_tables(self._client)
+            self._client.conn.commit()
+        except sa.exc.SQLAlchemyError as exc:
+            raise classify(exc, during="creating the bookkeeping tables") from exc
+
+    async def prepare(self, schema: EntitySchema) -> list[str]:
+        return await self._client.run(self._prepare_sync, schema)
+
+    def _prepare_sync(self, schema: EntitySchema) -> list[str]:
+        self._ensure_connected()
+        table = self.table_name(schema.name)
+        try:
+            state, notices = prepare_table(
+                self._client,
+                schema,
+                table,
+                soft_delete=self._soft(schema.name),
+                now=self._context.clock.now(),
+            )
+            # DDL is committed at once (MySQL would commit it implicitly anyway). Data written
+            # before it is committed with it, which is safe: it is ahead of the checkpoint and
+            # replays apply idempotently.
+            self._client.conn.commit()
+            self._unflushed = 0
+        except sa.exc.SQLAlchemyError as exc:
+            self._client.conn.rollback()
+            raise classify(exc, during=f"preparing table {table!r}") from exc
+        self._schemas[schema.name] = schema
+        self._writers[schema.name] = TableWriter(self._client, state)
+        for notice in notices:
+            self._context.logger.warning("%s", notice)
+        return notices
+
+    async def write(self, batch: Batch) -> list[Outcome]:
+        if not batch.events:
+            return []
+        return await self._client.run(self._write_sync, batch)
+
+    async def flush(self, checkpoint: Checkpoint | None) -> None:
+        await self._client.run(self._flush_sync, checkpoint)
+
+    async def load_checkpoint(self) -> Checkpoint | None:
+        return await self._client.run(self._load_checkpoint_sync)
+
+    async def aclose(self) -> None:
+        await self._client.run(self._client.dispose)
+        self._writers.clear()
+
+    # --- write ------------------------------------------------------------------------------
+
+    def _ensure_connected(self) -> None:
+        if not self._client.connected:
+            self._client.connect()
+            # Staging tables and cached state lived in the old session.
+            self._writers = {
+                name: TableWriter(self._client, w.state) for name, w in self._writers.items()
+            }
+
+    def _write_sync(self, batch: Batch) -> list[Outcome]:
+        self._ensure_connected()
+        by_entity: dict[str, list[tuple[int, ChangeEvent]]] = defaultdict(list)
+        for index, event in enumerate(batch.events):
+            by_entity[event.entity].append((index, event))
+        outcomes: dict[int, Outcome] = {}
+        savepoint = None
+        try:
+            savepoint = self._client.conn.begin_nested()
+            for entity, events in by_entity.items():
+                outcomes.update(self._write_entity(entity, events))
+            savepoint.commit()
+        except _ANY_DB_ERROR as exc:
+            raise self._transaction_failure(exc, savepoint) from exc
+        self._unflushed += 1
+        return [outcomes[i] for i in range(len(batch.events))]
+
+    def _write_entity(
+        self, entity: str, events: list[tuple[int, ChangeEvent]]
+    ) -> dict[int, Outcome]:
+        writer = self._writers.get(entity)
+        if writer is None:
+            raise FatalError(
+                f"events for {entity} arrived before prepare() described it",
+                hint="this is a bug in the runtime; report it with the log",
+            )
+        keys = list(dict.fromkeys(event.key for _, event in events))
+        plan = plan_events(self._shape(writer.state), events, writer.read_versions(keys))
+        self._warn_unknown(entity, plan)
+        savepoint = self._client.conn.begin_nested()
+        try:
+            writer.apply(plan.pending)
+            savepoint.commit()
+        except DATABASE_ERRORS as exc:
+            error = classify(exc, during=f"writing {entity}")
+            if not isinstance(error, SkippableError):
+                raise
+            savepoint.rollback()
+            writer.forget_staging()
+            self._apply_row_by_row(writer, plan)
+        return plan.outcomes
+
+    def _apply_row_by_row(self, writer: TableWriter, plan: Plan) -> None:
+        """Apply each pending row in its own savepoint; reject exactly the rows that fail."""
+        conn = self._client.conn
+        for op in plan.pending:
+            savepoint = conn.begin_nested()
+            try:
+                writer.apply([op], bulk=False)
+                savepoint.commit()
+            except DATABASE_ERRORS as exc:
+                error = classify(exc, during=f"writing {writer.state.schema.name} {op.key}")
+                if not isinstance(error, SkippableError):
+                    raise
+                savepoint.rollback()
+                self._reject(writer, plan, op, error)
+
+    def _reject(
+        self,
+        writer: TableWriter,
+        plan: Plan,
+        op: Pending,
+        error: SkippableError,
+    ) -> None:
+        reasons = explain_rejection(writer.state.schema.fields, _field_values(writer, op))
+        message = f"{writer.state.schema.name} {op.key}: {error.message}"
+        if reasons:
+            message += "; " + "; ".join(reasons)
+        rejected = Outcome.rejected(SkippableError(message, code=error.code, hint=error.hint))
+        for index in op.events:
+            plan.outcomes[index] = rejected
+
+    def _transaction_failure(self, exc: Exception, savepoint: object) -> SyncError:
+        error = classify(exc, during="writing a batch")
+        lost = (
+            isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+        ) or error.code == "1213"  # MySQL rolls back the whole transaction on a deadlock
+        if not lost and isinstance(savepoint, sa.engine.NestedTransaction):
+            try:
+                savepoint.rollback()
+                for writer in self._writers.values():
+                    writer.forget_staging()
+            except sa.exc.SQLAlchemyError:
+                lost = True
+        if not lost:
+            return error
+        unflushed = self._unflushed
+        self._client.close()
+        self._unflushed = 0
+        if unflushed and isinstance(error, RetryableError):
+            return FatalError(
+                f"the database transaction was lost with {unflushed} unflushed batch(es): "
+                f"{error.message}",
+                hint="restart the sync: it resumes from the last checkpoint, which the database "
+                "kept consistent with the data",
+                code=error.code,
+            )
+        return error
+
+    def _shape(self, state: TableState) -> Shape:
+        dialect = self._client.dialect
+        schema = state.schema
+        fields = {
+            spec.name: (state.field_columns[spec.name], converter(spec.kind, dialect))
+            for spec in schema
+            if spec.name in state.field_columns
+        }
+        vf = schema.version_field
+        if vf is not None:
+            convert_version = fields[vf][1]
+
+            def version(text: str) -> object:
+                return convert_version(text)
+        else:
+
+            def version(text: str) -> object:
+                return canonical_version_text(text)
+
+        now = self._context.clock.now()
+        synced: object = now
+        if dialect == "mysql":
+            synced = now.replace(tzinfo=None)
+        elif dialect == "sqlite":
+            synced = sqlite_datetime_text(now)
+        return Shape(
+            entity=schema.name,
+            key_column=state.key_column,
+            fields=fields,
+            version_field=vf,
+            version_column=state.version_column,
+            version_convert=version,
+            deleted_column=DELETED if state.soft_delete else None,
+            synced_column=SYNCED_AT,
+            synced_value=synced,
+        )
+
+    def _warn_unknown(self, entity: str, plan: Plan) -> None:
+        for name in sorted(plan.unknown_fields):
+            if (entity, name) not in self._warned:
+                self._warned.add((entity, name))
+                self._context.logger.warning(
+                    "%s.%s is not in the prepared schema; its values are not written "
+                    "(the source should describe it so that prepare() adds a column)",
+                    entity,
+                    name,
+                )
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def _flush_sync(self, checkpoint: Checkpoint | None) -> None:
+        self._ensure_connected()
+        client = self._client
+        try:
+            if checkpoint is not None:
+                self._store_checkpoint(checkpoint)
+            client.conn.commit()
+        except sa.exc.SQLAlchemyError as exc:
+            error = classify(exc, during="committing")
+            client.close()
+            self._unflushed = 0
+            # Whether the commit happened is unknown; data and checkpoint are atomic, so a
+            # restart from the stored checkpoint is always right, a retried flush may not be.
+            raise FatalError(
+                f"committing the batch and checkpoint failed: {error.message}",
+                hint="restart the sync: it resumes from the checkpoint stored with the data",
+                code=error.code,
+            ) from exc
+        self._unflushed = 0
+
+    def _store_checkpoint(self, checkpoint: Checkpoint) -> None:
+        client = self._client
+        ph, ref = client.placeholder, client.table_ref(CHECKPOINTS_TABLE)
+        now = self._context.clock.now()
+        stamp: object = now
+        if client.dialect == "mysql":
+            stamp = now.replace(tzinfo=None)
+        elif client.dialect == "sqlite":
+            stamp = sqlite_datetime_text(now)
+        insert = f"INSERT INTO {ref} (sync_id, checkpoint, updated_at) VALUES ({ph}, {ph}, {ph})"
+        if client.dialect == "mysql":
+            sql = (
+                f"{insert} ON DUPLICATE KEY UPDATE checkpoint = VALUES(checkpoint), "
+                "updated_at = VALUES(updated_at)"
+            )
+        else:
+            sql = (
+                f"{insert} ON CONFLICT (sync_id) DO UPDATE SET checkpoint = excluded.checkpoint, "
+                "updated_at = excluded.updated_at"
+            )
+        client.conn.exec_driver_sql(sql, (self._sync_id, checkpoint.to_json(), stamp))
+
+    def _load_checkpoint_sync(self) -> Checkpoint | None:
+        self._ensure_connected()
+        client = self._client
+        try:
+            row = client.conn.exec_driver_sql(
+                f"SELECT checkpoint FROM {client.table_ref(CHECKPOINTS_TABLE)} "
+                f"WHERE sync_id = {client.placeholder}",
+                (self._sync_id,),
+            ).first()
+        except sa.exc.SQLAlchemyError as exc:
+            raise classify(exc, during="reading the checkpoint") from exc
+        if row is None:
+            return None
+        try:
+            return Checkpoint.from_json(str(row[0]))
+        except ValueError as exc:
+            raise FatalError(
+                f"the checkpoint of sync {self._sync_id!r} in {CHECKPOINTS_TABLE} is unreadable",
+                hint=f"delete its row from {CHECKPOINTS_TABLE} to resync from the start",
+            ) from exc
+
+
+def _field_values(writer: TableWriter, op: Pending) -> dict[str, object]:
+    columns = writer.state.field_columns
+    return {name: op.values[col] for name, col in columns.items() if col in op.values}
+
+
+# Re-exported for callers that name the bookkeeping columns.
+BOOKKEEPING_COLUMNS = (SYNCED_AT, DELETED, VERSION)
+__all__ = ["BOOKKEEPING_COLUMNS", "DeleteMode", "SqlSink", "TableOptions"]

@@ -1,0 +1,207 @@
+"""The statements that apply pending row operations to one table, fastest path per dialect.
+
+* PostgreSQL, many full rows: ``COPY`` into a temporary staging table, then one
+  ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE <guard>`` (the measured best
+  path, see ``docs/sql-sink.md``). Few rows, and partial rows: ``executemany`` of the same upsert
+  with ``VALUES`` (psycopg pipelines it).
+* SQLite: ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <guard>``.
+* MySQL/MariaDB: ``executemany`` of ``INSERT ... ON DUPLICATE KEY UPDATE`` (PyMySQL folds it
+  into multi-row statements) with the guard inside each assignment:
+  ``c = IF(<guard>, VALUES(c), c)``; the version column is assigned last, because MySQL
+  evaluates the assignments left to right and the guard must see the old version.
+
+The guard is ``stored version IS NULL OR new version IS NULL OR stored <= new``: the planner has
+already dropped stale events, and the guard keeps that true even if another writer got in
+between. Every statement is built once per column set and cached.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sfsync.connectors.sql.client import SqlClient
+from sfsync.connectors.sql.ddl import DELETED, SYNCED_AT, VERSION, TableState
+from sfsync.connectors.sql.plan import Pending
+from sfsync.connectors.sql.types import comparable_version
+
+COPY_THRESHOLD = 100
+"""Full rows from which PostgreSQL uses COPY + merge instead of executemany."""
+
+_READ_CHUNK = 500
+
+
+class TableWriter:
+    """Applies :class:`Pending` operations to one prepared table (blocking calls).
+
+    Args:
+        client: the open connection.
+        state: the table, as :func:`~sfsync.connectors.sql.ddl.prepare_table` left it.
+    """
+
+    def __init__(self, client: SqlClient, state: TableState) -> None:
+        self.client = client
+        self.state = state
+        self._ref = client.table_ref(state.table)
+        self._key = state.key_column
+        self._version = state.version_column
+        key = state.key_column
+        columns = [key] + [c for c in state.field_columns.values() if c != key]
+        if state.schema.version_field is None:
+            columns.append(VERSION)
+        if state.soft_delete:
+            columns.append(DELETED)
+        columns.append(SYNCED_AT)
+        self.full_columns: tuple[str, ...] = tuple(columns)
+        self._order = {c: i for i, c in enumerate(self.full_columns)}
+        self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._staging: str | None = None
+
+    def forget_staging(self) -> None:
+        """The staging table was rolled back with a savepoint: make it again next time."""
+        self._staging = None
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def read_versions(self, keys: Sequence[str]) -> dict[str, object]:
+        """Stored versions (comparable form, ``None`` if unversioned) of the existing ``keys``."""
+        client, q = self.client, self.client.quote
+        select = f"SELECT {q(self._key)}, {q(self._version)} FROM {self._ref} WHERE {q(self._key)}"
+        found: dict[str, object] = {}
+        if client.dialect == "postgresql":
+            rows = client.conn.exec_driver_sql(f"{select} = ANY(%s)", (list(keys),))
+            found.update((str(k), comparable_version(v)) for k, v in rows)
+            return found
+        for start in range(0, len(keys), _READ_CHUNK):
+            chunk = keys[start : start + _READ_CHUNK]
+            marks = ", ".join([client.placeholder] * len(chunk))
+            rows = client.conn.exec_driver_sql(f"{select} IN ({marks})", tuple(chunk))
+            found.update((str(k), comparable_version(v)) for k, v in rows)
+        return found
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def apply(self, pending: Sequence[Pending], *, bulk: bool = True) -> None:
+        """Apply every operation; ``bulk=False`` avoids COPY (for the row-by-row fallback)."""
+        full: list[tuple[object, ...]] = []
+        partial: dict[tuple[str, ...], list[tuple[object, ...]]] = defaultdict(list)
+        guarded_deletes: list[tuple[object, ...]] = []
+        plain_deletes: list[tuple[object, ...]] = []
+        columns = self.full_columns
+        for op in pending:
+            if op.delete:
+                if op.version is None:
+                    plain_deletes.append((op.key,))
+                else:
+                    guarded_deletes.append((op.key, op.version))
+            elif op.partial:
+                cols = tuple(sorted(op.values, key=self._position))
+                partial[cols].append(tuple(op.values[c] for c in cols))
+            else:
+                values = op.values
+                full.append(tuple([values.get(c) for c in columns]))
+        conn = self.client.conn
+        if plain_deletes:
+            conn.exec_driver_sql(self._delete_sql(guarded=False), plain_deletes)
+        if guarded_deletes:
+            conn.exec_driver_sql(self._delete_sql(guarded=True), guarded_deletes)
+        if full:
+            if bulk and self.client.dialect == "postgresql" and len(full) >= COPY_THRESHOLD:
+                self._copy_merge(full)
+            else:
+                conn.exec_driver_sql(self._upsert_sql(columns), full)
+        for cols, rows in partial.items():
+            conn.exec_driver_sql(self._upsert_sql(cols), rows)
+
+    def _position(self, column: str) -> int:
+        # Retired columns never appear here: the planner only writes current field columns.
+        return self._order.get(column, len(self._order))
+
+    def _copy_merge(self, rows: list[tuple[object, ...]]) -> None:
+        q, columns = self.client.quote, self.full_columns
+        conn = self.client.conn
+        if self._staging is None:
+            staging = q(f"_sfsync_stage_{self.state.table}"[:63])
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{staging}")
+            conn.exec_driver_sql(f"CREATE TEMP TABLE {staging} (LIKE {self._ref})")
+            self._staging = staging
+        else:
+            conn.exec_driver_sql(f"TRUNCATE {self._staging}")
+        names = ", ".join(q(c) for c in columns)
+        sql = f"COPY {self._staging} ({names}) FROM STDIN"
+        with self.client.driver_connection().cursor() as cursor, cursor.copy(sql) as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+        conn.exec_driver_sql(self._merge_sql())
+
+    # --- statements -------------------------------------------------------------------------
+
+    def _guard(self, new: str, old: str) -> str:
+        return f"{old} IS NULL OR {new} IS NULL OR {old} <= {new}"
+
+    def _merge_sql(self) -> str:
+        cache_key = ("merge", self.full_columns)
+        sql = self._sql.get(cache_key)
+        if sql is None:
+            q = self.client.quote
+            names = ", ".join(q(c) for c in self.full_columns)
+            sql = (
+                f"INSERT INTO {self._ref} AS tgt ({names}) SELECT {names} FROM {self._staging}"
+                + self._on_conflict(self.full_columns)
+            )
+            self._sql[cache_key] = sql
+        return sql
+
+    def _on_conflict(self, columns: Sequence[str]) -> str:
+        q = self.client.quote
+        updates = [c for c in columns if c != self._key]
+        sets = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in updates)
+        clause = f" ON CONFLICT ({q(self._key)}) DO UPDATE SET {sets}"
+        if self._version in columns:
+            v = q(self._version)
+            clause += f" WHERE {self._guard(f'excluded.{v}', f'tgt.{v}')}"
+        return clause
+
+    def _upsert_sql(self, columns: Sequence[str]) -> str:
+        cache_key = ("upsert", tuple(columns))
+        sql = self._sql.get(cache_key)
+        if sql is not None:
+            return sql
+        q, ph = self.client.quote, self.client.placeholder
+        names = ", ".join(q(c) for c in columns)
+        marks = ", ".join([ph] * len(columns))
+        if self.client.dialect == "mysql":
+            sql = f"INSERT INTO {self._ref} ({names}) VALUES ({marks})" + self._on_duplicate(
+                columns
+            )
+        else:
+            sql = f"INSERT INTO {self._ref} AS tgt ({names}) VALUES ({marks})"
+            sql += self._on_conflict(columns)
+        self._sql[cache_key] = sql
+        return sql
+
+    def _on_duplicate(self, columns: Sequence[str]) -> str:
+        q = self.client.quote
+        updates = [c for c in columns if c not in (self._key, self._version)]
+        guarded = self._version in columns
+        if guarded:
+            updates.append(self._version)  # last: the guard must read the old version
+            v = q(self._version)
+            guard = self._guard(f"VALUES({v})", v)
+            sets = [f"{q(c)} = IF({guard}, VALUES({q(c)}), {q(c)})" for c in updates]
+        else:
+            sets = [f"{q(c)} = VALUES({q(c)})" for c in updates]
+        return " ON DUPLICATE KEY UPDATE " + ", ".join(sets)
+
+    def _delete_sql(self, *, guarded: bool) -> str:
+        cache_key = ("delete", ("guarded",) if guarded else ())
+        sql = self._sql.get(cache_key)
+        if sql is None:
+            q, ph = self.client.quote, self.client.placeholder
+            sql = f"DELETE FROM {self._ref} WHERE {q(self._key)} = {ph}"
+            if guarded:
+                v = q(self._version)
+                sql += f" AND ({v} IS NULL OR {v} <= {ph})"
+            self._sql[cache_key] = sql
+        return sql

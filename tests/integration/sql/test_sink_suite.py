@@ -1,0 +1,315 @@
+"""The SQL sink's contract, run against SQLite, PostgreSQL and MariaDB alike."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from sfsync.connectors.sql.sink import DeleteMode, TableOptions
+from sfsync.core.checkpoint import Checkpoint
+from sfsync.core.errors import SkippableError
+from sfsync.core.events import Batch, ChangeEvent, Operation, Position
+from sfsync.core.schema import EntitySchema, FieldKind, FieldSpec
+from sfsync.spi.sink import Outcome, OutcomeKind
+
+from .helpers import ACCOUNT, Harness, event, stamp
+
+pytestmark = pytest.mark.anyio
+
+A, B, C = "001000000000001AAA", "001000000000002AAA", "001000000000003AAA"
+
+
+def kinds(outcomes: list[Outcome]) -> list[str]:
+    return [o.kind.value for o in outcomes]
+
+
+def at(n: int) -> datetime:
+    return datetime(2026, 1, 1, 0, 0, n, tzinfo=UTC)
+
+
+async def test_prepare_creates_the_table_with_key_and_bookkeeping(harness: Harness) -> None:
+    sink = await harness.sink()
+    assert await sink.prepare(ACCOUNT) == []
+    columns = harness.columns("account")
+    assert columns[: len(ACCOUNT.fields)] == list(ACCOUNT.names())
+    assert "_sfsync_synced_at" in columns
+    assert "_sfsync_deleted" not in columns  # hard deletes by default
+    assert await sink.prepare(ACCOUNT) == []  # preparing again changes nothing
+
+
+async def test_upsert_round_trips_every_kind(harness: Harness) -> None:
+    sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
+    values: dict[str, object] = {
+        "Amount": "1234.50",
+        "Employees": 42,
+        "Active": True,
+        "Born": "2001-02-03",
+        "Notes": "Zürich\nline two",
+        "Meta": {"street": "Hauptstraße 1", "n": [1, 2]},
+    }
+    first = event(A, 1, Operation.CREATE)
+    first = replace(first, after=dict(first.after or {}) | values)
+    out = await sink.write(Batch.of([first, event(B, 2)]))
+    assert kinds(out) == ["applied", "applied"]
+    await sink.flush(None)
+    row = harness.rows()[A]
+    assert row == {
+        "Id": A,
+        "Name": "n1",
+        "Amount": Decimal("1234.5"),
+        "Employees": 42,
+        "Active": True,
+        "Born": date(2001, 2, 3),
+        "Notes": "Zürich\nline two",
+        "Meta": {"street": "Hauptstraße 1", "n": [1, 2]},
+        "SystemModstamp": at(1),
+    }
+    assert harness.rows()[B]["Amount"] is None
+
+
+async def test_older_versions_never_overwrite(harness: Harness) -> None:
+    sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
+    await sink.write(Batch.of([event(A, 5, Name="five")]))
+    out = await sink.write(Batch.of([event(A, 3, Name="three"), event(A, 4, Operation.DELETE)]))
+    assert kinds(out) == ["stale", "stale"]
+    # Within one batch too: the later, older event loses.
+    out = await sink.write(Batch.of([event(B, 7, Name="seven"), event(B, 6, Name="six")]))
+    assert kinds(out) == ["applied", "stale"]
+    await sink.flush(None)
+    rows = harness.rows()
+    assert rows[A]["Name"] == "five"
+    assert rows[B]["Name"] == "seven"
+
+
+async def test_replaying_a_batch_changes_nothing(harness: Harness) -> None:
+    sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
+    batch = Batch.of(
+        [
+            event(A, 1, Operation.CREATE),
+            event(A, 2, partial=True, Name="two"),
+            event(B, 1, Operation.CREATE, Employees=3),
+            event(C, 1, Operation.CREATE),
+            event(C, 2, Operation.DELETE),
+        ]
+    )
+    first = await sink.write(batch)
+    await sink.flush(None)
+    before = harness.rows()
+    again = await sink.write(batch)
+    await sink.flush(None)
+    assert harness.rows() == before
+    assert kinds(first) == ["applied"] * 5
+    # Equal versions are applied again (same values); older ones are stale.
+    assert kinds(again) == ["stale", "applied", "applied", "applied", "applied"]
+    assert set(before) == {A, B}
+
+
+async def test_hard_delete_removes_and_stale_delete_does_not(harness: Harness) -> None:
+    sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
+    await sink.write(Batch.of([event(A, 2), event(B, 2)]))
+    out = await sink.write(Batch.of([event(A, 3, Operation.DELETE), event(B, 1, Operation.DELETE)]))
+    assert kinds(out) == ["applied", "stale"]
+    out = await sink.write(Batch.of([event(C, 1, Operation.DELETE)]))  # never existed
+    assert kinds(out) == ["applied"]
+    await sink.flush(None)
+    assert set(harness.rows()) == {B}
+
+
+async def test_soft_delete_keeps_the_row_and_undelete_clears_it(harness: Harness) -> None:
+    sink = await harness.sink({"Account": TableOptions(deletes=DeleteMode.SOFT)})
+    await sink.prepare(ACCOUNT)
+    await sink.write(Batch.of([event(A, 1, Employees=9), event(B, 1)]))
+    await sink.write(Batch.of([event(A, 2, Operation.DELETE), event(B, 2, Operation.DELETE)]))
+    out = await sink.write(Batch.of([event(B, 3, Operation.UNDELETE), event(A, 1)]))
+    assert kinds(out) == ["applied", "stale"]
+    await sink.flush(None)
+    rows = harness.rows()
+    assert rows[A]["_sfsync_deleted"] in (True, 1)
+    assert rows[A]["Employees"] == 9  # the values stay
+    assert rows[A]["SystemModstamp"] == at(2)
+    assert rows[B]["_sfsync_deleted"] in (False, 0)
+
+
+async def test_partial_updates_touch_only_their_fields(harness: Harness) -> None:
+    sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
+    await sink.write(Batch.of([event(A, 1, Employees=10, Notes="keep me")]))
+    out = await sink.write(
+        Batch.of(
+            [
+                event(A, 2, partial=True, Name="renamed"),
+                event(A, 3, partial=True, Employees=11),
+                event(B, 4, partial=True, Name="only name"),  # no row yet: inserted
+            ]
+        )
+    )
+    assert kinds(out) == ["applied"] * 3
+    await sink.flush(None)
+    rows = harness.rows()
+    assert rows[A]["Name"] == "renamed"
+    assert rows[A]["Employees"] == 11
+    assert rows[A]["Notes"] == "keep me"
+    assert rows[A]["SystemModstamp"] == at(3)  # the version moves with partial events too
+    assert rows[B]["Name"] == "only name"
+    assert rows[B]["Employees"] is None
+
+
+async def test_a_key_s_events_fold_in_order(harness: Harness) -> None:
+    sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
+    await sink.write(Batch.of([event(A, 1, Employees=1, Notes="old")]))
+    out = await sink.write(
+        Batch.of(
+            [
+                event(A, 2, partial=True, Employees=2),
+                event(A, 3, Operation.DELETE),
+                event(A, 4, partial=True, Name="reborn"),  # after a delete: a fresh row
+                event(B, 1, Operation.CREATE),
+                event(B, 2, Operation.DELETE),
+            ]
+        )
+    )
+    assert kinds(out) == ["applied"] * 5
+    await sink.flush(None)
+    rows = harness.rows()
+    assert set(rows) == {A}
+    assert rows[A]["Name"] == "reborn"
+    assert rows[A]["Employees"] is None
+    assert rows[A]["Notes"] is None
+
+
+async def test_checkpoint_commits_with_the_data(harness: Harness) -> None:
+    stream = "sf:/data/AccountChangeEvent"
+    cp1 = Checkpoint().advanced({stream: Position(stream, "10")})
+    sink = await harness.sink()
+    assert await sink.load_checkpoint() is None
+    await sink.prepare(ACCOUNT)
+    await sink.write(Batch.of([event(A, 1)]))
+    await sink.flush(cp1)
+    await sink.write(Batch.of([event(B, 1)]))
+    await sink.aclose()  # without flush: B and no new checkpoint
+
+    reopened = await harness.sink()
+    assert await reopened.load_checkpoint() == cp1
+    assert set(harness.rows()) == {A}
+    await reopened.prepare(ACCOUNT)
+    await reopened.write(Batch.of([event(B, 1)]))
+    cp2 = cp1.advanced({stream: Position(stream, "11")})
+    await reopened.flush(cp2)
+    assert await reopened.load_checkpoint() == cp2
+    assert set(harness.rows()) == {A, B}
+    other = await harness.sink(sync_id="other-sync")
+    assert await other.load_checkpoint() is None
+
+
+async def test_schema_drift_never_stops_and_never_loses_data(harness: Harness) -> None:
+    sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
+    await sink.write(Batch.of([event(A, 1, Amount="10.50", Notes="old notes", Employees=5)]))
+    await sink.flush(None)
+
+    fields = {s.name: s for s in ACCOUNT}
+    fields.pop("Notes")  # removed from the source
+    fields["Name"] = replace(fields["Name"], length=80)  # widened
+    fields["Employees"] = FieldSpec(name="Employees", kind=FieldKind.DECIMAL, precision=18, scale=2)
+    fields["Amount"] = FieldSpec(name="Amount", kind=FieldKind.STRING, length=40)  # incompatible
+    fields["Region"] = FieldSpec(name="Region", kind=FieldKind.STRING, length=10)  # new
+    v2 = EntitySchema.of("Account", "Id", list(fields.values()), version_field="SystemModstamp")
+
+    notices = await sink.prepare(v2)
+    text = "\n".join(notices)
+    assert "Account.Notes is no longer in the source" in text
+    assert "Amount changed type from decimal(10,2) to string(40)" in text
+    assert "'Amount__string'" in text
+    assert "Account.Region is new" in text
+    assert len(notices) == 4, notices  # Notes, Amount, Employees (widened), Region
+
+    long_name = "a name much longer than twenty characters"
+    out = await sink.write(
+        Batch.of(
+            [
+                event(A, 2, Name=long_name, Amount="about ten", Region="EMEA", Employees="5.25"),
+                event(B, 2, Amount="n/a"),
+            ]
+        )
+    )
+    assert kinds(out) == ["applied", "applied"]
+    await sink.flush(None)
+    kinds_v2 = {s.name: s.kind for s in v2} | {"Notes": FieldKind.TEXT}
+    kinds_v2["Amount"] = FieldKind.DECIMAL
+    rows = harness.rows(kinds=kinds_v2)
+    assert rows[A]["Name"] == long_name
+    assert rows[A]["Notes"] == "old notes"  # kept, not nulled by the full event
+    assert rows[A]["Amount"] == Decimal("10.5")  # the old column keeps the old value
+    assert rows[A]["Amount__string"] == "about ten"
+    assert rows[A]["Region"] == "EMEA"
+    assert Decimal(str(rows[A]["Employees"])) == Decimal("5.25")
+    assert rows[B]["Notes"] is None
+
+    # A new sink (a restart) remembers the placement and has nothing new to say.
+    again = await harness.sink()
+    assert await again.prepare(v2) == []
+
+
+async def test_unreadable_values_reject_only_their_event(harness: Harness) -> None:
+    sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
+    out = await sink.write(
+        Batch.of([event(A, 1), event(B, 1, Employees="many"), event(C, 1, Born="03/02/2001")])
+    )
+    assert kinds(out) == ["applied", "rejected", "rejected"]
+    error = out[1].error
+    assert isinstance(error, SkippableError)
+    assert "'Employees'" in str(error)
+    assert "'Born'" in str(out[2].error)
+    await sink.flush(None)
+    assert set(harness.rows()) == {A}
+
+
+async def test_rows_the_database_refuses_are_rejected_alone(harness: Harness) -> None:
+    if harness.dialect == "sqlite":
+        pytest.skip("SQLite does not enforce lengths or precision")
+    sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
+    batch = [event(f"001{i:015d}", 1) for i in range(150)]  # enough for PostgreSQL's COPY path
+    batch[10] = event(batch[10].key, 1, Name="x" * 21)
+    batch[20] = event(batch[20].key, 1, Amount="123456789.00")
+    out = await sink.write(Batch.of(batch))
+    rejected = [i for i, o in enumerate(out) if o.kind is OutcomeKind.REJECTED]
+    assert rejected == [10, 20]
+    assert "field 'Name' has 21 characters, its column allows 20" in str(out[10].error)
+    assert "'Amount'" in str(out[20].error)
+    assert all(isinstance(out[i].error, SkippableError) for i in rejected)
+    await sink.flush(None)
+    assert len(harness.rows()) == 148
+
+
+async def test_versions_without_a_version_field(harness: Harness) -> None:
+    plain = EntitySchema.of(
+        "Thing",
+        "key",
+        [
+            FieldSpec(name="key", kind=FieldKind.STRING, length=40),
+            FieldSpec(name="label", kind=FieldKind.STRING, length=40),
+        ],
+    )
+    sink = await harness.sink({"Thing": TableOptions(table="things")})
+    await sink.prepare(plain)
+
+    def thing(n: int, label: str) -> ChangeEvent:
+        return replace(event("k1", n, entity="Thing"), after={"key": "k1", "label": label})
+
+    out = await sink.write(Batch.of([thing(5, "five"), thing(3, "three")]))
+    assert kinds(out) == ["applied", "stale"]
+    await sink.flush(None)
+    rows = harness.rows("things", kinds={"label": FieldKind.STRING})
+    assert rows["k1"]["label"] == "five"
+    assert str(rows["k1"]["_sfsync_version"]).startswith("2026-01-01T00:00:05")
+    assert stamp(5).startswith("2026")
