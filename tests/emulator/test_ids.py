@@ -140,3 +140,12 @@ def test_custom_key_prefixes() -> None:
     assert custom_key_prefix(33) == "a0X"
     assert custom_key_prefix(62) == "a10"
     assert custom_key_prefix(1, first="e") == "e01"
+
+
+@given(st.integers(min_value=1, max_value=62**9 - 9000), st.integers(min_value=1, max_value=8000))
+def test_batch_minting_matches_the_checksum_definition(start: int, count: int) -> None:
+    factory = IdFactory("Xy")
+    factory.observe(to_18("001Xy0" + encode_base62(start - 1, 9)))
+    batch = factory.new_ids("001", count)
+    assert len(batch) == count
+    assert batch == [to_18("001Xy0" + encode_base62(start + i, 9)) for i in range(count)]

@@ -481,3 +481,35 @@ def test_persistence_survives_reopen(schema: Schema, clock: OrgClock, tmp_path: 
 def test_works_with_the_plain_standard_schema(clock: OrgClock) -> None:
     store = OrgStore(standard_schema(), clock)
     assert store.count("User") == 1
+
+
+def test_reopen_with_a_changed_schema_remaps_fields(
+    schema: Schema, clock: OrgClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "org.sqlite"
+    first = OrgStore(schema, clock, data_path=path)
+    a = first.insert("Account", {"Name": "Acme", "Ext__c": "E1", "Phone": "1"})
+    first.close()
+    grown = tmp_path / "grown.yaml"
+    grown.write_text("objects:\n  Account:\n    fields:\n      Extra__c: {type: text}\n")
+    second = OrgStore(load_schema(grown), clock, data_path=path)
+    try:
+        row = second.get(a)
+        assert row is not None
+        assert (row["Name"], row["Phone"], row["Extra__c"], row["IsDeleted"]) == (
+            "Acme",
+            "1",
+            None,
+            False,
+        )
+        assert "Ext__c" not in row
+        second.update("Account", a, {"Extra__c": "x"})
+    finally:
+        second.close()
+    third = OrgStore(load_schema(grown), clock, data_path=path)
+    try:
+        row = third.get(a)
+        assert row is not None
+        assert row["Extra__c"] == "x"
+    finally:
+        third.close()

@@ -164,6 +164,40 @@ def custom_key_prefix(index: int, *, first: str = "a") -> str:
     return first + encode_base62(index, 2)
 
 
+_PAIRS = [a + b for a in ID_ALPHABET for b in ID_ALPHABET]
+_PAIR_BITS = [(1 if "A" <= p[0] <= "Z" else 0) | (2 if "A" <= p[1] <= "Z" else 0) for p in _PAIRS]
+
+
+def _upper_bits(text: str) -> int:
+    return sum(1 << j for j, ch in enumerate(text) if "A" <= ch <= "Z")
+
+
+def _mint(head: str, start: int, end: int) -> list[str]:
+    """18-character ids for counters ``start..end`` after the 6-character ``head``.
+
+    Bulk loads mint millions of ids, so this avoids per-id base-62 conversion and checksum
+    loops: the counter's last two digits come from a table of the 3,844 digit pairs, and
+    everything before them (and its share of the checksum) is computed once per 3,844 ids.
+    Equivalent to ``to_18(head + encode_base62(n, 9))`` (tested).
+    """
+    out: list[str] = []
+    first_chunk = _SUFFIX_ALPHABET[_upper_bits(head[:5])]
+    n = start
+    while n <= end:
+        high, low = divmod(n, 3844)
+        body = head + encode_base62(high, _COUNTER_DIGITS - 2)  # 13 characters
+        fixed = first_chunk + _SUFFIX_ALPHABET[_upper_bits(body[5:10])]
+        bits = _upper_bits(body[10:13])
+        last = min(end, (high + 1) * 3844 - 1)
+        stop = low + (last - n)
+        out.extend(
+            body + _PAIRS[i] + fixed + _SUFFIX_ALPHABET[bits | (_PAIR_BITS[i] << 3)]
+            for i in range(low, stop + 1)
+        )
+        n = last + 1
+    return out
+
+
 class IdFactory:
     """Mints unique 18-character ids, one counter per key prefix. Thread-safe.
 
@@ -192,8 +226,7 @@ class IdFactory:
             if end > _MAX_COUNTER:
                 raise OverflowError(f"id counter exhausted for key prefix {prefix}")
             self._counters[prefix] = end
-        head = prefix + self.org_instance + "0"
-        return [to_18(head + encode_base62(n, _COUNTER_DIGITS)) for n in range(start, end + 1)]
+        return _mint(prefix + self.org_instance + "0", start, end)
 
     def observe(self, record_id: str) -> None:
         """Make sure later ids never collide with ``record_id`` (used when reloading data).

@@ -31,17 +31,16 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Literal
-
-import orjson
 
 from sfsync.emulator.clock import OrgClock, format_datetime
 from sfsync.emulator.errors import ApiError, ErrorDetail
 from sfsync.emulator.ids import IdFactory, normalise
 from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef, Schema, WireValue
 from sfsync.emulator.schema.standard import AUTO_NUMBER_DIGITS, derived_values
-from sfsync.emulator.store_sqlite import DeletionEntry, RecordData, SqliteRecordFile
+from sfsync.emulator.store_sqlite import DeletionEntry, SqliteRecordFile
 from sfsync.emulator.validation import (
     RuleChecker,
     check_references,
@@ -58,6 +57,7 @@ RECYCLE_BIN_DAYS = 15
 #: The API version used in the record URLs of a 300 answer raised by :meth:`OrgStore.upsert`.
 DEFAULT_API_VERSION = "59.0"
 _COMPOUND = (FieldType.ADDRESS, FieldType.LOCATION)
+_BULK_BATCH = 20_000
 _AUTO_FORMAT = re.compile(r"\{(0+)\}")
 _ONE_MS = timedelta(milliseconds=1)
 _WIRE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
@@ -160,9 +160,28 @@ class _Table:
         }
         self.case_sensitive = {self.slot[f.name]: f.case_sensitive for f in stored}
         self.auto = [f for f in stored if f.auto_number]
+        self.layout = 0  # the SQLite file's layout id of ``names`` (when persisted)
         self.template: list[WireValue] = [
             f.default if f.defaulted_on_create else None for f in stored
         ]
+
+    def add_many(self, ids: list[str], records: list[tuple[WireValue, ...]]) -> None:
+        """Add new rows (the bulk path): one pass per index instead of one call per row."""
+        self.rows.update(zip(ids, records, strict=True))
+        for slot, index in self.refs.items():
+            for rid, t in zip(ids, records, strict=True):
+                parent = t[slot]
+                if parent is not None:
+                    members = index.get(str(parent))
+                    if members is None:
+                        index[str(parent)] = {rid}
+                    else:
+                        members.add(rid)
+        for slot, keys in self.keys.items():
+            cs = self.case_sensitive[slot]
+            for rid, t in zip(ids, records, strict=True):
+                if t[slot] is not None:
+                    keys.setdefault(_index_key(t[slot], cs), set()).add(rid)
 
     def row(self, values: tuple[WireValue, ...]) -> Row:
         return Row(self.slot, values)
@@ -257,6 +276,8 @@ class OrgStore:
         self._touched_log: set[str] = set()
         self._file = SqliteRecordFile(data_path) if data_path is not None else None
         if self._file is not None:
+            for table in self._tables.values():
+                table.layout = self._file.layout(table.obj.name, table.names)
             self._load(self._file)
         self.integration_user_id = self._ensure_integration_user()
         self.default_user_id = normalise(user_id) if user_id else self.integration_user_id
@@ -435,7 +456,7 @@ class OrgStore:
         if self._file is not None and (touched or touched_log):
             try:
                 self._file.commit(
-                    ((rid, t.obj.name, self._data(t, rid)) for rid, t in touched.items()),
+                    ((rid, t.layout, t.rows.get(rid)) for rid, t in touched.items()),
                     ((rid, self._log.get(rid)) for rid in touched_log),
                     dict(self._counters),
                 )
@@ -462,13 +483,6 @@ class OrgStore:
             )
             for p in pending
         ]
-
-    @staticmethod
-    def _data(table: _Table, rid: str) -> RecordData | None:
-        values = table.rows.get(rid)
-        if values is None:
-            return None
-        return {n: v for n, v in zip(table.names, values, strict=True) if v is not None}
 
     def _put(self, table: _Table, rid: str, new: tuple[WireValue, ...] | None) -> None:
         """Replace (or add, or with ``None`` remove) one row, keeping indexes and undo."""
@@ -818,8 +832,8 @@ class OrgStore:
 
         The store still assigns ids, system fields, defaults, auto-numbers and the standard
         computed fields, and keeps its indexes. Keys may be in any casing; an unknown field
-        raises INVALID_FIELD (rows before it stay loaded). Rows are persisted in one SQLite
-        transaction per 50,000. Not allowed inside :meth:`transaction` (it cannot be undone).
+        raises INVALID_FIELD (earlier batches of 20,000 rows stay loaded). Each batch is persisted
+        in one SQLite transaction. Not allowed inside :meth:`transaction` (it cannot be undone).
         """
         table = self._table(object_name)
         obj = table.obj
@@ -842,52 +856,34 @@ class OrgStore:
             for sys_name, sys_value in system.items():
                 if sys_name in table.slot:
                     template[table.slot[sys_name]] = sys_value
-            slot, lower, names = table.slot, table.lower, table.names
+            slot = table.slot
             auto = [(table.slot[f.name], f) for f in table.auto]
             created: list[str] = []
-            chunk: list[tuple[str, bytes]] = []
-            for row in rows:
-                values = template.copy()
-                for key, value in row.items():
-                    index = slot.get(key)
-                    if index is None:
-                        declared = lower.get(key.lower())
-                        if declared is None:
-                            raise ApiError.of(
-                                400,
-                                "INVALID_FIELD",
-                                f"No such column '{key}' on sobject of type {obj.name}",
-                            )
-                        index = slot[declared]
-                    if value is not None or template[index] is None:
-                        values[index] = value
-                rid = self.ids.new_id(obj.key_prefix)
-                values[0] = rid
-                for index, f in auto:
-                    values[index] = self._next_auto_number(obj, f)
-                if derive:
-                    derived = derived_values(obj.name, Row(slot, tuple(values)))
-                    for derived_name, derived_value in derived.items():
-                        values[slot[derived_name]] = derived_value
-                record = tuple(values)
-                table.rows[rid] = record
-                table.index(rid, None, record)
-                created.append(rid)
+            source = iter(rows)
+            while batch := list(islice(source, _BULK_BATCH)):
+                ids = self.ids.new_ids(obj.key_prefix, len(batch))
+                records: list[tuple[WireValue, ...]] = []
+                for rid, row in zip(ids, batch, strict=True):
+                    values = template.copy()
+                    for key, value in row.items():
+                        index = slot.get(key)
+                        if index is None:
+                            index = slot[self._declared(table, key)]
+                        if value is not None or template[index] is None:
+                            values[index] = value
+                    values[0] = rid
+                    for index, f in auto:
+                        values[index] = self._next_auto_number(obj, f)
+                    if derive:
+                        derived = derived_values(obj.name, Row(slot, tuple(values)))
+                        for derived_name, derived_value in derived.items():
+                            values[slot[derived_name]] = derived_value
+                    records.append(tuple(values))
+                table.add_many(ids, records)
+                created.extend(ids)
                 if self._file is not None:
-                    chunk.append(
-                        (
-                            rid,
-                            orjson.dumps(
-                                {n: v for n, v in zip(names, record, strict=True) if v is not None}
-                            ),
-                        )
-                    )
-                    if len(chunk) >= 50_000:
-                        self._file.bulk_insert(obj.name, chunk)
-                        chunk = []
+                    self._file.bulk_insert(table.layout, zip(ids, records, strict=True))
             if self._file is not None:
-                if chunk:
-                    self._file.bulk_insert(obj.name, chunk)
                 self._file.commit((), (), dict(self._counters))
         return created
 
@@ -909,6 +905,15 @@ class OrgStore:
                 "reference your WSDL or the describe call for the appropriate names.",
             )
         return table
+
+    @staticmethod
+    def _declared(table: _Table, key: str) -> str:
+        declared = table.lower.get(key.lower())
+        if declared is None:
+            raise ApiError.of(
+                400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {table.obj.name}"
+            )
+        return declared
 
     def _table_of(self, record_id: str) -> _Table:
         table = self._by_prefix.get(record_id[:3])
@@ -959,23 +964,39 @@ class OrgStore:
         return str(number).zfill(AUTO_NUMBER_DIGITS)
 
     def _load(self, file: SqliteRecordFile) -> None:
-        """Rebuild memory from the SQLite file (records of objects no longer in the schema are
-        left in the file and ignored; fields no longer in the schema are dropped)."""
+        """Rebuild memory from the SQLite file. Records of objects no longer in the schema stay
+        in the file, ignored; fields no longer in the schema are dropped, new ones are null."""
         self._counters.update(file.counters())
-        for rid, object_name, data in file.records():
+        remaps: dict[tuple[str, tuple[str, ...]], list[tuple[int, int]]] = {}
+        loaded: dict[str, tuple[list[str], list[tuple[WireValue, ...]]]] = {}
+        highest: dict[str, str] = {}
+        for rid, object_name, names, stored in file.records():
+            # Same prefix and org: string order is counter order, so only the top id matters.
+            if rid > highest.get(rid[:6], ""):
+                highest[rid[:6]] = rid
             table = self._tables.get(object_name.lower())
-            self.ids.observe(rid)
             if table is None:
                 continue
-            values: list[WireValue] = [None] * len(table.names)
-            for name, value in data.items():
-                index = table.slot.get(name)
-                if index is not None:
-                    values[index] = value
-            values[0], values[1] = rid, data.get("IsDeleted") is True
-            record = tuple(values)
-            table.rows[rid] = record
-            table.index(rid, None, record)
+            if names == table.names:
+                record = tuple(stored)
+            else:
+                key = (table.obj.name, names)
+                remap = remaps.get(key)
+                if remap is None:
+                    remap = [(i, table.slot[n]) for i, n in enumerate(names) if n in table.slot]
+                    remaps[key] = remap
+                values: list[WireValue] = [None] * len(table.names)
+                for source, target in remap:
+                    values[target] = stored[source]
+                values[0], values[1] = rid, values[1] is True
+                record = tuple(values)
+            ids, records = loaded.setdefault(table.obj.name, ([], []))
+            ids.append(rid)
+            records.append(record)
+        for object_name, (ids, records) in loaded.items():
+            self._tables[object_name.lower()].add_many(ids, records)
+        for rid in highest.values():
+            self.ids.observe(rid)
         for rid, entry in file.deletions():
             self.ids.observe(rid)
             self._log[rid] = entry

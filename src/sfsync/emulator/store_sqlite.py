@@ -7,10 +7,14 @@ may lose the last few commits, which is acceptable for a development org).
 
 Tables:
 
-``records(id, object, data)``
-    one row per record, live or in the recycle bin; ``data`` is the JSON object of the
-    record's non-null fields by declared name (sparse, so that a schema that gains or loses
-    fields between runs still loads).
+``records(id, object, layout, data)``
+    one row per record, live or in the recycle bin; ``data`` is the JSON array of the
+    record's values in the order of its ``layout``.
+``layouts(id, object, names)``
+    the field names (JSON array) a record's values line up with. A schema that gains or
+    loses fields between runs gets a new layout; old rows are remapped by name on load, so
+    nothing needs migrating. Arrays instead of name-keyed objects make loading a million
+    records several times faster.
 ``deletions(id, object, deleted_date, cascade_root)``
     the delete log the ``deleted`` replication resource reads; ``cascade_root`` is the record
     whose deletion took this one with it (undelete restores them together).
@@ -29,12 +33,15 @@ import orjson
 
 from sfsync.emulator.schema.model import WireValue
 
-RecordData = dict[str, WireValue]
+Values = tuple[WireValue, ...]
 DeletionEntry = tuple[str, str, str | None]  # object, deleted date, cascade root
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS records (
-    id TEXT PRIMARY KEY, object TEXT NOT NULL, data BLOB NOT NULL
+    id TEXT PRIMARY KEY, object TEXT NOT NULL, layout INTEGER NOT NULL, data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS layouts (
+    id INTEGER PRIMARY KEY, object TEXT NOT NULL, names TEXT NOT NULL, UNIQUE (object, names)
 );
 CREATE TABLE IF NOT EXISTS deletions (
     id TEXT PRIMARY KEY, object TEXT NOT NULL, deleted_date TEXT NOT NULL, cascade_root TEXT
@@ -52,13 +59,41 @@ class SqliteRecordFile:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # A big page cache roughly halves bulk-load time (the id index stays in memory).
+        self._db.execute("PRAGMA cache_size=-131072")
         self._db.executescript(_DDL)
         self._lock = threading.Lock()
+        self._layouts: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._names: dict[int, tuple[str, ...]] = {}
+        self._objects: dict[int, str] = {}
+        for lid, obj, names in self._db.execute("SELECT id, object, names FROM layouts"):
+            key = (obj, tuple(orjson.loads(names)))
+            self._layouts[key] = lid
+            self._names[lid] = key[1]
+            self._objects[lid] = obj
 
-    def records(self) -> Iterator[tuple[str, str, RecordData]]:
-        """Every stored record as (id, object name, non-null fields)."""
-        for rid, obj, data in self._db.execute("SELECT id, object, data FROM records"):
-            yield rid, obj, orjson.loads(data)
+    def layout(self, object_name: str, names: tuple[str, ...]) -> int:
+        """The id of the layout ``names`` of ``object_name`` (registered on first use)."""
+        key = (object_name, names)
+        lid = self._layouts.get(key)
+        if lid is None:
+            with self._lock:
+                cur = self._db.execute(
+                    "INSERT INTO layouts (object, names) VALUES (?, ?)",
+                    (object_name, orjson.dumps(list(names)).decode()),
+                )
+                lid = int(cur.lastrowid or 0)
+                self._layouts[key] = lid
+                self._names[lid] = names
+                self._objects[lid] = object_name
+        return lid
+
+    def records(self) -> Iterator[tuple[str, str, tuple[str, ...], list[WireValue]]]:
+        """Every stored record as (id, object name, layout names, values in layout order)."""
+        names = self._names
+        query = "SELECT id, object, layout, data FROM records"
+        for rid, obj, lid, data in self._db.execute(query):
+            yield rid, obj, names[lid], orjson.loads(data)
 
     def deletions(self) -> Iterator[tuple[str, DeletionEntry]]:
         rows = self._db.execute("SELECT id, object, deleted_date, cascade_root FROM deletions")
@@ -70,22 +105,23 @@ class SqliteRecordFile:
 
     def commit(
         self,
-        records: Iterable[tuple[str, str, RecordData | None]],
+        records: Iterable[tuple[str, int, Values | None]],
         deletions: Iterable[tuple[str, DeletionEntry | None]],
         counters: dict[str, int],
     ) -> None:
-        """Write one store commit: ``None`` data or entry means "remove"."""
+        """Write one store commit: (id, layout, values) per record and (id, entry) per delete-log
+        entry; ``None`` values or entry mean "remove"."""
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN")
             try:
-                for rid, obj, data in records:
-                    if data is None:
+                for rid, lid, values in records:
+                    if values is None:
                         cur.execute("DELETE FROM records WHERE id = ?", (rid,))
                     else:
                         cur.execute(
-                            "INSERT OR REPLACE INTO records (id, object, data) VALUES (?, ?, ?)",
-                            (rid, obj, orjson.dumps(data)),
+                            "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)",
+                            (rid, self._objects[lid], lid, orjson.dumps(values)),
                         )
                 for rid, entry in deletions:
                     if entry is None:
@@ -103,15 +139,16 @@ class SqliteRecordFile:
                 cur.execute("ROLLBACK")
                 raise
 
-    def bulk_insert(self, obj: str, rows: Iterable[tuple[str, bytes]]) -> None:
-        """Append many new records of one object (already JSON-encoded) in one transaction."""
+    def bulk_insert(self, lid: int, rows: Iterable[tuple[str, Values]]) -> None:
+        """Append many new records of one layout in one transaction."""
+        obj = self._objects[lid]
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN")
             try:
                 cur.executemany(
-                    "INSERT OR REPLACE INTO records (id, object, data) VALUES (?, ?, ?)",
-                    ((rid, obj, data) for rid, data in rows),
+                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)",
+                    ((rid, obj, lid, orjson.dumps(values)) for rid, values in rows),
                 )
                 cur.execute("COMMIT")
             except BaseException:
