@@ -1,9 +1,13 @@
-"""Generate docs/configuration.md from the configuration models' field descriptions.
+"""Generate docs/configuration.md and docs/sfsync.schema.json from the configuration models.
 
 Usage::
 
-    python scripts/gen_config_docs.py          # rewrite docs/configuration.md
-    python scripts/gen_config_docs.py --check  # exit 1 if the file is out of date
+    python scripts/gen_config_docs.py          # rewrite both files
+    python scripts/gen_config_docs.py --check  # exit 1 if either is out of date
+
+The JSON Schema gives editors completion and inline checks: start a configuration file with
+``# yaml-language-server: $schema=<path or URL of sfsync.schema.json>`` (VS Code's YAML
+extension, Neovim, JetBrains). ``sfsync validate`` remains the complete check.
 
 The models are the single source of truth: every field's type, default and description in the
 reference come from them, so the reference cannot drift from what validation accepts.
@@ -12,13 +16,15 @@ reference come from them, so the reference cannot drift from what validation acc
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import types
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import AnyHttpUrl, BaseModel, SecretStr
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -43,6 +49,9 @@ from sfsync.connectors.sql.config import MySqlConnection, PostgresConnection, Sq
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "docs" / "configuration.md"
+SCHEMA_TARGET = ROOT / "docs" / "sfsync.schema.json"
+CONNECTION_MODELS = (SalesforceConnection, PostgresConnection, MySqlConnection, SqliteConnection)
+_ISO_DURATION = re.compile(r"^P(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$")
 
 INTRO = """\
 # Configuration reference
@@ -66,6 +75,16 @@ sync.yaml:33:11: syncs[0].mode: 'poling' is not allowed here
 
 `examples/demo.yaml` (the emulator and SQLite), `examples/postgres.yaml` (a real org and
 PostgreSQL) and `examples/broken.yaml` (one of each mistake) are complete files to start from.
+
+**In an editor**, `docs/sfsync.schema.json` (generated with this page) gives completion and
+inline checks of keys, types and allowed values. Start the file with
+
+```yaml
+# yaml-language-server: $schema=https://raw.githubusercontent.com/<org>/sfsync/main/docs/sfsync.schema.json
+```
+
+or a relative path to the schema, as the examples do. The schema covers the connectors shipped
+with sfsync; `sfsync validate` remains the complete check.
 
 ## A complete example
 
@@ -261,17 +280,54 @@ def render() -> str:
     return "\n".join(parts)
 
 
+def render_schema() -> str:
+    """The JSON Schema of a configuration file, with the shipped connectors' sections."""
+    schema: dict[str, Any] = SyncConfig.model_json_schema()
+    union = Annotated[
+        SalesforceConnection | PostgresConnection | MySqlConnection | SqliteConnection,
+        Field(discriminator="type"),
+    ]
+    connection: dict[str, Any] = TypeAdapter(union).json_schema()
+    defs = schema.setdefault("$defs", {})
+    defs.update(connection.pop("$defs", {}))
+    # In the file a connection is flat (`type` beside its settings); the engine's Connection
+    # model (type + validated config) is not what users write.
+    defs.pop("Connection", None)
+    defs.pop("BaseModel", None)
+    schema["properties"]["connections"] = {
+        "type": "object",
+        "description": SyncConfig.model_fields["connections"].description,
+        "additionalProperties": connection,
+    }
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "sfsync configuration"
+    return json.dumps(_readable_defaults(schema), indent=2, sort_keys=True) + "\n"
+
+
+def _readable_defaults(node: Any) -> Any:
+    """ISO 8601 duration defaults (``PT0.5S``) as users write them (``500ms``)."""
+    if isinstance(node, dict):
+        out = {k: _readable_defaults(v) for k, v in node.items()}
+        default = out.get("default")
+        if isinstance(default, str) and _ISO_DURATION.match(default) and default != "P":
+            out["default"] = format_duration(TypeAdapter(timedelta).validate_python(default))
+        return out
+    if isinstance(node, list):
+        return [_readable_defaults(v) for v in node]
+    return node
+
+
 def main(argv: list[str]) -> int:
-    text = render()
+    outputs = {TARGET: render(), SCHEMA_TARGET: render_schema()}
     if "--check" in argv:
-        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
-        if current != text:
-            print(f"{TARGET} is out of date: run python scripts/gen_config_docs.py")
-            return 1
-        return 0
-    TARGET.parent.mkdir(parents=True, exist_ok=True)
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET}")
+        stale = [p for p, text in outputs.items() if not p.exists() or p.read_text("utf-8") != text]
+        for path in stale:
+            print(f"{path} is out of date: run python scripts/gen_config_docs.py")
+        return 1 if stale else 0
+    for path, text in outputs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
     return 0
 
 

@@ -13,7 +13,7 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -88,9 +88,18 @@ def _serialize(value: timedelta) -> str:
     return format_duration(value)
 
 
+JSON_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*)+$"},
+    ],
+    "examples": ["30s", "5m", "1h30m"],
+}
+
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(_serialize, return_type=str),
+    WithJsonSchema(JSON_SCHEMA),
 ]
 """A config field holding a duration; dumps back to text such as ``"5m"``."""

@@ -39,6 +39,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     SerializeAsAny,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -114,13 +115,18 @@ def _dump_names(value: str | tuple[str, ...]) -> str | list[str]:
     return value if isinstance(value, str) else list(value)
 
 
+_NAMES_SCHEMA = {"type": "array", "items": {"type": "string", "pattern": API_NAME}, "minItems": 1}
 FieldNames = Annotated[
     Literal["all"] | tuple[str, ...],
     PlainValidator(_field_list),
     PlainSerializer(_dump_names),
+    WithJsonSchema({"anyOf": [{"const": "all"}, _NAMES_SCHEMA]}),
 ]
 FieldNameList = Annotated[
-    tuple[str, ...], PlainValidator(_unique_names), PlainSerializer(_dump_names)
+    tuple[str, ...],
+    PlainValidator(_unique_names),
+    PlainSerializer(_dump_names),
+    WithJsonSchema({**_NAMES_SCHEMA, "minItems": 0}),
 ]
 
 

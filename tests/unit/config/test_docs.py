@@ -23,10 +23,12 @@ def _generator() -> ModuleType:
     return module
 
 
-def test_reference_is_up_to_date() -> None:
-    generated = _generator().render()
+def test_reference_and_schema_are_up_to_date() -> None:
+    generator = _generator()
     committed = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    assert committed == generated, "run: python scripts/gen_config_docs.py"
+    assert committed == generator.render(), "run: python scripts/gen_config_docs.py"
+    schema = (ROOT / "docs" / "sfsync.schema.json").read_text(encoding="utf-8")
+    assert schema == generator.render_schema(), "run: python scripts/gen_config_docs.py"
 
 
 def test_every_field_is_described_and_documented() -> None:

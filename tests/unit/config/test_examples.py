@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,31 +15,31 @@ ENV = {"SF_CLIENT_ID": "3MVG9client", "SF_USERNAME": "integration@example.com", 
 
 # Every deliberate mistake in examples/broken.yaml, by line and field. One run finds them all.
 BROKEN = [
-    (4, "stat"),
-    (10, "connections.crm.api_version"),
-    (12, "connections.crm.auth.flow"),
-    (15, "connections.warehouse.type"),
-    (17, "connections.warehouse.password"),
-    (20, "connections.files.url"),
-    (21, "connections.files.batch_size"),
-    (27, "connections.erp.auth.password"),
-    (28, "connections.erp.auth.securty_token"),
-    (33, "syncs[0].target"),
-    (34, "syncs[0].mode"),
-    (35, "syncs[0].interval"),
-    (39, "syncs[0].objects[0].where"),
-    (40, "syncs[0].objects[1].name"),
-    (41, "syncs[0].objects[1].deletes"),
-    (43, "syncs[1].name"),
-    (45, "syncs[1].target"),
-    (47, "syncs[1].interval"),
-    (50, "syncs[1].objects[0].fields"),
-    (51, "syncs[1].objects[0].where"),
-    (53, "syncs[1].retry.max_attempts"),
-    (55, "syncs[1].retry.max_delay"),
-    (57, "syncs[2].mode"),
-    (57, "syncs[2].name"),
-    (60, "syncs[2].objects"),
+    (5, "stat"),
+    (11, "connections.crm.api_version"),
+    (13, "connections.crm.auth.flow"),
+    (16, "connections.warehouse.type"),
+    (18, "connections.warehouse.password"),
+    (21, "connections.files.url"),
+    (22, "connections.files.batch_size"),
+    (28, "connections.erp.auth.password"),
+    (29, "connections.erp.auth.securty_token"),
+    (34, "syncs[0].target"),
+    (35, "syncs[0].mode"),
+    (36, "syncs[0].interval"),
+    (40, "syncs[0].objects[0].where"),
+    (41, "syncs[0].objects[1].name"),
+    (42, "syncs[0].objects[1].deletes"),
+    (44, "syncs[1].name"),
+    (46, "syncs[1].target"),
+    (48, "syncs[1].interval"),
+    (51, "syncs[1].objects[0].fields"),
+    (52, "syncs[1].objects[0].where"),
+    (54, "syncs[1].retry.max_attempts"),
+    (56, "syncs[1].retry.max_delay"),
+    (58, "syncs[2].mode"),
+    (58, "syncs[2].name"),
+    (61, "syncs[2].objects"),
 ]
 
 
@@ -64,3 +65,20 @@ def test_broken_example_reports_every_problem_at_once(registry: Registry) -> Non
     for problem in problems:
         assert problem.line is not None
         assert "#" in lines[problem.line - 1] or problem.field == "syncs[2].mode", problem
+
+
+def test_json_schema_describes_the_file() -> None:
+    schema = json.loads((EXAMPLES.parent / "docs" / "sfsync.schema.json").read_text("utf-8"))
+    assert set(schema["properties"]) == {"version", "state", "connections", "syncs"}
+    assert schema["additionalProperties"] is False
+    sections = schema["properties"]["connections"]["additionalProperties"]
+    assert sorted(sections["discriminator"]["mapping"]) == [
+        "mariadb",
+        "mysql",
+        "postgres",
+        "salesforce",
+        "sqlite",
+    ]
+    for name in ("demo.yaml", "postgres.yaml", "broken.yaml"):
+        first = (EXAMPLES / name).read_text("utf-8").splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../docs/sfsync.schema.json"
