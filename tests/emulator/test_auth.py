@@ -354,3 +354,21 @@ def test_temporary_state_dir_is_removed_on_close() -> None:
     assert org.auth.jwt_key_path.exists()
     org.close()
     assert not org.state_dir.exists()
+
+
+def test_expired_sessions_are_swept_as_new_ones_are_granted(tmp_path: Path) -> None:
+    org = make_org(tmp_path, session_timeout=60)
+    try:
+        for _ in range(200):
+            org.auth.grant_client_credentials(
+                org.auth.app.client_id, org.auth.app.client_secret, None
+            )
+        org.clock.advance(61)
+        for _ in range(56):
+            org.auth.grant_client_credentials(
+                org.auth.app.client_id, org.auth.app.client_secret, None
+            )
+        # The 256th grant swept the 200 expired sessions.
+        assert org.auth.session_count() == 56
+    finally:
+        org.close()

@@ -61,6 +61,7 @@ DEFAULT_SESSION_TIMEOUT = 7200.0
 """Two hours: Salesforce's default session timeout and SOAP ``sessionSecondsValid``."""
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits + "._"
+_SWEEP_EVERY = 256  # grants between sweeps of expired sessions
 
 
 def _random_text(length: int, alphabet: str = string.ascii_letters + string.digits) -> str:
@@ -261,6 +262,7 @@ class AuthService:
     _sessions: dict[str, Session] = field(default_factory=dict)
     _revoked_refresh: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _grants: int = 0
 
     @property
     def app(self) -> ConnectedApp:
@@ -283,7 +285,15 @@ class AuthService:
         session = Session(token, self.user, now, now, via, refresh_token)
         with self._lock:
             self._sessions[token] = session
+            self._grants += 1
+            if self._grants % _SWEEP_EVERY == 0:
+                # Clients that log in per call would otherwise grow the table without bound.
+                for key in [k for k, s in self._sessions.items() if self._expired(s, now)]:
+                    del self._sessions[key]
         return Grant(session, str(int(now * 1000)), self.scope)
+
+    def _expired(self, session: Session, now: float) -> bool:
+        return now - session.last_active >= self.session_timeout
 
     def resolve(self, token: str | None) -> Session:
         """The live session for ``token``; raises 401 ``INVALID_SESSION_ID`` otherwise.
@@ -300,11 +310,10 @@ class AuthService:
             session = self._sessions.get(token)
             if session is None:
                 raise invalid_session()
-            idle = now - session.last_active
-            if idle >= self.session_timeout:
+            if self._expired(session, now):
                 del self._sessions[token]
                 raise invalid_session()
-            if idle > self.session_timeout / 2:
+            if now - session.last_active > self.session_timeout / 2:
                 session.last_active = now
             return session
 
