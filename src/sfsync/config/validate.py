@@ -37,6 +37,7 @@ from sfsync.config.problems import ConfigProblems, Problem
 from sfsync.spi.registry import Registry
 
 MIN_POLLING_INTERVAL = timedelta(seconds=1)
+SALESFORCE = "salesforce"
 _CONNECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
@@ -227,7 +228,8 @@ def _cross_checks(
                 first_by_name[name] = index
         problems.extend(_endpoints(doc, registry, base, sync, defined, types))
         problems.extend(_sync_settings(doc, base, sync))
-        problems.extend(_objects(doc, base, sync, writers, index))
+        writes_tables = types.get(str(sync.get("target"))) != SALESFORCE
+        problems.extend(_objects(doc, base, sync, writers if writes_tables else None, index))
     return problems
 
 
@@ -325,9 +327,11 @@ def _objects(
     doc: Document,
     base: FieldPath,
     sync: dict[str, Any],
-    writers: dict[tuple[str, str], tuple[int, str]],
+    writers: dict[tuple[str, str], tuple[int, str]] | None,
     sync_index: int,
 ) -> list[Problem]:
+    """Per-object checks; ``writers`` tracks target tables across syncs, or is ``None`` when
+    the target is Salesforce, where several syncs may upsert one object by their own keys."""
     problems: list[Problem] = []
     objects = sync.get("objects")
     if not isinstance(objects, list):
@@ -352,7 +356,7 @@ def _objects(
         problems.extend(_object_fields(doc, path, obj))
         table = obj.get("table") if isinstance(obj.get("table"), str) else derive_table(name)
         target = sync.get("target")
-        if isinstance(target, str) and isinstance(table, str):
+        if writers is not None and isinstance(target, str) and isinstance(table, str):
             owner = writers.get((target, table.lower()))
             here = str(sync.get("name", f"syncs[{sync_index}]"))
             if owner is not None and owner[0] != sync_index:

@@ -489,3 +489,13 @@ def test_parse_config_from_text(registry: Registry) -> None:
         parse_config(GOOD.replace("mode: polling", "mode: x"), registry, file="inline", env={})
     (problem,) = caught.value.problems
     assert (problem.file, problem.line, problem.field) == ("inline", 17, "syncs[0].mode")
+
+
+def test_several_syncs_may_write_one_salesforce_object(check: Check) -> None:
+    text = GOOD + (
+        "  - {name: back, source: db, target: crm, mode: batch,\n"
+        "     objects: [{name: Contact, table: a, key: Ext__c, fields: [Ext__c]}]}\n"
+        "  - {name: back2, source: db, target: crm, mode: batch,\n"
+        "     objects: [{name: Contact, table: a, key: Ext__c, fields: [Ext__c]}]}\n"
+    )
+    assert check(text) == []
