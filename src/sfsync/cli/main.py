@@ -69,6 +69,93 @@ def validate(
 
 
 @app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="The sync configuration file (YAML).")],
+    sync: Annotated[
+        list[str] | None,
+        typer.Option("--sync", "-s", help="Run only this sync (repeatable); default: all enabled."),
+    ] = None,
+) -> None:
+    """Run the configured syncs continuously: snapshot where needed, then keep them current.
+
+    Polling syncs re-read changes every `interval`. Ctrl-C or SIGTERM stops cleanly: the batch
+    in hand is finished and checkpointed, nothing is lost; a second Ctrl-C stops at once.
+    """
+    raise typer.Exit(_run(config, once=False, only=sync or []))
+
+
+@app.command("sync")
+def sync_once(
+    config: Annotated[Path, typer.Argument(help="The sync configuration file (YAML).")],
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="One pass: snapshot where needed, then catch up, then exit."),
+    ] = False,
+    sync: Annotated[
+        list[str] | None,
+        typer.Option("--sync", "-s", help="Run only this sync (repeatable); default: all enabled."),
+    ] = None,
+) -> None:
+    """Bring the configured syncs up to date once and exit (exit code 1 if any failed)."""
+    if not once:
+        err_console.print("sfsync sync runs one pass; add --once (or use `sfsync run`)")
+        raise typer.Exit(EXIT_CONFIG)
+    raise typer.Exit(_run(config, once=True, only=sync or []))
+
+
+def _run(config: Path, *, once: bool, only: list[str]) -> int:
+    import anyio
+
+    from sfsync.cli.run import exit_code, run_config
+    from sfsync.core.errors import ConfigError
+
+    try:
+        statuses = anyio.run(lambda: run_config(config, once=once, only=only, console=out_console))
+    except ConfigError as exc:
+        problems = getattr(exc, "problems", None)
+        if problems:
+            for problem in problems:
+                err_console.print(problem.render(), markup=False)
+        else:
+            err_console.print(f"configuration error: {exc}", markup=False)
+        return EXIT_CONFIG
+    return exit_code(statuses)
+
+
+@app.command()
+def demo(
+    duration: Annotated[
+        float, typer.Option(help="Seconds of live polling while the org changes.")
+    ] = 20.0,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    accounts: Annotated[int, typer.Option(help="Accounts in the seeded org.")] = 2000,
+    workdir: Annotated[
+        Path, typer.Option(help="Where the SQLite target and state go (emptied first).")
+    ] = Path(".sfsync/demo"),
+) -> None:
+    """The whole path with nothing to set up: emulator -> SQLite, snapshot then live polling.
+
+    Starts a local Salesforce org (the emulator) seeded with realistic data, replicates it into
+    a SQLite file, keeps polling while records change, and proves the copy equals the org.
+    """
+    import anyio
+
+    from sfsync.cli.demo import prepare_workdir, run_demo
+
+    prepare_workdir(workdir)
+    code = anyio.run(
+        lambda: run_demo(
+            workdir=workdir,
+            duration=duration,
+            interval=interval,
+            accounts=accounts,
+            console=out_console,
+        )
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
 def connectors() -> None:
     """List the connectors installed, with what each can do."""
     from rich.table import Table
@@ -81,6 +168,15 @@ def connectors() -> None:
         spec = registry.get(name)
         table.add_row(name, ", ".join(spec.roles) or "config only", spec.summary)
     out_console.print(table)
+
+
+def _mount_emulator() -> None:
+    from sfsync.emulator.cli import emulator_app
+
+    app.add_typer(emulator_app, name="emulator")
+
+
+_mount_emulator()
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ from sfsync.core.checkpoint import (
 )
 from sfsync.core.deadletter import DeadLetter, DeadLetterKind, DeadLetterStore
 from sfsync.core.errors import FatalError, RetryableError, SyncError
-from sfsync.core.events import Batch, ChangeEvent
+from sfsync.core.events import Batch, ChangeEvent, Operation
 from sfsync.core.retry import GiveUp, RetryPolicy
 from sfsync.core.state import PipelineState, Trigger, next_state
 from sfsync.runtime.executor import call_with_retry
@@ -75,6 +75,8 @@ class PipelineOptions:
         retry: the schedule for transient failures.
         seed: seeds the jitter, for reproducible runs; ``None`` for a random one.
         batch_size: events per batch asked of the source.
+        ignore_deletes: entities whose deletes are acknowledged but not applied (the
+            target keeps those rows untouched).
     """
 
     name: str
@@ -84,6 +86,7 @@ class PipelineOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     seed: int | None = None
     batch_size: int = 2000
+    ignore_deletes: frozenset[str] = frozenset()
 
 
 StatusListener = Callable[[PipelineStatus], None]
@@ -328,7 +331,21 @@ class Pipeline:
     async def _apply_batch(self, batch: Batch, checkpoint: Checkpoint) -> Checkpoint:
         events = batch.events
         tickets = [self._tracker.track(e.position) for e in events]
-        final = await self._write(events)
+        skip = self.options.ignore_deletes
+        if skip and any(e.op is Operation.DELETE and e.entity in skip for e in events):
+            kept = [
+                i
+                for i, e in enumerate(events)
+                if not (e.op is Operation.DELETE and e.entity in skip)
+            ]
+            written = await self._write(tuple(events[i] for i in kept))
+            final: list[Outcome | RetryableError] = [Outcome(OutcomeKind.STALE)] * len(events)
+            for index, result in zip(kept, written, strict=True):
+                final[index] = result
+            ignored = len(events) - len(kept)
+        else:
+            final = await self._write(events)
+            ignored = 0
         letters = self._dead_letters(events, final)
         if letters:
             # Durable before the checkpoint passes these events: nothing is ever lost.
@@ -337,7 +354,7 @@ class Pipeline:
             self._tracker.ack(ticket)
         checkpoint = checkpoint.record(self._tracker.safe_positions(), batch.completes)
         await self._save(checkpoint)
-        self._account(events, final)
+        self._account(events, final, ignored)
         return checkpoint
 
     async def _write(self, events: tuple[ChangeEvent, ...]) -> list[Outcome | RetryableError]:
@@ -408,13 +425,14 @@ class Pipeline:
         return letters
 
     def _account(
-        self, events: tuple[ChangeEvent, ...], final: list[Outcome | RetryableError]
+        self, events: tuple[ChangeEvent, ...], final: list[Outcome | RetryableError], ignored: int
     ) -> None:
         kinds = Counter("failed" if isinstance(r, RetryableError) else r.kind.value for r in final)
         self._counters = self._counters.plus(
             read=len(events),
             applied=kinds["applied"],
-            stale=kinds["stale"],
+            stale=kinds["stale"] - ignored,  # ignored deletes carry a STALE outcome
+            ignored=ignored,
             rejected=kinds["rejected"],
             conflicts=kinds["conflict"],
             failed=kinds["failed"],

@@ -20,6 +20,7 @@ class Counters:
     failed: int = 0
     retries: int = 0
     batches: int = 0
+    ignored: int = 0
 
     def plus(self, **deltas: int) -> Counters:
         """A copy with ``deltas`` added."""

@@ -7,11 +7,13 @@ from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.registry import Registry, UnknownConnectorError
 from sfsync.spi.sink import Outcome, OutcomeKind, Sink, SinkCapabilities, SinkContext
 from sfsync.spi.source import Source, SourceCapabilities, SourceContext
-from sfsync.spi.spec import ConnectorSpec
+from sfsync.spi.spec import ConnectorRequest, ConnectorSpec, EntitySelection
 
 __all__ = [
     "Clock",
+    "ConnectorRequest",
     "ConnectorSpec",
+    "EntitySelection",
     "Outcome",
     "OutcomeKind",
     "Registry",

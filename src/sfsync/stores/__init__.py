@@ -4,8 +4,14 @@
 default) or ``postgresql://...`` (production).
 """
 
-from sfsync.stores.checkpoints import open_checkpoint_store
+from sfsync.stores.checkpoints import StateStores, open_checkpoint_store, open_state
 from sfsync.stores.postgres import PostgresCheckpointStore
 from sfsync.stores.sqlite import SqliteCheckpointStore
 
-__all__ = ["PostgresCheckpointStore", "SqliteCheckpointStore", "open_checkpoint_store"]
+__all__ = [
+    "PostgresCheckpointStore",
+    "SqliteCheckpointStore",
+    "StateStores",
+    "open_checkpoint_store",
+    "open_state",
+]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from sfsync.core.checkpoint import CheckpointStore
+from sfsync.core.deadletter import DeadLetterStore
 from sfsync.core.errors import ConfigError
 
 
@@ -39,16 +41,59 @@ async def open_checkpoint_store(url: str) -> ClosableCheckpointStore:
             )
         return SqliteCheckpointStore(Path(rest[1:]))
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+        from urllib.parse import parse_qsl, urlsplit
 
         from sfsync.stores.postgres import PostgresCheckpointStore
 
         parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://", 1))
-        query = dict(parse_qsl(parts.query))
-        schema = query.pop("schema", "public")
-        clean = urlunsplit(parts._replace(query=urlencode(query)))
-        return await PostgresCheckpointStore.open(clean, schema=schema)
+        schema = dict(parse_qsl(parts.query)).get("schema", "public")
+        return await PostgresCheckpointStore.open(_pg_url(url), schema=schema)
     raise ConfigError(
         f"unsupported state URL {url!r}",
         hint="use sqlite:///path/to/state.sqlite or postgresql://user@host/db",
     )
+
+
+@dataclass
+class StateStores:
+    """The checkpoint and dead-letter stores of one state URL, closed together."""
+
+    checkpoints: ClosableCheckpointStore
+    dead_letters: ClosableDeadLetterStore
+
+    async def aclose(self) -> None:
+        await self.dead_letters.aclose()
+        await self.checkpoints.aclose()
+
+
+class ClosableDeadLetterStore(DeadLetterStore, Protocol):
+    """A dead-letter store that holds a connection to release."""
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        ...
+
+
+async def open_state(url: str) -> StateStores:
+    """Checkpoints and dead letters at ``url`` (the ``state.url`` of a configuration)."""
+    from sfsync.stores.deadletters import PostgresDeadLetterStore, SqliteDeadLetterStore
+    from sfsync.stores.postgres import PostgresCheckpointStore
+    from sfsync.stores.sqlite import SqliteCheckpointStore
+
+    checkpoints = await open_checkpoint_store(url)
+    dead: ClosableDeadLetterStore
+    if isinstance(checkpoints, SqliteCheckpointStore):
+        dead = SqliteDeadLetterStore(checkpoints.path)
+    elif isinstance(checkpoints, PostgresCheckpointStore):
+        dead = await PostgresDeadLetterStore.open(_pg_url(url), schema=checkpoints.schema)
+    else:  # pragma: no cover - open_checkpoint_store returns one of the two
+        raise ConfigError(f"unsupported state URL {url!r}")
+    return StateStores(checkpoints, dead)
+
+
+def _pg_url(url: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://", 1))
+    query = {k: v for k, v in parse_qsl(parts.query) if k != "schema"}
+    return urlunsplit(parts._replace(query=urlencode(query)))

@@ -289,3 +289,15 @@ async def test_missing_entity_is_fatal_with_a_hint() -> None:
     assert "Acount" in (status.last_error or "")
     assert "object names" in (status.last_error or "")
     assert h.source.closed == 1
+
+
+@pytest.mark.anyio
+async def test_ignored_deletes_leave_rows_untouched_and_are_counted() -> None:
+    h = Harness(rows=3)
+    await h.pipeline().run()
+    h.source.emit("Account", "a0001", Operation.DELETE, None, version="v2")
+    h.source.emit("Account", "a0002", Operation.UPDATE, {"Name": "x"}, version="v2", partial=True)
+    status = await h.pipeline(ignore_deletes=frozenset({"Account"})).run()
+    assert "a0001" in h.sink.rows("Account")
+    assert h.sink.rows("Account")["a0002"]["Name"] == "x"
+    assert (status.counters.ignored, status.counters.stale, status.counters.applied) == (1, 0, 1)

@@ -54,6 +54,10 @@ class Grant:
         """The secret that keys the response ``signature``, where this grant knows it."""
         return None
 
+    def parse(self, response: httpx.Response) -> Session:
+        """The session in the login response, or the classified error."""
+        return parse_token_response(response, self)
+
 
 def _form(url: str, fields: dict[str, str], headers: dict[str, str] | None = None) -> httpx.Request:
     return httpx.Request(
@@ -183,6 +187,72 @@ class UsernamePassword(Grant):
         return self.secret
 
 
+_SOAP_LOGIN = """<?xml version="1.0" encoding="utf-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+    xmlns:urn="urn:partner.soap.sforce.com">
+  <soapenv:Body>
+    <urn:login><urn:username>{username}</urn:username><urn:password>{password}</urn:password></urn:login>
+  </soapenv:Body>
+</soapenv:Envelope>"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SoapLogin(Grant):
+    """The SOAP API ``login()`` call, for a username and password without a connected app."""
+
+    username: str
+    password: str
+    security_token: str = ""
+    login_url: str = "https://login.salesforce.com"
+    api_version: str = "62.0"
+    flow = "soap_login"
+
+    def token_request(self, clock: Clock) -> httpx.Request:
+        from xml.sax.saxutils import escape
+
+        body = _SOAP_LOGIN.format(
+            username=escape(self.username), password=escape(self.password + self.security_token)
+        )
+        return httpx.Request(
+            "POST",
+            f"{self.login_url.rstrip('/')}/services/Soap/u/{self.api_version}",
+            content=body.encode(),
+            headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "login"},
+        )
+
+    def parse(self, response: httpx.Response) -> Session:
+        import xml.etree.ElementTree as ET
+        from urllib.parse import urlsplit
+
+        try:
+            root = ET.fromstring(response.content)
+        except ET.ParseError as exc:
+            raise FatalError(
+                f"SOAP login answered {response.status_code} with no XML",
+                hint="check login_url: it must be a Salesforce login or My Domain URL",
+            ) from exc
+        texts = {el.tag.rpartition("}")[2]: (el.text or "") for el in root.iter()}
+        if response.status_code != 200 or "sessionId" not in texts:
+            code = texts.get("exceptionCode") or texts.get("faultcode", "").rpartition(":")[2]
+            message = texts.get("exceptionMessage") or texts.get("faultstring", "login failed")
+            if response.status_code >= 500 and code in (
+                "",
+                "UNKNOWN_EXCEPTION",
+                "SERVER_UNAVAILABLE",
+            ):
+                raise RetryableError(f"SOAP login failed: {message}", code=code or None)
+            raise FatalError(
+                f"Salesforce refused the SOAP login: {code}: {message}",
+                code=code or None,
+                hint="check the username, password and security token",
+            )
+        server = urlsplit(texts["serverUrl"])
+        return Session(
+            access_token=texts["sessionId"],
+            instance_url=f"{server.scheme}://{server.netloc}",
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StaticSession(Grant):
     """A session id handed in directly (scripts, the emulator's fixed token). Not renewable."""
@@ -286,7 +356,7 @@ class SalesforceAuth(httpx.Auth):
                 hint="use an OAuth flow (jwt_bearer, client_credentials, refresh_token)",
             )
         response = yield self.grant.token_request(self.clock)
-        self.session = parse_token_response(response, self.grant)
+        self.session = self.grant.parse(response)
         self.logins += 1
         return self.session
 

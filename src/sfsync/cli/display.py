@@ -1,0 +1,107 @@
+"""Showing pipelines at work: a live table while they run, a summary when they end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from sfsync.core.state import PipelineState
+from sfsync.runtime.status import PipelineStatus
+
+_STATE_STYLE = {
+    PipelineState.SNAPSHOTTING: "cyan",
+    PipelineState.STREAMING: "green",
+    PipelineState.STOPPED: "dim",
+    PipelineState.FAILED: "bold red",
+}
+
+
+class StatusBoard:
+    """Collects status snapshots and renders them (throttled) as a rich table.
+
+    ``update`` is the pipelines' status listener; it only stores the snapshot, so it is
+    cheap on the hot path; :meth:`render` builds the table when the screen refreshes.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._status: dict[str, PipelineStatus] = {}
+        self._order = list(names)
+        self._started = time.monotonic()
+
+    def update(self, status: PipelineStatus) -> None:
+        self._status[status.name] = status
+
+    def statuses(self) -> list[PipelineStatus]:
+        return [self._status[n] for n in self._order if n in self._status]
+
+    def render(self) -> Table:
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        table = Table(expand=False, title="sfsync", title_justify="left")
+        for column in (
+            "sync",
+            "state",
+            "objects (read)",
+            "applied",
+            "stale",
+            "rejected",
+            "retries",
+            "rate/s",
+            "lag",
+        ):
+            table.add_column(
+                column,
+                justify="right" if column not in ("sync", "state", "objects (read)") else "left",
+            )
+        for s in self.statuses():
+            c = s.counters
+            objects = ", ".join(f"{name} {count:,}" for name, count in s.per_entity) or "-"
+            lag = f"{s.lag_seconds:.1f}s" if s.lag_seconds is not None else "-"
+            table.add_row(
+                s.name,
+                Text(s.state.value, style=_STATE_STYLE.get(s.state, "")),
+                objects,
+                f"{c.applied:,}",
+                f"{c.stale:,}",
+                Text(f"{c.rejected:,}", style="red" if c.rejected else ""),
+                f"{c.retries:,}",
+                f"{c.read / elapsed:,.0f}",
+                lag,
+            )
+        return table
+
+    def live(self, console: Console) -> Live:
+        return Live(_Renderable(self), console=console, refresh_per_second=4, transient=False)
+
+
+class _Renderable:
+    def __init__(self, board: StatusBoard) -> None:
+        self.board = board
+
+    def __rich__(self) -> Group:
+        return Group(self.board.render())
+
+
+def summary(statuses: Sequence[PipelineStatus]) -> Table:
+    """The end-of-run table: one row per sync, with its outcome and last error."""
+    table = Table(title="summary", title_justify="left")
+    for column in ("sync", "result", "read", "applied", "stale", "rejected", "failed", "notes"):
+        table.add_column(column)
+    for s in statuses:
+        c = s.counters
+        notes = s.last_error or ("; ".join(s.notices) if s.notices else "")
+        table.add_row(
+            s.name,
+            Text(s.state.value, style=_STATE_STYLE.get(s.state, "")),
+            f"{c.read:,}",
+            f"{c.applied:,}",
+            f"{c.stale:,}",
+            f"{c.rejected:,}",
+            f"{c.failed:,}",
+            notes,
+        )
+    return table
