@@ -22,22 +22,18 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import PydanticCustomError
 
-from sfsync.config.durations import parse_duration
-from sfsync.config.explain import did_you_mean, problems_from_errors, suggest
+from sfsync.config.checks import cross_checks
+from sfsync.config.explain import did_you_mean, problems_from_errors
 from sfsync.config.load import Document, FieldPath, parse_document, read_document
-from sfsync.config.model import Connection, RetryConfig, SyncConfig, derive_table
+from sfsync.config.model import Connection, SyncConfig
 from sfsync.config.problems import ConfigProblems, Problem
 from sfsync.spi.registry import Registry
 
-MIN_POLLING_INTERVAL = timedelta(seconds=1)
-SALESFORCE = "salesforce"
 _CONNECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
@@ -125,7 +121,7 @@ def validate_document(doc: Document, registry: Registry) -> SyncConfig:
         config = SyncConfig.model_validate(top)
     except ValidationError as exc:
         problems.extend(problems_from_errors(doc, (), SyncConfig, top, exc.errors()))
-    problems.extend(_cross_checks(doc, registry, data, types))
+    problems.extend(cross_checks(doc, registry, data, types))
     if problems or config is None:
         raise ConfigProblems(_unique(problems))
     return config
@@ -194,221 +190,6 @@ def _connections(
 
 def _without(section: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in section.items() if k != key}
-
-
-def _cross_checks(
-    doc: Document, registry: Registry, data: dict[str, Any], types: dict[str, str]
-) -> list[Problem]:
-    """Checks that span sections, on the raw data so they run even where a model failed."""
-    problems: list[Problem] = []
-    raw_connections = data.get("connections")
-    defined = list(raw_connections) if isinstance(raw_connections, dict) else []
-    syncs = data.get("syncs")
-    if not isinstance(syncs, list):
-        return problems
-    first_by_name: dict[str, int] = {}
-    writers: dict[tuple[str, str], tuple[int, str]] = {}
-    for index, sync in enumerate(syncs):
-        if not isinstance(sync, dict):
-            continue
-        base: FieldPath = ("syncs", index)
-        name = sync.get("name")
-        if isinstance(name, str):
-            if name in first_by_name:
-                first = doc.mark(("syncs", first_by_name[name], "name"))
-                where = f" (first at line {first.line})" if first else ""
-                problems.append(
-                    doc.problem(
-                        (*base, "name"),
-                        f"sync name {name!r} is used twice{where}",
-                        "give each sync its own name: checkpoints are stored by name",
-                    )
-                )
-            else:
-                first_by_name[name] = index
-        problems.extend(_endpoints(doc, registry, base, sync, defined, types))
-        problems.extend(_sync_settings(doc, base, sync))
-        writes_tables = types.get(str(sync.get("target"))) != SALESFORCE
-        problems.extend(_objects(doc, base, sync, writers if writes_tables else None, index))
-    return problems
-
-
-def _endpoints(
-    doc: Document,
-    registry: Registry,
-    base: FieldPath,
-    sync: dict[str, Any],
-    defined: list[str],
-    types: dict[str, str],
-) -> list[Problem]:
-    problems: list[Problem] = []
-    for role, key in (("source", "source"), ("sink", "target")):
-        ref = sync.get(key)
-        if not isinstance(ref, str):
-            continue
-        if ref not in defined:
-            problems.append(
-                doc.problem(
-                    (*base, key),
-                    f"connection {ref!r} is not defined",
-                    did_you_mean(ref, defined, noun="defined connections")
-                    if defined
-                    else f"define {ref}: under connections",
-                )
-            )
-            continue
-        kind = types.get(ref)
-        if kind is not None and role not in registry.get(kind).roles:
-            verb = "read from" if role == "source" else "written to"
-            problems.append(
-                doc.problem(
-                    (*base, key),
-                    f"connection {ref!r} ({kind}) cannot be {verb}",
-                    f"use a connection whose connector can be {verb}; see `sfsync connectors`",
-                )
-            )
-    source, target = sync.get("source"), sync.get("target")
-    if isinstance(source, str) and source == target:
-        problems.append(
-            doc.problem(
-                (*base, "target"),
-                f"source and target are the same connection {source!r}",
-                "a sync copies between two systems: name a different target",
-            )
-        )
-    return problems
-
-
-def _sync_settings(doc: Document, base: FieldPath, sync: dict[str, Any]) -> list[Problem]:
-    problems: list[Problem] = []
-    if sync.get("mode") == "realtime" and sync.get("interval") is not None:
-        problems.append(
-            doc.problem(
-                (*base, "interval"),
-                "interval has no meaning with mode realtime: changes arrive as they happen",
-                "remove interval, or use mode: polling to read changes every interval",
-            )
-        )
-    interval = _duration_or_none(sync.get("interval"))
-    if sync.get("mode") == "polling" and interval is not None and interval < MIN_POLLING_INTERVAL:
-        problems.append(
-            doc.problem(
-                (*base, "interval"),
-                "a polling interval under 1s would query without pause and spend the API budget",
-                "use 1s or more (most polling syncs use 30s to 5m), or mode: realtime",
-            )
-        )
-    retry = sync.get("retry")
-    if isinstance(retry, dict):
-        # Also checked by RetryConfig, which cannot run while another retry field is wrong.
-        base_delay = _duration_or_none(retry.get("base_delay", RetryConfig().base_delay))
-        max_delay = _duration_or_none(retry.get("max_delay", RetryConfig().max_delay))
-        if base_delay is not None and max_delay is not None and max_delay < base_delay:
-            problems.append(
-                doc.problem(
-                    (*base, "retry", "max_delay"),
-                    "max_delay is shorter than base_delay",
-                    "make max_delay at least as long as base_delay",
-                )
-            )
-    return problems
-
-
-def _duration_or_none(value: object) -> timedelta | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except PydanticCustomError:
-        return None
-
-
-def _objects(
-    doc: Document,
-    base: FieldPath,
-    sync: dict[str, Any],
-    writers: dict[tuple[str, str], tuple[int, str]] | None,
-    sync_index: int,
-) -> list[Problem]:
-    """Per-object checks; ``writers`` tracks target tables across syncs, or is ``None`` when
-    the target is Salesforce, where several syncs may upsert one object by their own keys."""
-    problems: list[Problem] = []
-    objects = sync.get("objects")
-    if not isinstance(objects, list):
-        return problems
-    seen: dict[str, int] = {}
-    for index, obj in enumerate(objects):
-        if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
-            continue
-        path: FieldPath = (*base, "objects", index)
-        name: str = obj["name"]
-        if name.lower() in seen:
-            problems.append(
-                doc.problem(
-                    (*path, "name"),
-                    f"object {name!r} is listed twice in this sync "
-                    f"(also objects[{seen[name.lower()]}])",
-                    "merge the two entries; to split one object across tables, use two syncs",
-                )
-            )
-        else:
-            seen[name.lower()] = index
-        problems.extend(_object_fields(doc, path, obj))
-        table = obj.get("table") if isinstance(obj.get("table"), str) else derive_table(name)
-        target = sync.get("target")
-        if writers is not None and isinstance(target, str) and isinstance(table, str):
-            owner = writers.get((target, table.lower()))
-            here = str(sync.get("name", f"syncs[{sync_index}]"))
-            if owner is not None and owner[0] != sync_index:
-                problems.append(
-                    doc.problem(
-                        (*path, "table" if "table" in obj else "name"),
-                        f"table {table!r} on {target!r} is already written by sync {owner[1]!r}",
-                        "give this object its own `table:`; two syncs writing one table "
-                        "overwrite each other",
-                    )
-                )
-            elif owner is None:
-                writers[(target, table.lower())] = (sync_index, here)
-    return problems
-
-
-def _object_fields(doc: Document, path: FieldPath, obj: dict[str, Any]) -> list[Problem]:
-    problems: list[Problem] = []
-    fields = obj.get("fields", "all")
-    excluded = obj.get("exclude_fields") or []
-    key = obj.get("key", "Id")
-    explicit = [f for f in fields if isinstance(f, str)] if isinstance(fields, list) else None
-    excluded_names = (
-        [f for f in excluded if isinstance(f, str)] if isinstance(excluded, list) else []
-    )
-    if explicit is not None and excluded_names:
-        problems.append(
-            doc.problem(
-                (*path, "exclude_fields"),
-                "exclude_fields only applies with `fields: all`",
-                "leave the fields out of the `fields` list instead, and remove exclude_fields",
-            )
-        )
-    if isinstance(key, str):
-        if explicit is not None and key.lower() not in {f.lower() for f in explicit}:
-            near = suggest(key, explicit)
-            problems.append(
-                doc.problem(
-                    (*path, "fields"),
-                    f"the key field {key!r} is not in the fields list",
-                    f"add {key} to fields" + (f" (or did you mean key: {near}?)" if near else ""),
-                )
-            )
-        if key.lower() in {f.lower() for f in excluded_names}:
-            problems.append(
-                doc.problem(
-                    (*path, "exclude_fields"),
-                    f"the key field {key!r} is excluded",
-                    "records cannot be matched without their key: keep it",
-                )
-            )
-    return problems
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
