@@ -13,12 +13,14 @@ open transaction on another thread before it commits (read-uncommitted), which i
 an emulator. Writes are serialised by a re-entrant lock; a :meth:`~OrgStore.transaction` holds
 it until it ends, so it must not span an ``await``.
 
-Choices where the reference is UNCONFIRMED: update/delete/undelete of a malformed or unknown id,
-or of an id of another object than the one named, fail with 404 ``NOT_FOUND`` ``The requested
-resource does not exist`` (what an observed real PATCH returned); deleting, updating or
-undeleting... see each method. Deleting an Account deletes its Contacts, Opportunities and
-Cases (their lookups are declared ``cascade_delete``), as on the platform; other lookups to a
-deleted record keep their value (real orgs clear them; not emulated).
+Choices where the reference is UNCONFIRMED: update/delete/undelete/hard-delete of a malformed
+or unknown id, or of an id of another object than the one named, fail with 404 ``NOT_FOUND``
+``The requested resource does not exist`` (what an observed real PATCH returned); undelete of a
+live record fails with 400 ``UNDELETE_FAILED`` ``Entity is not in the recycle bin``. Deleting an
+Account deletes its Contacts, Opportunities and Cases (their lookups are declared
+``cascade_delete``), as on the platform; other lookups to a deleted record keep their value
+(real orgs clear them; not emulated). Rolled-back auto-numbers are reused (the platform burns
+them); rolled-back ids are not.
 """
 
 from __future__ import annotations
@@ -348,14 +350,14 @@ class OrgStore:
             )
         slot = table.slot[name]
         f = table.fields[slot]
-        try:
-            wanted = (
-                coerce_value(f, value)
-                if not f.type.is_text or f.type is FieldType.ID or f.type is FieldType.REFERENCE
-                else value
-            )
-        except ApiError:
-            return []
+        wanted: WireValue
+        if f.type.is_text and f.type not in (FieldType.ID, FieldType.REFERENCE):
+            wanted = None if value is None or value == "" else str(value)
+        else:
+            try:
+                wanted = coerce_value(f, value)
+            except ApiError:  # a value that cannot be stored in this field matches nothing
+                return []
         if wanted is None:
             return []
         key = _index_key(wanted, f.case_sensitive)
