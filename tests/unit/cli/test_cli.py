@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sfsync.cli.demo import demo_config
+from sfsync.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[3]
+runner = CliRunner()
+
+
+def test_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("validate", "run", "sync", "demo", "connectors", "emulator"):
+        assert command in result.output
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.startswith("sfsync ")
+
+
+def test_validate_good_config_exits_0() -> None:
+    result = runner.invoke(app, ["validate", str(ROOT / "examples" / "demo.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output
+
+
+def test_validate_broken_config_prints_every_problem_and_exits_2() -> None:
+    path = ROOT / "examples" / "broken.yaml"
+    result = runner.invoke(app, ["validate", str(path)], env={"SF_CLIENT_ID": "x"})
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.startswith(str(path))]
+    assert len(lines) >= 10
+    assert result.output.count("fix:") >= len(lines)
+    assert "problems in" in result.output
+
+
+def test_validate_missing_file_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "nope.yaml" in result.output
+
+
+def test_sync_without_once_is_refused(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sync", str(ROOT / "examples" / "demo.yaml")])
+    assert result.exit_code == 2
+    assert "--once" in result.output
+
+
+def test_run_with_a_broken_config_exits_2() -> None:
+    result = runner.invoke(app, ["sync", "--once", str(ROOT / "examples" / "broken.yaml")])
+    assert result.exit_code == 2
+    assert "fix:" in result.output
+
+
+def test_connectors_lists_the_builtin_ones() -> None:
+    result = runner.invoke(app, ["connectors"])
+    assert result.exit_code == 0
+    for name in ("salesforce", "postgres", "mysql", "sqlite"):
+        assert name in result.output
+
+
+@pytest.mark.parametrize("name", ["demo.yaml"])
+def test_packaged_demo_config_is_the_documented_example(name: str) -> None:
+    assert demo_config().read_text() == (ROOT / "examples" / name).read_text()
