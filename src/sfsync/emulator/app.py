@@ -97,8 +97,7 @@ class GovernanceMiddleware:
         if decision.kind is not None:
             if decision.kind is FaultKind.INVALID_SESSION:
                 # A real expiry: the token stays dead, so the client has to log in again.
-                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-                token = request_token(headers)
+                token = request_token(_headers(scope))
                 if token:
                     org.auth.revoke(token)
             await error_response(fault_error(decision.kind, path))(scope, receive, send)
@@ -115,8 +114,8 @@ class GovernanceMiddleware:
                 err = retired_version() if status == 410 else not_found()
                 await error_response(err)(scope, receive, send)
                 return
+        headers = _headers(scope)
         try:
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             session = org.auth.resolve(request_token(headers))
             used = org.limits.consume(1)
         except ApiError as err:
@@ -146,6 +145,11 @@ class GovernanceMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_usage)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """Request headers by lower-cased name (ASGI already lower-cases them)."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 _BULK_NS = "http://www.force.com/2009/06/asyncapi/dataload"
