@@ -157,3 +157,29 @@ async def test_reset_forgets_usage(client: httpx.AsyncClient, org: Org) -> None:
     await client.get("/services/data/v59.0/limits/")
     assert (await client.post("/__emulator__/reset")).status_code == 204
     assert org.limits.used() == 0
+
+
+def test_parallel_calls_over_a_real_socket_are_each_counted_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sfsync.emulator.server import serve_in_background
+
+    org = make_org(tmp_path / "real", access_token=TOKEN, daily_api_limit=1000)
+    try:
+        with (
+            serve_in_background(org) as server,
+            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http,
+        ):
+
+            def call(_: int) -> str:
+                response = http.get("/services/data/v59.0/limits/")
+                assert response.status_code == 200
+                return response.headers["Sforce-Limit-Info"]
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                usages = list(pool.map(call, range(64)))
+        assert org.limits.used() == 64
+        # Every call saw a distinct count: no two were metered as the same call.
+        assert sorted(int(u.split("=")[1].split("/")[0]) for u in usages) == list(range(1, 65))
+    finally:
+        org.close()
