@@ -9,6 +9,7 @@ that a ``REQUESTS_CA_BUNDLE`` in the environment does not replace that CA).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -247,3 +248,24 @@ def test_version_list_needs_no_session(running: RunningServer, http: requests.Se
     # The version list needs no session, as on Salesforce.
     versions = http.get(f"{running.url}/services/data/").json()
     assert versions[-1]["version"] == "66.0"
+
+
+def test_updated_and_deleted(sf: Any, running: RunningServer) -> None:
+    now = running.org.clock.now()
+    created = sf.Account.create({"Name": "Replicated"})["id"]
+    kept = sf.Account.create({"Name": "Replicated and kept"})["id"]
+    contact = sf.Contact.create({"LastName": "Unrelated"})["id"]
+    sf.Account.delete(created)
+    # The window ends at the current minute; move the org clock past it.
+    running.org.clock.advance(120)
+    start, end = now - timedelta(hours=1), running.org.clock.now()
+    updated = sf.Account.updated(start, end)
+    assert kept in updated["ids"]
+    assert created not in updated["ids"]  # only live records
+    assert contact not in updated["ids"]
+    assert updated["latestDateCovered"].endswith(":00.000+0000")
+    deleted = sf.Account.deleted(start, end)
+    deleted_ids = [r["id"] for r in deleted["deletedRecords"]]
+    assert created in deleted_ids  # (other tests of this module deleted records too)
+    assert kept not in deleted_ids
+    assert deleted["earliestDateAvailable"] <= deleted["latestDateCovered"]
