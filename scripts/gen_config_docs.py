@@ -123,7 +123,7 @@ syncs:
 ## Values
 
 **Environment variables and secrets.** Any text value may contain references, resolved when
-the file is read:
+the file is read (references do not nest):
 
 | reference | value |
 |---|---|
@@ -138,7 +138,7 @@ Keep credentials out of the file: write them as `${...}` references. Secret fiel
 `${file:...}` secret or written under a key such as `password`, `secret` or `token`.
 
 **Durations** are a number of seconds (`30`, `0.5`) or numbers with units: `250ms`, `30s`,
-`5m`, `1h`, `2d`, combined as in `1h30m`.
+`5m`, `1h`, `2d`, combined as in `1h30m`; ISO 8601 (`PT30S`) is accepted too.
 
 **Unknown keys are errors**, with a did-you-mean suggestion: a misspelt setting is never
 silently ignored.

@@ -13,12 +13,13 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, PlainSerializer, TypeAdapter, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
+_ISO = TypeAdapter(timedelta)
 _FIX = (
     'write a number of seconds (30) or a number with a unit: "250ms", "30s", "5m", "1h", '
     '"1h30m", "2d"'
@@ -29,8 +30,9 @@ def parse_duration(value: object) -> timedelta:
     """``value`` as a non-negative :class:`timedelta`.
 
     Accepts a ``timedelta``, a non-negative int or float (seconds), a numeric string
-    (seconds), or a string of number-unit parts with units ``ms``, ``s``, ``m``, ``h``, ``d``
-    (``"1h30m"``). Spaces between parts are allowed; letters are case-insensitive.
+    (seconds), a string of number-unit parts with units ``ms``, ``s``, ``m``, ``h``, ``d``
+    (``"1h30m"``), or an ISO 8601 duration (``"PT30S"``). Spaces between parts are allowed;
+    letters are case-insensitive.
 
     Raises:
         PydanticCustomError: of type ``duration``, with ``fix`` in its context.
@@ -74,6 +76,12 @@ def _parse_text(text: str) -> float:
         return float(compact)
     except ValueError:
         pass
+    if compact.startswith("p"):
+        # ISO 8601 (`PT30S`), as other integration tools write durations.
+        try:
+            return _ISO.validate_python(compact.upper()).total_seconds()
+        except ValidationError:
+            raise _error(f"{text!r} is not an ISO 8601 duration", text) from None
     if not _WHOLE.fullmatch(compact):
         raise _error(f"{text!r} is not a duration", text)
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(compact))
@@ -92,6 +100,7 @@ JSON_SCHEMA = {
     "anyOf": [
         {"type": "number", "minimum": 0},
         {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*)+$"},
+        {"type": "string", "pattern": r"^[Pp][0-9TtDdHhMmSs.]+$"},
     ],
     "examples": ["30s", "5m", "1h30m"],
 }

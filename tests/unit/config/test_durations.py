@@ -29,6 +29,9 @@ from sfsync.config.durations import format_duration, parse_duration
         ("10S", 10),
         (0, 0),
         (timedelta(minutes=2), 120),
+        ("PT30S", 30),
+        ("pt1h30m", 5400),
+        ("P1D", 86400),
     ],
 )
 def test_parses(value: object, seconds: float) -> None:
@@ -48,6 +51,7 @@ def test_parses(value: object, seconds: float) -> None:
         (True, "cannot be true or false"),
         ([1], "must be a number of seconds"),
         (float("nan"), "must be finite"),
+        ("PXYZ", "is not an ISO 8601 duration"),
     ],
 )
 def test_rejects_with_a_fix(value: object, message: str) -> None:
