@@ -72,7 +72,15 @@ def build_schema() -> Schema:
             f("Industry", T.PICKLIST, picklist=_picklist("Energy", "Banking", "Retail")),
             f("AnnualRevenue", T.CURRENCY),
             f("NumberOfEmployees", T.INT),
-            f("Rating", T.PICKLIST, picklist=_picklist("Hot", "Warm", "Cold")),
+            f(
+                "Rating",
+                T.PICKLIST,
+                picklist=(
+                    PicklistValue("Hot", "Hot"),
+                    PicklistValue("Warm", "Lukewarm"),
+                    PicklistValue("Cold", "Cold"),
+                ),
+            ),
             f("IsPartner__c", T.BOOLEAN),
             f("CreatedDate", T.DATETIME),
             f("SystemModstamp", T.DATETIME),

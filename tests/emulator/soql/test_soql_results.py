@@ -506,3 +506,18 @@ def test_aggregate_flags() -> None:
     assert not compiled.is_count_only
     assert compiled.object_name == "Account"
     assert compile_query("select id from account", SCHEMA).object_name == "Account"
+
+
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        ("toLabel(Rating)", {"Rating": "Lukewarm"}),
+        ("TOLABEL(Rating) r, Rating", {"r": "Lukewarm", "Rating": "Warm"}),
+        ("toLabel(Industry)", {"Industry": "Banking"}),
+        ("FORMAT(AnnualRevenue)", {"AnnualRevenue": 250000.5}),
+        ("convertCurrency(AnnualRevenue) amount", {"amount": 250000.5}),
+    ],
+)
+def test_value_functions_in_select(select: str, expected: dict[str, object]) -> None:
+    _, records = run(f"SELECT {select} FROM Account WHERE Name = 'Globex'")
+    assert {k: v for k, v in records[0].items() if k != "attributes"} == expected

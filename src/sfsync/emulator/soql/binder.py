@@ -59,6 +59,7 @@ DATE_FUNCTIONS: dict[str, tuple[FieldType, bool]] = {
     "DAY_ONLY": (FieldType.DATE, True),
     "HOUR_IN_DAY": (FieldType.INT, True),
 }
+_VALUE_FUNCTIONS = frozenset({"TOLABEL", "FORMAT", "CONVERTCURRENCY"})
 _UNFILTERABLE = (FieldType.ADDRESS, FieldType.LOCATION, FieldType.BASE64)
 _MAX_OFFSET = 2000
 _FIELDS_LIMIT = 200
@@ -224,11 +225,34 @@ class Binder:
                     if key not in seen:
                         seen.add(key)
                         self._add_path(root, _Resolved(p.Path((), f), (), obj))
+            elif item.call.name in _VALUE_FUNCTIONS:
+                self._value_function(root, item, scope, seen)
             elif item.call.name in AGGREGATES:  # pragma: no cover - routed to aggregates
                 raise malformed(item.call.pos, "Aggregate in a non-aggregate query")
             else:
                 raise malformed(item.call.pos, f"unexpected token: '{item.call.name}'")
         return root.build()
+
+    def _value_function(
+        self, root: _NodeBuilder, item: a.SelectFunc, scope: _Scope, seen: set[tuple[str, ...]]
+    ) -> None:
+        """``toLabel(f)``, ``FORMAT(f)``, ``convertCurrency(f)`` on a field of the queried
+        object: rendered under the alias or the field name. The org has one currency and the
+        en_US locale, so FORMAT and convertCurrency return the value unchanged (a documented
+        simplification); toLabel maps picklist values to their labels."""
+        call = item.call
+        if not isinstance(call.arg, a.FieldRef):
+            raise malformed(call.pos, f"{call.name} requires a field")
+        resolved = self.resolve(call.arg, scope)
+        if resolved.hops:
+            raise malformed(call.pos, f"{call.name} is only supported on fields of {scope[0].name}")
+        f = resolved.path.field
+        key = item.alias or f.name
+        if (key.lower(),) in seen:
+            raise malformed(call.pos, f"duplicate field selected: {key}")
+        seen.add((key.lower(),))
+        labels = tuple((v.value, v.label) for v in f.picklist) if call.name == "TOLABEL" else ()
+        root.entries.append(p.FieldEntry(key, f.name, labels))
 
     def _fields_function(self, call: a.FuncCall, query: a.Query, obj: ObjectDef) -> list[FieldDef]:
         arg = call.arg
@@ -409,6 +433,10 @@ class Binder:
         left = self.resolve(cond.left, scope)
         sub = cond.query
         sub_obj = self._object(sub.object_name, sub.object_pos)
+        if sub_obj.name == scope[0].name:
+            raise malformed(
+                sub.object_pos, "The inner and outer selects should not be on the same object type"
+            )
         sub_scope: _Scope = (sub_obj, sub.alias)
         item = sub.select[0]
         if len(sub.select) != 1 or not isinstance(item, a.SelectField):

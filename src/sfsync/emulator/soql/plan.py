@@ -117,8 +117,11 @@ class SortKey:
 
 @dataclass(frozen=True, slots=True)
 class FieldEntry:
+    """A field read as is; with ``labels`` (``toLabel()``), picklist values become labels."""
+
     key: str
     field: str
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,9 @@ class RenderBuilder:
         type_name = node.type_name
         if node.by_prefix:
             return self._polymorphic(node)
-        if all(isinstance(e, p.FieldEntry) and e.key == e.field for e in node.entries):
+        if all(
+            isinstance(e, p.FieldEntry) and e.key == e.field and not e.labels for e in node.entries
+        ):
             # The bulk path: plain fields only, one dict update per record.
             names = tuple(e.key for e in node.entries)
 
@@ -77,6 +79,14 @@ class RenderBuilder:
         return render
 
     def _writer(self, entry: p.Entry) -> _Writer:
+        if isinstance(entry, p.FieldEntry) and entry.labels:
+            key, name, labels = entry.key, entry.field, dict(entry.labels)
+
+            def labelled(record: Record, out: Rendered) -> None:
+                value = record.get(name)
+                out[key] = labels.get(value, value) if isinstance(value, str) else value
+
+            return labelled
         if isinstance(entry, p.FieldEntry):
             key, name = entry.key, entry.field
 
