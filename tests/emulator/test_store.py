@@ -513,3 +513,39 @@ def test_reopen_with_a_changed_schema_remaps_fields(
         assert row["Extra__c"] == "x"
     finally:
         third.close()
+
+
+def test_a_failing_listener_does_not_undo_the_write_or_starve_others(
+    store: OrgStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    heard: list[str] = []
+
+    def broken(change: ChangeRecord) -> None:
+        raise RuntimeError("listener bug")
+
+    store.add_listener(broken)
+    store.add_listener(lambda change: heard.append(change.record_id))
+    aid = store.insert("Account", {"Name": "A"})
+    assert heard == [aid]
+    assert store.get(aid) is not None
+    assert "listener bug" in caplog.text
+
+
+def test_concurrent_writers_get_unique_ids(store: OrgStore) -> None:
+    import threading
+
+    made: list[str] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        mine = [store.insert("Account", {"Name": f"T{n}-{i}"}) for i in range(100)]
+        with lock:
+            made.extend(mine)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(made)) == 400
+    assert store.count("Account") == 400

@@ -25,6 +25,7 @@ them); rolled-back ids are not.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import uuid
@@ -60,6 +61,7 @@ RECYCLE_BIN_DAYS = 15
 DEFAULT_API_VERSION = "59.0"
 _COMPOUND = (FieldType.ADDRESS, FieldType.LOCATION)
 _BULK_BATCH = 20_000
+_log = logging.getLogger(__name__)
 _AUTO_FORMAT = re.compile(r"\{(0+)\}")
 _ONE_MS = timedelta(milliseconds=1)
 _WIRE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
@@ -439,7 +441,12 @@ class OrgStore:
                 committed = self._commit()
         for change in committed:
             for listener in list(self._listeners):
-                listener(change)
+                try:
+                    listener(change)
+                except Exception:
+                    # The write is committed; a broken listener must neither undo it nor
+                    # starve the listeners after it, so it is logged and skipped.
+                    _log.exception("change listener %r failed on %s", listener, change.record_id)
 
     def _rollback(self, mark: tuple[int, int]) -> None:
         undo_mark, pending_mark = mark
