@@ -372,3 +372,26 @@ def test_expired_sessions_are_swept_as_new_ones_are_granted(tmp_path: Path) -> N
         assert org.auth.session_count() == 56
     finally:
         org.close()
+
+
+async def test_introspection(client: httpx.AsyncClient, org: Org) -> None:
+    app = org.auth.app
+    creds = {"client_id": app.client_id, "client_secret": app.client_secret}
+    token = (await client.post(TOKEN_URL, data=password_grant(client, org))).json()["access_token"]
+    live = (await client.post("/services/oauth2/introspect", data={**creds, "token": token})).json()
+    assert live["active"] is True
+    assert live["token_type"] == "access_token"
+    assert live["username"] == org.auth.user.username
+    assert live["exp"] == live["iat"] + 600
+    refresh = await client.post(
+        "/services/oauth2/introspect", data={**creds, "token": org.auth.refresh_token}
+    )
+    assert refresh.json()["token_type"] == "refresh_token"
+    await client.post("/__emulator__/clock/advance", json={"seconds": 601})
+    dead = await client.post("/services/oauth2/introspect", data={**creds, "token": token})
+    assert dead.json() == {"active": False}
+    refused = await client.post(
+        "/services/oauth2/introspect", data={**creds, "client_secret": "x", "token": token}
+    )
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"

@@ -328,6 +328,35 @@ class AuthService:
         with self._lock:
             return len(self._sessions)
 
+    def introspect(self, token: str, identity_url: str) -> dict[str, object]:
+        """RFC 7662 introspection of an access or refresh token (``{"active": false}`` if dead).
+
+        The fixed token reports no ``exp``: it never expires.
+        """
+        now = self.clock.time()
+        base: dict[str, object] = {
+            "active": True,
+            "scope": self.scope,
+            "client_id": self.app.client_id,
+            "username": self.user.username,
+            "sub": identity_url,
+        }
+        if token == self.credentials.refresh_token and token not in self._revoked_refresh:
+            return {**base, "token_type": "refresh_token"}
+        if self.fixed_token is not None and hmac.compare_digest(token, self.fixed_token):
+            return {**base, "token_type": "access_token", "iat": int(now), "nbf": int(now)}
+        with self._lock:
+            session = self._sessions.get(token)
+            if session is None or self._expired(session, now):
+                return {"active": False}
+            return {
+                **base,
+                "token_type": "access_token",
+                "exp": int(session.last_active + self.session_timeout),
+                "iat": int(session.issued_at),
+                "nbf": int(session.issued_at),
+            }
+
     def revoke(self, token: str) -> bool:
         """Revoke an access token, or a refresh token and every session it created.
 
@@ -359,7 +388,8 @@ class AuthService:
             return False
         return any(address in network for network in self.login_ip_ranges)
 
-    def _check_client(self, client_id: str | None, client_secret: str | None) -> None:
+    def check_client(self, client_id: str | None, client_secret: str | None) -> None:
+        """Raise :class:`OAuthError` unless these are the connected app's key and secret."""
         if not client_id or not hmac.compare_digest(client_id, self.app.client_id):
             raise OAuthError("invalid_client_id", "client identifier invalid")
         if client_secret is None or not hmac.compare_digest(client_secret, self.app.client_secret):
@@ -384,7 +414,7 @@ class AuthService:
         client_ip: str | None,
     ) -> Grant:
         """Username-password flow; the password may carry the security token appended."""
-        self._check_client(client_id, client_secret)
+        self.check_client(client_id, client_secret)
         if (
             username is None
             or password is None
@@ -399,7 +429,7 @@ class AuthService:
         self, client_id: str | None, client_secret: str | None, client_ip: str | None
     ) -> Grant:
         """Client credentials flow; the app's run-as user is the integration user."""
-        self._check_client(client_id, client_secret)
+        self.check_client(client_id, client_secret)
         self._check_login_ip(client_ip)
         return self._new_session("client_credentials")
 
@@ -619,6 +649,21 @@ async def token_endpoint(request: Request) -> Response:
     return json_response(auth.token_response(grant, instance_url=instance_url))
 
 
+async def introspect_endpoint(request: Request) -> Response:
+    """``POST /services/oauth2/introspect``: the app's credentials (body or Basic) + ``token``."""
+    auth = _service(request)
+    params = await _params(request)
+    basic_id, basic_secret = _basic_credentials(request)
+    try:
+        auth.check_client(
+            params.get("client_id", basic_id), params.get("client_secret", basic_secret)
+        )
+    except OAuthError as err:
+        return oauth_error_response(err.error, err.description, 401)
+    identity = auth.identity_url(_instance_url(request))
+    return json_response(auth.introspect(params.get("token", ""), identity))
+
+
 async def revoke_endpoint(request: Request) -> Response:
     """``POST|GET /services/oauth2/revoke?token=...``: 200 with no body, or 400."""
     params = await _params(request)
@@ -756,6 +801,7 @@ def oauth_routes() -> list[BaseRoute]:
     return [
         Route("/services/oauth2/token", token_endpoint, methods=["POST"]),
         Route("/services/oauth2/revoke", revoke_endpoint, methods=["GET", "POST"]),
+        Route("/services/oauth2/introspect", introspect_endpoint, methods=["POST"]),
         Route("/services/oauth2/userinfo", userinfo_endpoint, methods=["GET", "POST"]),
         Route("/id/{org_id}/{user_id}", identity_endpoint, methods=["GET"]),
     ]
