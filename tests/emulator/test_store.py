@@ -549,3 +549,20 @@ def test_concurrent_writers_get_unique_ids(store: OrgStore) -> None:
         t.join()
     assert len(set(made)) == 400
     assert store.count("Account") == 400
+
+
+def test_purge_erases_only_expired_recycle_bin_records(store: OrgStore, clock: OrgClock) -> None:
+    old = store.insert("Account", {"Name": "Old"})
+    kid = store.insert("Contact", {"LastName": "Kid", "AccountId": old})
+    store.delete(old)
+    clock.advance(10 * 86400)
+    recent = store.insert("Account", {"Name": "Recent"})
+    store.delete(recent)
+    live = store.insert("Account", {"Name": "Live"})
+    clock.advance(6 * 86400)
+    assert store.purge_recycle_bin() == 2  # the old account and the contact deleted with it
+    assert store.get(old) is None
+    assert store.get(kid) is None
+    assert store.get(recent) is not None
+    assert store.get(live) is not None
+    assert store.purge_recycle_bin() == 0

@@ -805,6 +805,24 @@ class OrgStore:
             rid = self._resolve(record_id, table)
             self._erase(table, rid, rid, self._now())
 
+    def purge_recycle_bin(self) -> int:
+        """Erase records that have been in the recycle bin longer than
+        :data:`RECYCLE_BIN_DAYS` (the platform does this on its own; call it from a periodic
+        task or an admin endpoint). Returns how many records were erased."""
+        cutoff = format_datetime(self.clock.now() - timedelta(days=RECYCLE_BIN_DAYS))
+        expired = sorted(
+            rid for rid, (_obj, when, root) in list(self._log.items()) if when < cutoff and not root
+        )
+        erased = 0
+        with self.transaction():
+            for rid in expired:
+                table = self._by_prefix.get(rid[:3])
+                if table is not None and rid in table.rows and table.rows[rid][1] is True:
+                    before = sum(len(t.rows) for t in self._tables.values())
+                    self._erase(table, rid, rid, self._now())
+                    erased += before - sum(len(t.rows) for t in self._tables.values())
+        return erased
+
     def _erase(self, table: _Table, rid: str, root: str, now: str) -> None:
         for child_table, slot in self._cascade_children(table):
             for cid in sorted(child_table.refs[slot].get(rid, ())):
