@@ -82,3 +82,11 @@ def test_json_schema_describes_the_file() -> None:
     for name in ("demo.yaml", "postgres.yaml", "broken.yaml"):
         first = (EXAMPLES / name).read_text("utf-8").splitlines()[0]
         assert first == "# yaml-language-server: $schema=../docs/sfsync.schema.json"
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "postgres.yaml"])
+def test_good_examples_validate_with_the_installed_connectors(name: str, tmp_path: Path) -> None:
+    key = tmp_path / "sf.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
+    env = {**ENV, "SF_PRIVATE_KEY_FILE": str(key)}
+    assert validate_file(EXAMPLES / name, Registry.from_entry_points(), env=env) == []
