@@ -251,6 +251,14 @@ class OrgStore:
         user_id: the user writes are attributed to when a call gives none; default: the
             built-in integration user (:attr:`integration_user_id`), created on first start.
         org_instance: the two id characters after the key prefix.
+        rule_checker: evaluates validation rules (default: one using the SOQL engine's
+            ``compile_condition``); tests may inject one with a fake compiler.
+
+    Attributes:
+        integration_user_id: the built-in integration user (username
+            ``integration@sfsync.emulator``), created on first start and found again on reload.
+        default_user_id: who writes are attributed to when a call names nobody.
+        ids: the :class:`IdFactory` minting this org's ids.
     """
 
     def __init__(
@@ -258,7 +266,7 @@ class OrgStore:
         schema: Schema,
         clock: OrgClock,
         *,
-        data_path: Path | None = None,
+        data_path: Path | str | None = None,
         user_id: str | None = None,
         org_instance: str = "xx",
         rule_checker: RuleChecker | None = None,
@@ -278,7 +286,7 @@ class OrgStore:
         self._pending: list[_Pending] = []
         self._touched: dict[str, _Table] = {}
         self._touched_log: set[str] = set()
-        self._file = SqliteRecordFile(data_path) if data_path is not None else None
+        self._file = SqliteRecordFile(Path(data_path)) if data_path is not None else None
         if self._file is not None:
             for table in self._tables.values():
                 table.layout = self._file.layout(table.obj.name, table.names)
