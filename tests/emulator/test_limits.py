@@ -183,3 +183,63 @@ def test_parallel_calls_over_a_real_socket_are_each_counted_once(tmp_path: Path)
         assert sorted(int(u.split("=")[1].split("/")[0]) for u in usages) == list(range(1, 65))
     finally:
         org.close()
+
+
+def test_long_running_gate_counts_only_calls_past_the_threshold() -> None:
+    from sfsync.emulator.limits import LongRunningGate
+
+    now = [0.0]
+    gate = LongRunningGate(max_long=2, threshold=20.0, monotonic=lambda: now[0])
+    first, second = gate.enter(), gate.enter()
+    now[0] = 19.0
+    third = gate.enter()  # nothing has run 20 s yet
+    now[0] = 20.0
+    with pytest.raises(ApiError) as refused:
+        gate.enter()  # first and second are long-running now
+    assert refused.value.body()[0]["message"] == (
+        "ConcurrentRequests (Concurrent API Requests) Limit exceeded."
+    )
+    gate.leave(first)
+    fourth = gate.enter()
+    assert gate.in_flight() == 3
+    for ticket in (second, third, fourth):
+        gate.leave(ticket)
+    assert gate.in_flight() == 0
+
+
+@pytest.mark.anyio
+async def test_slow_calls_hold_the_concurrency_limit(tmp_path: Path) -> None:
+    import anyio
+
+    from sfsync.emulator.faults import FaultRule
+    from sfsync.emulator.limits import LongRunningGate
+
+    org = make_org(tmp_path, access_token=TOKEN)
+    org.long_running = LongRunningGate(max_long=1, threshold=0.0)
+    org.faults.replace([FaultRule(path="/services/data/v59.0/limits/", latency=(0.4, 0.4))])
+    try:
+        transport = httpx.ASGITransport(app=build_app(org))
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://emu.test",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as client:
+            results: dict[str, httpx.Response] = {}
+
+            async def slow() -> None:
+                results["slow"] = await client.get("/services/data/v59.0/limits/")
+
+            async def quick() -> None:
+                await anyio.sleep(0.1)
+                results["quick"] = await client.get("/services/data/v59.0/sobjects/")
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(slow)
+                group.start_soon(quick)
+        assert results["slow"].status_code == 200
+        assert results["quick"].status_code == 403
+        assert results["quick"].json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+        assert org.long_running.in_flight() == 0
+        assert org.limits.used() == 1  # the refused call was not metered
+    finally:
+        org.close()

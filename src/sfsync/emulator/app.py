@@ -70,7 +70,9 @@ class GovernanceMiddleware:
       as an overloaded or failing server would answer before looking at the request.
     * API paths (``/services/data/vXX.X/...``, ``/services/async/XX.X/...``,
       ``/services/apexrest/...``): the version must be served (404, or 410 for retired ones),
-      the token must resolve (401 ``INVALID_SESSION_ID``), then one call is counted (403
+      the token must resolve (401 ``INVALID_SESSION_ID``), too many concurrent long-running
+      calls refuse it (403 ``REQUEST_LIMIT_EXCEEDED``, see
+      :class:`~sfsync.emulator.limits.LongRunningGate`), then one call is counted (403
       ``REQUEST_LIMIT_EXCEEDED`` when spent). The session goes to ``request.state.session``
       and its user to ``request.state.user``.
     * Everything else (OAuth, SOAP login, identity, version list) is neither authenticated
@@ -89,7 +91,7 @@ class GovernanceMiddleware:
         org.count_request()
         path: str = scope["path"]
         decision = org.faults.decide(scope["method"], path)
-        if decision.delay > 0:
+        if decision.kind is not None and decision.delay > 0:
             await anyio.sleep(decision.delay)
         if decision.kind is FaultKind.DROP:
             await _drop(scope, receive)
@@ -105,6 +107,8 @@ class GovernanceMiddleware:
 
         metered = _METERED.match(path)
         if metered is None:
+            if decision.delay > 0:
+                await anyio.sleep(decision.delay)
             await self.app(scope, receive, send)
             return
         version = metered.group("rest") or metered.group("bulk")
@@ -117,7 +121,12 @@ class GovernanceMiddleware:
         headers = _headers(scope)
         try:
             session = org.auth.resolve(request_token(headers))
-            used = org.limits.consume(1)
+            ticket = org.long_running.enter()
+            try:
+                used = org.limits.consume(1)
+            except ApiError:
+                org.long_running.leave(ticket)
+                raise
         except ApiError as err:
             if err.status == 401 and metered.group("bulk") is not None:
                 response = bulk_invalid_session(headers)
@@ -144,7 +153,14 @@ class GovernanceMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_usage)
+        try:
+            # Added latency on an admitted call is processing time: it holds its place in the
+            # concurrent long-running limit, as a slow call on Salesforce does.
+            if decision.delay > 0:
+                await anyio.sleep(decision.delay)
+            await self.app(scope, receive, send_with_usage)
+        finally:
+            org.long_running.leave(ticket)
 
 
 def _headers(scope: Scope) -> dict[str, str]:

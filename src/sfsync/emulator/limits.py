@@ -13,8 +13,11 @@ buckets (not one entry per call), so memory stays flat at any allocation size.
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 
 from sfsync.emulator.clock import OrgClock
 from sfsync.emulator.errors import ApiError
@@ -128,6 +131,62 @@ class ApiLimits:
             "Salesforce CLI": {"Max": 0, "Remaining": 0},
         }
         return dict(sorted(body.items()))
+
+
+LONG_RUNNING_SECONDS = 20.0
+"""A call counts as long-running once it has been in flight this long (section 8)."""
+
+DEVELOPER_EDITION_LONG_RUNNING = 5
+"""Concurrent long-running calls a Developer Edition org allows (25 in production)."""
+
+
+def concurrency_exceeded() -> ApiError:
+    return ApiError.of(
+        403,
+        "REQUEST_LIMIT_EXCEEDED",
+        "ConcurrentRequests (Concurrent API Requests) Limit exceeded.",
+    )
+
+
+class LongRunningGate:
+    """The concurrent long-running request limit: refuse a new API call while ``max_long``
+    calls have each been in flight for ``threshold`` seconds or more.
+
+    Durations are real elapsed time (``monotonic``, injectable for tests), not org-clock time:
+    advancing the org clock must not make in-flight calls look slow. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        max_long: int = DEVELOPER_EDITION_LONG_RUNNING,
+        threshold: float = LONG_RUNNING_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_long = max_long
+        self.threshold = threshold
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        self._started: dict[int, float] = {}
+
+    def enter(self) -> int:
+        """Admit a call (returns its ticket for :meth:`leave`) or raise 403."""
+        now = self._monotonic()
+        with self._lock:
+            long_running = sum(1 for t in self._started.values() if now - t >= self.threshold)
+            if long_running >= self.max_long:
+                raise concurrency_exceeded()
+            ticket = next(self._ids)
+            self._started[ticket] = now
+            return ticket
+
+    def leave(self, ticket: int) -> None:
+        with self._lock:
+            self._started.pop(ticket, None)
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._started)
 
 
 _STATIC_LIMITS: tuple[tuple[str, int], ...] = (

@@ -32,7 +32,7 @@ from sfsync.emulator.auth import (
 from sfsync.emulator.clock import OrgClock
 from sfsync.emulator.faults import FaultPlan
 from sfsync.emulator.ids import ID_ALPHABET, to_18
-from sfsync.emulator.limits import DEVELOPER_EDITION_DAILY_REQUESTS, ApiLimits
+from sfsync.emulator.limits import DEVELOPER_EDITION_DAILY_REQUESTS, ApiLimits, LongRunningGate
 from sfsync.emulator.schema.model import Schema
 
 MIN_API_VERSION = 45
@@ -103,6 +103,7 @@ class Org:
         settings: OrgSettings,
         state_dir: Path | None = None,
         owns_state_dir: bool = False,
+        long_running: LongRunningGate | None = None,
     ) -> None:
         self.schema = schema
         self.store = store
@@ -110,6 +111,7 @@ class Org:
         self.auth = auth
         self.limits = limits
         self.faults = faults
+        self.long_running = long_running or LongRunningGate()
         self.settings = settings
         self.state_dir = state_dir
         self._owns_state_dir = owns_state_dir
