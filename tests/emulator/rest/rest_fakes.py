@@ -424,11 +424,13 @@ class FakeCompiler:
         return self.last
 
 
-def build_test_app(*, frozen_at: datetime = T0) -> tuple[Starlette, FakeOrg, FakeCompiler]:
+def build_test_app(
+    *, frozen_at: datetime = T0, max_live_cursors: int = 64
+) -> tuple[Starlette, FakeOrg, FakeCompiler]:
     schema = make_schema()
     clock = OrgClock(frozen_at=frozen_at)
     org = FakeOrg(schema, FakeStore(schema, clock), clock)
     compiler = FakeCompiler()
-    app = Starlette(routes=rest_routes(compile_query=compiler))
+    app = Starlette(routes=rest_routes(compile_query=compiler, max_live_cursors=max_live_cursors))
     app.state.org = org
     return app, org, compiler

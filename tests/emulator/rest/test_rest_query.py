@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from rest_fakes import FakeCompiler, FakeOrg
+from rest_fakes import FakeCompiler, FakeOrg, build_test_app
 
 from sfsync.emulator.rest.cursors import CursorRegistry, batch_size_from, id18
 
@@ -157,3 +157,21 @@ def test_locators_are_valid_18_char_ids() -> None:
     # Checksum vectors from section 2.4 of the reference.
     assert id18("001M000000qfPyS") == "001M000000qfPySIAU"
     assert id18("00190000001pPvH") == "00190000001pPvHAAU"
+
+
+async def test_idle_cursors_release_their_iterators_but_stay_valid() -> None:
+    app, org, compiler = build_test_app(max_live_cursors=1)
+    ids = _seed(org, 4100)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
+        first = (await client.get(f"{V}/query", params={"q": "SELECT Id FROM Account"})).json()
+        first_query = compiler.last
+        second = (await client.get(f"{V}/query", params={"q": "SELECT Name FROM Account"})).json()
+        assert first_query is not None
+        pulled_before = first_query.pulled[0]
+        # The first cursor lost its iterator to the second; continuing it re-runs and skips.
+        page = (await client.get(first["nextRecordsUrl"])).json()
+        assert [r["Id"] for r in page["records"]] == ids[2000:4000]
+        assert first_query.pulled[0] == pulled_before + 4000
+        rest = (await client.get(second["nextRecordsUrl"])).json()
+        assert rest["records"][0]["Name"] == "A02000"

@@ -8,6 +8,11 @@ Locators live 2 days on the org clock (section 2.10); after that, or for a locat
 issued, a page request is 400 INVALID_QUERY_LOCATOR. A page asked for again (a client retrying
 after a dropped connection) is answered from the last page's bytes; a page at any other offset
 re-runs the query and skips to it, as a real locator's ``-offset`` suffix allows.
+
+Abandoned cursors (a client that stops after page one) would otherwise pin their iterators,
+and whatever the store snapshotted for them, for two days. So only the most recently used
+``max_live`` cursors keep an iterator; an older one keeps just its query and position, and is
+re-run and skipped forward if it is ever continued. The locator stays valid either way.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ LOCATOR_LIFETIME_SECONDS = 2 * 24 * 3600
 DEFAULT_BATCH_SIZE = 2000
 MIN_BATCH_SIZE = 200
 MAX_BATCH_SIZE = 2000
+DEFAULT_MAX_LIVE = 64
 # Finished cursors are kept only so that a retried last page can still be answered; bound
 # how many so that many small queries do not accumulate page bytes.
 _FINISHED_KEPT = 32
@@ -82,7 +88,7 @@ class Cursor:
     total_size: int
     batch_size: int
     expires_at: float
-    records: Iterator[dict[str, object]]
+    records: Iterator[dict[str, object]] | None
     position: int = 0
     last_page: tuple[int, bytes] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -95,7 +101,7 @@ class Cursor:
         with self.lock:
             if self.last_page is not None and self.last_page[0] == offset:
                 return self.last_page[1], self._finished_at(offset)
-            if offset != self.position:
+            if self.records is None or offset != self.position:
                 self._rewind(offset)
             body, done = render_page(self, offset)
             self.last_page = (offset, body)
@@ -103,6 +109,16 @@ class Cursor:
 
     def _finished_at(self, offset: int) -> bool:
         return self.position >= self.total_size or self.position - offset < self.batch_size
+
+    def release(self) -> bool:
+        """Drop the iterator (not the locator) unless a page is being rendered right now."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            self.records = None
+            return True
+        finally:
+            self.lock.release()
 
     def _rewind(self, offset: int) -> None:
         if offset < 0 or offset > self.total_size:
@@ -120,7 +136,8 @@ class Cursor:
 def render_page(cursor: Cursor, offset: int) -> tuple[bytes, bool]:
     """Pull the next batch from the cursor and render it; advances ``cursor.position``."""
     wanted = min(cursor.batch_size, cursor.total_size - offset)
-    batch = list(itertools.islice(cursor.records, wanted)) if wanted > 0 else []
+    records = cursor.records if cursor.records is not None else iter(())
+    batch = list(itertools.islice(records, wanted)) if wanted > 0 else []
     cursor.position = offset + len(batch)
     done = len(batch) < cursor.batch_size or cursor.position >= cursor.total_size
     body: dict[str, object] = {"totalSize": cursor.total_size, "done": done}
@@ -133,9 +150,10 @@ def render_page(cursor: Cursor, offset: int) -> tuple[bytes, bool]:
 class CursorRegistry:
     """Open locators of the orgs served by one set of REST routes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_live: int = DEFAULT_MAX_LIVE) -> None:
         self._lock = threading.Lock()
-        self._open: OrderedDict[str, Cursor] = OrderedDict()
+        self._max_live = max_live
+        self._open: OrderedDict[str, Cursor] = OrderedDict()  # least recently used first
         self._finished: OrderedDict[str, Cursor] = OrderedDict()
         self._counter = itertools.count(1)
 
@@ -151,12 +169,15 @@ class CursorRegistry:
         with self._lock:
             self._purge(now)
             self._open[cursor.locator] = cursor
+            self._release_idle()
 
     def get(self, locator: str, owner: int, now: float) -> Cursor:
         """The live cursor ``locator`` of org ``owner``, else INVALID_QUERY_LOCATOR."""
         with self._lock:
             self._purge(now)
             cursor = self._open.get(locator) or self._finished.get(locator)
+            if cursor is not None and locator in self._open:
+                self._open.move_to_end(locator)
         if cursor is None or cursor.owner != owner:
             raise invalid_locator()
         return cursor
@@ -173,6 +194,16 @@ class CursorRegistry:
     def __len__(self) -> int:
         with self._lock:
             return len(self._open)
+
+    def live_count(self) -> int:
+        """How many open cursors hold an iterator (at most ``max_live`` once settled)."""
+        with self._lock:
+            return sum(1 for c in self._open.values() if c.records is not None)
+
+    def _release_idle(self) -> None:
+        live = [c for c in self._open.values() if c.records is not None]
+        for cursor in live[: max(0, len(live) - self._max_live)]:
+            cursor.release()
 
     def _purge(self, now: float) -> None:
         # Lifetimes are equal, so insertion order is expiry order unless the clock was moved

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from sfsync.emulator.errors import ApiError
 from sfsync.emulator.rest.common import JSON_TYPE, guarded, org_of, version_of
 from sfsync.emulator.rest.cursors import (
+    DEFAULT_MAX_LIVE,
     LOCATOR_LIFETIME_SECONDS,
     Cursor,
     CursorRegistry,
@@ -40,10 +41,12 @@ def _page_response(body: bytes) -> Response:
 class QueryResource:
     """The query endpoints of one app; owns its locators."""
 
-    def __init__(self, compiler: QueryCompiler | None = None) -> None:
+    def __init__(
+        self, compiler: QueryCompiler | None = None, *, max_live_cursors: int = DEFAULT_MAX_LIVE
+    ) -> None:
         # Default: the emulator's SOQL engine; tests inject a small fake here.
         self.compiler: QueryCompiler = compiler or compile_query
-        self.cursors = CursorRegistry()
+        self.cursors = CursorRegistry(max_live=max_live_cursors)
 
     @guarded
     async def query(self, request: Request) -> Response:

@@ -16,6 +16,7 @@ from sfsync.emulator.rest import replication
 from sfsync.emulator.rest.collections import CollectionsResource
 from sfsync.emulator.rest.common import ALL_METHODS, Endpoint, by_method
 from sfsync.emulator.rest.composite import CompositeResource
+from sfsync.emulator.rest.cursors import DEFAULT_MAX_LIVE
 from sfsync.emulator.rest.describe import DescribeResource
 from sfsync.emulator.rest.dispatch import Dispatcher, not_found_app
 from sfsync.emulator.rest.limits_resource import limits
@@ -36,16 +37,20 @@ def _both(path: str, handlers: dict[str, Endpoint]) -> list[BaseRoute]:
     ]
 
 
-def rest_routes(*, compile_query: QueryCompiler | None = None) -> list[BaseRoute]:
+def rest_routes(
+    *, compile_query: QueryCompiler | None = None, max_live_cursors: int = DEFAULT_MAX_LIVE
+) -> list[BaseRoute]:
     """The REST data API routes, holding their own query locators.
 
     Args:
         compile_query: the SOQL compiler; defaults to ``sfsync.emulator.soql.compile_query``
             (tests pass a small fake).
+        max_live_cursors: how many open query locators keep their record iterator (see
+            :mod:`~sfsync.emulator.rest.cursors`).
     """
     describe = DescribeResource()
     records = RecordResource()
-    query = QueryResource(compile_query)
+    query = QueryResource(compile_query, max_live_cursors=max_live_cursors)
     collections = CollectionsResource()
     dispatcher = Dispatcher()
     composite = CompositeResource(dispatcher)
