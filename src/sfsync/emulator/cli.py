@@ -100,7 +100,8 @@ def serve_command(
     fault: Annotated[
         list[str] | None,
         typer.Option(
-            help="Fault rule, repeatable: '[METHOD] PATH kind=rate,... [latency=LO-HI] [times=N]'."
+            help="Fault rule, repeatable: 'METHOD PATH kind=rate,... latency=LO-HI times=N' "
+            "(METHOD, latency in ms and times are optional)."
         ),
     ] = None,
     fault_seed: Annotated[int | None, typer.Option(help="Seed of the fault plan.")] = None,
