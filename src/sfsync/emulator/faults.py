@@ -9,7 +9,9 @@ For every request the **first** matching rule decides, drawing exactly two numbe
 plan's own ``random.Random(seed)`` (one for the fault, one for the latency) whatever the
 outcome. Hence the same seed and the same sequence of matching requests always give the same
 faults, and requests that match no rule do not disturb the sequence. A rule may also stop
-after ``times`` injected faults.
+after ``times`` injected faults. Latency is applied before an error or drop, and on an
+admitted API call as processing time (so it holds a place in the concurrent long-running
+limit).
 
 Fault kinds and what the client sees (bodies in Salesforce's REST error shape):
 
@@ -20,7 +22,8 @@ Fault kinds and what the client sees (bodies in Salesforce's REST error shape):
                         record or 1 records: <id>``
 ``request_limit``       403 ``REQUEST_LIMIT_EXCEEDED`` ``TotalRequests Limit exceeded.``
 ``query_timeout``       400 ``QUERY_TIMEOUT`` ``Your query request was running for too long.``
-``invalid_session``     401 ``INVALID_SESSION_ID`` ``Session expired or invalid``
+``invalid_session``     401 ``INVALID_SESSION_ID`` ``Session expired or invalid``, and the caller's
+                        session really ends (a fixed ``--access-token`` survives)
 ``drop``                the connection is closed without any response
 ======================= ========================================================================
 
