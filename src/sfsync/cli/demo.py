@@ -27,6 +27,8 @@ from sfsync.emulator.server import serve_in_background
 
 TOKEN = "00D000000000001!sfsync-demo-token"
 API = "/services/data/v62.0"
+# The demo configuration reads the emulator's address and its own directory from these.
+_ENV_KEYS = ("SFSYNC_EMULATOR_URL", "SFSYNC_EMULATOR_TOKEN", "SFSYNC_DEMO_DIR")
 
 
 def prepare_workdir(workdir: Path) -> None:
@@ -54,6 +56,7 @@ async def run_demo(
     from sfsync.emulator.seed import seed_demo
 
     made = seed_demo(org.store, accounts=accounts)
+    saved_env = {k: os.environ.get(k) for k in _ENV_KEYS}
     console.print("   " + ", ".join(f"{n:,} {name}" for name, n in made.items()))
     try:
         with serve_in_background(org, port=0) as server:
@@ -88,6 +91,11 @@ async def run_demo(
         return verify(org, workdir / "demo.sqlite", console)
     finally:
         org.close()
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class Activity:

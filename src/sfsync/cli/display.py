@@ -40,38 +40,29 @@ class StatusBoard:
         return [self._status[n] for n in self._order if n in self._status]
 
     def render(self) -> Table:
+        """One row per sync with its totals, then one indented row per object it reads."""
         elapsed = max(time.monotonic() - self._started, 1e-6)
-        table = Table(expand=False, title="sfsync", title_justify="left")
-        for column in (
-            "sync",
-            "state",
-            "objects (read)",
-            "applied",
-            "stale",
-            "rejected",
-            "retries",
-            "rate/s",
-            "lag",
-        ):
-            table.add_column(
-                column,
-                justify="right" if column not in ("sync", "state", "objects (read)") else "left",
-            )
+        table = Table(title="sfsync", title_justify="left")
+        table.add_column("sync / object")
+        table.add_column("state")
+        for column in ("read", "applied", "rejected", "retries", "rate/s", "lag"):
+            table.add_column(column, justify="right")
         for s in self.statuses():
             c = s.counters
-            objects = ", ".join(f"{name} {count:,}" for name, count in s.per_entity) or "-"
             lag = f"{s.lag_seconds:.1f}s" if s.lag_seconds is not None else "-"
             table.add_row(
                 s.name,
                 Text(s.state.value, style=_STATE_STYLE.get(s.state, "")),
-                objects,
+                f"{c.read:,}",
                 f"{c.applied:,}",
-                f"{c.stale:,}",
                 Text(f"{c.rejected:,}", style="red" if c.rejected else ""),
                 f"{c.retries:,}",
                 f"{c.read / elapsed:,.0f}",
                 lag,
             )
+            for name, count in s.per_entity:
+                done = "snapshot done" if name in s.snapshot_done else ""
+                table.add_row(f"  {name}", Text(done, style="dim"), f"{count:,}")
         return table
 
     def live(self, console: Console) -> Live:
@@ -89,11 +80,10 @@ class _Renderable:
 def summary(statuses: Sequence[PipelineStatus]) -> Table:
     """The end-of-run table: one row per sync, with its outcome and last error."""
     table = Table(title="summary", title_justify="left")
-    for column in ("sync", "result", "read", "applied", "stale", "rejected", "failed", "notes"):
-        table.add_column(column)
+    for column in ("sync", "result", "read", "applied", "stale", "rejected", "failed"):
+        table.add_column(column, justify="left" if column in ("sync", "result") else "right")
     for s in statuses:
         c = s.counters
-        notes = s.last_error or ("; ".join(s.notices) if s.notices else "")
         table.add_row(
             s.name,
             Text(s.state.value, style=_STATE_STYLE.get(s.state, "")),
@@ -102,6 +92,15 @@ def summary(statuses: Sequence[PipelineStatus]) -> Table:
             f"{c.stale:,}",
             f"{c.rejected:,}",
             f"{c.failed:,}",
-            notes,
         )
     return table
+
+
+def notes(statuses: Sequence[PipelineStatus]) -> list[str]:
+    """Errors and notices worth reading after a run, one line each."""
+    lines: list[str] = []
+    for s in statuses:
+        if s.last_error:
+            lines.append(f"{s.name}: {s.last_error}")
+        lines.extend(f"{s.name}: {notice}" for notice in s.notices)
+    return lines

@@ -15,7 +15,7 @@ import anyio
 from rich.console import Console
 
 from sfsync.app import build_runtime, default_registry, load
-from sfsync.cli.display import StatusBoard, summary
+from sfsync.cli.display import StatusBoard, notes, summary
 from sfsync.core.state import PipelineState
 from sfsync.runtime.pipeline import Pipeline
 from sfsync.runtime.status import PipelineStatus
@@ -47,8 +47,11 @@ async def run_config(
     ) as runtime:
         with board.live(console):
             await _run_all(runtime.pipelines, duration)
+        console.print()
     statuses = board.statuses() or [p.status() for p in runtime.pipelines]
     console.print(summary(statuses))
+    for line in notes(statuses):
+        console.print(line, markup=False, style="yellow")
     return statuses
 
 

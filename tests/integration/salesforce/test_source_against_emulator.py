@@ -185,3 +185,39 @@ async def test_row_filter_reads_only_matching_rows_and_removes_rows_that_leave_i
     assert leaving not in sync.target()
     assert entering in sync.target()
     assert sync.target() == _org_rows(org, banking)
+
+
+@pytest.mark.anyio
+async def test_overlap_sweeps_run_once_per_window_not_on_every_poll(org: Org) -> None:
+    from sfsync.core.checkpoint import Checkpoint
+    from sfsync.spi.source import SourceContext
+
+    ids = _seed(org, 3)
+    clock = FakeClock()
+    source = SalesforceSource(
+        _client(org), [ObjectSelection(name="Account", fields=FIELDS)], overlap=60.0
+    )
+    await source.open(SourceContext(sync_name="t", clock=clock, batch_size=200))
+    await source.describe(["Account"])
+    checkpoint = Checkpoint().advanced(await source.current_positions())
+
+    async def poll() -> list[str]:
+        nonlocal checkpoint
+        keys: list[str] = []
+        async for batch in source.changes(checkpoint):
+            keys.extend(e.key for e in batch)
+            checkpoint = checkpoint.advanced({p.stream: p for p in [batch.last_position] if p})
+        return keys
+
+    org.clock.advance(10)
+    org.store.update("Account", ids[0], {"Name": "first"})
+    # The first poll sweeps: it re-reads the window before the cursor (the seeded records).
+    assert sorted(await poll()) == sorted(ids)
+    assert await poll() == []
+    org.clock.advance(-5)
+    org.store.update("Account", ids[1], {"Name": "late"})  # commits with an older stamp
+    org.clock.advance(5)
+    assert await poll() == []  # inside the window: a cheap poll from the cursor only
+    clock.advance(60)
+    assert await poll() == [ids[1]]  # the next sweep catches the late commit, and only it
+    await source.aclose()

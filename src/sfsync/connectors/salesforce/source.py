@@ -8,10 +8,12 @@ Snapshot
 Changes (near-real time)
     Each object is polled with ``queryAll`` in ``(SystemModstamp, Id)`` order from the last
     delivered pair. Ordering by the pair is what makes the cursor tie-safe: thousands of
-    records sharing one millisecond (a bulk load) are never skipped or repeated. Each poll also
-    re-reads an *overlap window* before the cursor, because a long transaction can commit after
-    a later one with an earlier ``SystemModstamp``; records already delivered with the same
-    stamp are dropped in memory, and anything else is absorbed by the sink's version guard.
+    records sharing one millisecond (a bulk load) are never skipped or repeated. Because a long
+    transaction can commit after a later one with an earlier ``SystemModstamp``, the first poll
+    after start and then one poll in every ``overlap`` seconds is a *sweep*: it re-reads the
+    overlap window before the cursor. Records already delivered with the same stamp are dropped
+    in memory, anything else is absorbed by the sink's version guard. Sweeping once per window
+    rather than on every poll keeps a short polling interval cheap in API calls.
     Deleted rows (``IsDeleted = true``, visible through ``queryAll`` while in the recycle bin)
     become DELETE events, and so do rows that no longer match the user's row filter.
 """
@@ -38,6 +40,7 @@ from sfsync.core.checkpoint import Checkpoint, snapshot_stream
 from sfsync.core.errors import ConfigError
 from sfsync.core.events import Batch, ChangeEvent, Operation, Position
 from sfsync.core.schema import EntitySchema
+from sfsync.spi.clock import Clock
 from sfsync.spi.source import SourceCapabilities, SourceContext
 
 log = logging.getLogger("sfsync.salesforce")
@@ -96,6 +99,9 @@ class SalesforceSource:
         self.overlap = overlap
         self.batch_size = 2000
         self._schemas: dict[str, EntitySchema] = {}
+        self._clock: Clock | None = None
+        # Per object, when the last overlap sweep ran (clock.monotonic()).
+        self._swept: dict[str, float] = {}
         # Per object, records delivered within the overlap window: Id -> SystemModstamp.
         self._recent: dict[str, dict[str, str]] = {}
 
@@ -103,6 +109,7 @@ class SalesforceSource:
 
     async def open(self, ctx: SourceContext) -> None:
         self.batch_size = ctx.batch_size
+        self._clock = ctx.clock
         await self.client.open()
 
     async def aclose(self) -> None:
@@ -215,7 +222,7 @@ class SalesforceSource:
         position = resume.positions.get(change_stream(entity)) if resume else None
         since = Cursor.parse(position.token) if position and position.token else None
         overlap_from = None
-        if since is not None and self.overlap > 0:
+        if since is not None and self.overlap > 0 and self._sweep_due(entity):
             start = _parse_stamp(since.modstamp) - timedelta(seconds=self.overlap)
             overlap_from = datetime_literal(start)
         recent = self._recent.setdefault(entity, {})
@@ -258,6 +265,14 @@ class SalesforceSource:
         if pending:
             yield Batch.of(pending)
             self._remember(recent, pending)
+
+    def _sweep_due(self, entity: str) -> bool:
+        now = self._clock.monotonic() if self._clock is not None else 0.0
+        last = self._swept.get(entity)
+        if last is not None and now - last < self.overlap:
+            return False
+        self._swept[entity] = now
+        return True
 
     def _remember(self, recent: dict[str, str], events: list[ChangeEvent]) -> None:
         for event in events:
