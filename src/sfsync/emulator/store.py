@@ -31,18 +31,24 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Literal
 
 from sfsync.emulator.clock import OrgClock, format_datetime
 from sfsync.emulator.errors import ApiError, ErrorDetail
 from sfsync.emulator.ids import IdFactory, normalise
 from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef, Schema, WireValue
 from sfsync.emulator.schema.standard import AUTO_NUMBER_DIGITS, derived_values
+from sfsync.emulator.store_changes import (
+    CallContext,
+    ChangeRecord,
+    ChangeType,
+    call_context,
+    current_call,
+)
+from sfsync.emulator.store_rows import Row, Table, index_key
 from sfsync.emulator.store_sqlite import DeletionEntry, SqliteRecordFile
 from sfsync.emulator.validation import (
     RuleChecker,
@@ -53,13 +59,11 @@ from sfsync.emulator.validation import (
     prepare_values,
 )
 
-ChangeType = Literal["CREATE", "UPDATE", "DELETE", "UNDELETE"]
 INTEGRATION_USERNAME = "integration@sfsync.emulator"
 #: Records stay in the recycle bin (and in the delete log) this long.
 RECYCLE_BIN_DAYS = 15
 #: The API version used in the record URLs of a 300 answer raised by :meth:`OrgStore.upsert`.
 DEFAULT_API_VERSION = "59.0"
-_COMPOUND = (FieldType.ADDRESS, FieldType.LOCATION)
 _BULK_BATCH = 20_000
 _log = logging.getLogger(__name__)
 _AUTO_FORMAT = re.compile(r"\{(0+)\}")
@@ -67,164 +71,9 @@ _ONE_MS = timedelta(milliseconds=1)
 _WIRE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
 
 
-@dataclass(frozen=True, slots=True)
-class CallContext:
-    """Who is calling: the API (``rest``, ``soap``, ``bulkapi``…) and the ``client=`` value of
-    ``Sforce-Call-Options``. Carried into every :class:`ChangeRecord` (CDC ``changeOrigin``)."""
-
-    api: str = "rest"
-    client_id: str | None = None
-
-
-_CALL: ContextVar[CallContext] = ContextVar("sfsync_emulator_call", default=CallContext())  # noqa: B039
-
-
-@contextmanager
-def call_context(*, api: str = "rest", client_id: str | None = None) -> Iterator[None]:
-    """Tag the writes made inside the block with the caller's API and client id."""
-    token = _CALL.set(CallContext(api, client_id))
-    try:
-        yield
-    finally:
-        _CALL.reset(token)
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeRecord:
-    """One committed change, as listeners (Change Data Capture) see it.
-
-    ``changed_fields`` are the fields whose stored value changed (for CREATE, every non-null
-    field). ``values_after`` is the whole record after the change (read-only). All changes of
-    one commit share ``transaction_key`` and ``commit_timestamp`` and arrive in write order.
-    """
-
-    object_name: str
-    record_id: str
-    change_type: ChangeType
-    changed_fields: tuple[str, ...]
-    values_after: Mapping[str, WireValue]
-    transaction_key: str
-    commit_timestamp: datetime
-    user_id: str
-    client_id: str | None
-    api: str
-
-
-class Row(Mapping[str, WireValue]):
-    """A read-only record: a field-name -> slot map shared by the object plus a value tuple."""
-
-    __slots__ = ("_slot", "_values")
-
-    def __init__(self, slot: Mapping[str, int], values: tuple[WireValue, ...]) -> None:
-        self._slot = slot
-        self._values = values
-
-    def __getitem__(self, key: str) -> WireValue:
-        return self._values[self._slot[key]]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._slot
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._slot)
-
-    def __len__(self) -> int:
-        return len(self._slot)
-
-    def __repr__(self) -> str:
-        return f"Row({dict(self)!r})"
-
-
-def _index_key(value: WireValue, case_sensitive: bool) -> WireValue:
-    if isinstance(value, str) and not case_sensitive:
-        return value.lower()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-class _Table:
-    """One object's rows and indexes."""
-
-    def __init__(self, obj: ObjectDef) -> None:
-        self.obj = obj
-        stored = [f for f in obj.fields.values() if f.type not in _COMPOUND]
-        self.fields: tuple[FieldDef, ...] = tuple(stored)
-        self.names: tuple[str, ...] = tuple(f.name for f in stored)
-        self.slot: dict[str, int] = {n: i for i, n in enumerate(self.names)}
-        self.lower: dict[str, str] = {n.lower(): n for n in self.names}
-        self.rows: dict[str, tuple[WireValue, ...]] = {}
-        # Lookup field slot -> parent id -> child ids (all rows, deleted too).
-        self.refs: dict[int, dict[str, set[str]]] = {
-            self.slot[f.name]: {} for f in stored if f.type is FieldType.REFERENCE
-        }
-        # Unique / external id field slot -> normalised value -> ids (all rows).
-        self.keys: dict[int, dict[WireValue, set[str]]] = {
-            self.slot[f.name]: {} for f in stored if f.unique or f.external_id
-        }
-        self.case_sensitive = {self.slot[f.name]: f.case_sensitive for f in stored}
-        self.auto = [f for f in stored if f.auto_number]
-        self.layout = 0  # the SQLite file's layout id of ``names`` (when persisted)
-        self.template: list[WireValue] = [
-            f.default if f.defaulted_on_create else None for f in stored
-        ]
-
-    def add_many(self, ids: list[str], records: list[tuple[WireValue, ...]]) -> None:
-        """Add new rows (the bulk path): one pass per index instead of one call per row."""
-        self.rows.update(zip(ids, records, strict=True))
-        for slot, index in self.refs.items():
-            for rid, t in zip(ids, records, strict=True):
-                parent = t[slot]
-                if parent is not None:
-                    members = index.get(str(parent))
-                    if members is None:
-                        index[str(parent)] = {rid}
-                    else:
-                        members.add(rid)
-        for slot, keys in self.keys.items():
-            cs = self.case_sensitive[slot]
-            for rid, t in zip(ids, records, strict=True):
-                if t[slot] is not None:
-                    keys.setdefault(_index_key(t[slot], cs), set()).add(rid)
-
-    def row(self, values: tuple[WireValue, ...]) -> Row:
-        return Row(self.slot, values)
-
-    def index(
-        self, rid: str, old: tuple[WireValue, ...] | None, new: tuple[WireValue, ...] | None
-    ) -> None:
-        for slot, index in self.refs.items():
-            before = old[slot] if old is not None else None
-            after = new[slot] if new is not None else None
-            if before == after:
-                continue
-            if before is not None:
-                _discard(index, str(before), rid)
-            if after is not None:
-                index.setdefault(str(after), set()).add(rid)
-        for slot, keys in self.keys.items():
-            cs = self.case_sensitive[slot]
-            before = _index_key(old[slot], cs) if old is not None else None
-            after = _index_key(new[slot], cs) if new is not None else None
-            if before == after:
-                continue
-            if before is not None:
-                _discard(keys, before, rid)
-            if after is not None:
-                keys.setdefault(after, set()).add(rid)
-
-
-def _discard(index: dict[WireValue, set[str]] | dict[str, set[str]], key: object, rid: str) -> None:
-    members = index.get(key)  # type: ignore[call-overload]
-    if members is not None:
-        members.discard(rid)
-        if not members:
-            del index[key]  # type: ignore[arg-type]
-
-
 @dataclass(slots=True)
 class _Pending:
-    table: _Table
+    table: Table
     record_id: str
     change_type: ChangeType
     changed_fields: tuple[str, ...]
@@ -274,7 +123,7 @@ class OrgStore:
         self.schema = schema
         self.clock = clock
         self.ids = IdFactory(org_instance)
-        self._tables = {o.name.lower(): _Table(o) for o in schema}
+        self._tables = {o.name.lower(): Table(o) for o in schema}
         self._by_prefix = {t.obj.key_prefix: t for t in self._tables.values()}
         self._log: dict[str, DeletionEntry] = {}
         self._counters: dict[str, int] = {}
@@ -284,7 +133,7 @@ class OrgStore:
         self._depth = 0
         self._undo: list[Callable[[], None]] = []
         self._pending: list[_Pending] = []
-        self._touched: dict[str, _Table] = {}
+        self._touched: dict[str, Table] = {}
         self._touched_log: set[str] = set()
         self._file = SqliteRecordFile(Path(data_path)) if data_path is not None else None
         if self._file is not None:
@@ -370,7 +219,7 @@ class OrgStore:
                 return []
         if wanted is None:
             return []
-        key = _index_key(wanted, f.case_sensitive)
+        key = index_key(wanted, f.case_sensitive)
         rows = table.rows
         if slot in table.keys:
             ids = sorted(table.keys[slot].get(key, ()))
@@ -379,7 +228,7 @@ class OrgStore:
         return [
             rid
             for rid, t in rows.items()
-            if t[1] is not True and t[slot] is not None and _index_key(t[slot], cs) == key
+            if t[1] is not True and t[slot] is not None and index_key(t[slot], cs) == key
         ]
 
     def count(self, object_name: str, *, include_deleted: bool = False) -> int:
@@ -501,7 +350,7 @@ class OrgStore:
             for p in pending
         ]
 
-    def _put(self, table: _Table, rid: str, new: tuple[WireValue, ...] | None) -> None:
+    def _put(self, table: Table, rid: str, new: tuple[WireValue, ...] | None) -> None:
         """Replace (or add, or with ``None`` remove) one row, keeping indexes and undo."""
         old = table.rows.get(rid)
         self._apply(table, rid, old, new)
@@ -510,7 +359,7 @@ class OrgStore:
 
     @staticmethod
     def _apply(
-        table: _Table,
+        table: Table,
         rid: str,
         old: tuple[WireValue, ...] | None,
         new: tuple[WireValue, ...] | None,
@@ -536,7 +385,7 @@ class OrgStore:
 
     def _announce(
         self,
-        table: _Table,
+        table: Table,
         rid: str,
         change: ChangeType,
         fields: Iterable[str],
@@ -544,7 +393,9 @@ class OrgStore:
         values: tuple[WireValue, ...] | None = None,
     ) -> None:
         after = table.row(values if values is not None else table.rows[rid])
-        self._pending.append(_Pending(table, rid, change, tuple(fields), after, user, _CALL.get()))
+        self._pending.append(
+            _Pending(table, rid, change, tuple(fields), after, user, current_call())
+        )
 
     # ----------------------------------------------------------------------------- writing
 
@@ -561,7 +412,7 @@ class OrgStore:
 
     def _insert(
         self,
-        table: _Table,
+        table: Table,
         values: Mapping[str, object],
         user: str,
         *,
@@ -621,7 +472,7 @@ class OrgStore:
             rid = self._resolve(record_id, table)
             self._update(table, rid, values, self._user(user_id))
 
-    def _update(self, table: _Table, rid: str, values: Mapping[str, object], user: str) -> None:
+    def _update(self, table: Table, rid: str, values: Mapping[str, object], user: str) -> None:
         obj = table.obj
         old = table.rows[rid]
         if old[1] is True:
@@ -743,7 +594,7 @@ class OrgStore:
                 )
             self._soft_delete(table, rid, rid, user, self._now())
 
-    def _soft_delete(self, table: _Table, rid: str, root: str, user: str, now: str) -> None:
+    def _soft_delete(self, table: Table, rid: str, root: str, user: str, now: str) -> None:
         old = table.rows[rid]
         record = list(old)
         record[1] = True
@@ -757,7 +608,7 @@ class OrgStore:
                 if child_table.rows[cid][1] is not True:
                     self._soft_delete(child_table, cid, root, user, now)
 
-    def _cascade_children(self, table: _Table) -> Iterator[tuple[_Table, int]]:
+    def _cascade_children(self, table: Table) -> Iterator[tuple[Table, int]]:
         for rel in table.obj.child_relationships:
             if rel.cascade_delete:
                 child = self._tables[rel.child_object.lower()]
@@ -790,7 +641,7 @@ class OrgStore:
                 if cid in child_table.rows and child_table.rows[cid][1] is True:
                     self._restore(child_table, cid, user, now)
 
-    def _restore(self, table: _Table, rid: str, user: str, now: str) -> None:
+    def _restore(self, table: Table, rid: str, user: str, now: str) -> None:
         old = table.rows[rid]
         uniques = {n: old[table.slot[n]] for n in table.names if table.fields[table.slot[n]].unique}
         check_unique(table.obj, uniques, rid, self)
@@ -831,7 +682,7 @@ class OrgStore:
                     erased += before - sum(len(t.rows) for t in self._tables.values())
         return erased
 
-    def _erase(self, table: _Table, rid: str, root: str, now: str) -> None:
+    def _erase(self, table: Table, rid: str, root: str, now: str) -> None:
         for child_table, slot in self._cascade_children(table):
             for cid in sorted(child_table.refs[slot].get(rid, ())):
                 if cid in child_table.rows:
@@ -929,7 +780,7 @@ class OrgStore:
         if self._file is not None:
             self._file.close()
 
-    def _table(self, object_name: str) -> _Table:
+    def _table(self, object_name: str) -> Table:
         table = self._tables.get(object_name.lower())
         if table is None:
             raise ApiError.of(
@@ -942,7 +793,7 @@ class OrgStore:
         return table
 
     @staticmethod
-    def _declared(table: _Table, key: str) -> str:
+    def _declared(table: Table, key: str) -> str:
         declared = table.lower.get(key.lower())
         if declared is None:
             raise ApiError.of(
@@ -950,13 +801,13 @@ class OrgStore:
             )
         return declared
 
-    def _table_of(self, record_id: str) -> _Table:
+    def _table_of(self, record_id: str) -> Table:
         table = self._by_prefix.get(record_id[:3])
         if table is None:
             raise _not_found()
         return table
 
-    def _resolve(self, record_id: str, table: _Table) -> str:
+    def _resolve(self, record_id: str, table: Table) -> str:
         """The stored 18-character id of ``record_id`` in ``table``; 404 NOT_FOUND otherwise."""
         try:
             rid = normalise(record_id)
@@ -1087,3 +938,16 @@ def _minute(moment: datetime) -> str:
     """``moment`` floored to the minute, in wire form (comparable with stored datetimes)."""
     utc = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     return format_datetime(utc.replace(second=0, microsecond=0))
+
+
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "INTEGRATION_USERNAME",
+    "RECYCLE_BIN_DAYS",
+    "CallContext",
+    "ChangeRecord",
+    "ChangeType",
+    "OrgStore",
+    "Row",
+    "call_context",
+]

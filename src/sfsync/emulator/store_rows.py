@@ -1,0 +1,130 @@
+"""How the store holds one object's records: value tuples aligned with the object's fields,
+read through :class:`Row` views, with an index per lookup field (parent id -> child ids) and
+per unique or external id field (normalised value -> ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef, WireValue
+
+_COMPOUND = (FieldType.ADDRESS, FieldType.LOCATION)
+
+
+class Row(Mapping[str, WireValue]):
+    """A read-only record: a field-name -> slot map shared by the object plus a value tuple."""
+
+    __slots__ = ("_slot", "_values")
+
+    def __init__(self, slot: Mapping[str, int], values: tuple[WireValue, ...]) -> None:
+        self._slot = slot
+        self._values = values
+
+    def __getitem__(self, key: str) -> WireValue:
+        return self._values[self._slot[key]]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._slot
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._slot)
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def __repr__(self) -> str:
+        return f"Row({dict(self)!r})"
+
+
+def index_key(value: WireValue, case_sensitive: bool) -> WireValue:
+    if isinstance(value, str) and not case_sensitive:
+        return value.lower()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+class Table:
+    """One object's rows and indexes.
+
+    ``names`` are the stored fields in declared order (compound fields excluded); slot 0 is
+    always ``Id`` and slot 1 ``IsDeleted`` (the standard builder puts them first). ``rows``
+    maps the 18-character id to the value tuple; tuples are never mutated, only replaced, so
+    a :class:`Row` handed out stays a consistent snapshot of that record.
+    """
+
+    def __init__(self, obj: ObjectDef) -> None:
+        self.obj = obj
+        stored = [f for f in obj.fields.values() if f.type not in _COMPOUND]
+        self.fields: tuple[FieldDef, ...] = tuple(stored)
+        self.names: tuple[str, ...] = tuple(f.name for f in stored)
+        self.slot: dict[str, int] = {n: i for i, n in enumerate(self.names)}
+        self.lower: dict[str, str] = {n.lower(): n for n in self.names}
+        self.rows: dict[str, tuple[WireValue, ...]] = {}
+        # Lookup field slot -> parent id -> child ids (all rows, deleted too).
+        self.refs: dict[int, dict[str, set[str]]] = {
+            self.slot[f.name]: {} for f in stored if f.type is FieldType.REFERENCE
+        }
+        # Unique / external id field slot -> normalised value -> ids (all rows).
+        self.keys: dict[int, dict[WireValue, set[str]]] = {
+            self.slot[f.name]: {} for f in stored if f.unique or f.external_id
+        }
+        self.case_sensitive = {self.slot[f.name]: f.case_sensitive for f in stored}
+        self.auto = [f for f in stored if f.auto_number]
+        self.layout = 0  # the SQLite file's layout id of ``names`` (when persisted)
+        self.template: list[WireValue] = [
+            f.default if f.defaulted_on_create else None for f in stored
+        ]
+
+    def add_many(self, ids: list[str], records: list[tuple[WireValue, ...]]) -> None:
+        """Add new rows (the bulk path): one pass per index instead of one call per row."""
+        self.rows.update(zip(ids, records, strict=True))
+        for slot, index in self.refs.items():
+            for rid, t in zip(ids, records, strict=True):
+                parent = t[slot]
+                if parent is not None:
+                    members = index.get(str(parent))
+                    if members is None:
+                        index[str(parent)] = {rid}
+                    else:
+                        members.add(rid)
+        for slot, keys in self.keys.items():
+            cs = self.case_sensitive[slot]
+            for rid, t in zip(ids, records, strict=True):
+                if t[slot] is not None:
+                    keys.setdefault(index_key(t[slot], cs), set()).add(rid)
+
+    def row(self, values: tuple[WireValue, ...]) -> Row:
+        return Row(self.slot, values)
+
+    def index(
+        self, rid: str, old: tuple[WireValue, ...] | None, new: tuple[WireValue, ...] | None
+    ) -> None:
+        for slot, index in self.refs.items():
+            before = old[slot] if old is not None else None
+            after = new[slot] if new is not None else None
+            if before == after:
+                continue
+            if before is not None:
+                _discard(index, str(before), rid)
+            if after is not None:
+                index.setdefault(str(after), set()).add(rid)
+        for slot, keys in self.keys.items():
+            cs = self.case_sensitive[slot]
+            before = index_key(old[slot], cs) if old is not None else None
+            after = index_key(new[slot], cs) if new is not None else None
+            if before == after:
+                continue
+            if before is not None:
+                _discard(keys, before, rid)
+            if after is not None:
+                keys.setdefault(after, set()).add(rid)
+
+
+def _discard(index: dict[WireValue, set[str]] | dict[str, set[str]], key: object, rid: str) -> None:
+    members = index.get(key)  # type: ignore[call-overload]
+    if members is not None:
+        members.discard(rid)
+        if not members:
+            del index[key]  # type: ignore[arg-type]
