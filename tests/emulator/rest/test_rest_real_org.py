@@ -137,3 +137,27 @@ async def test_aggregate_and_replication(api: httpx.AsyncClient, real_org: Org) 
         )
     ).json()
     assert len(updated["ids"]) == 3
+
+
+async def test_writes_carry_the_call_options_client(api: httpx.AsyncClient, real_org: Org) -> None:
+    seen: list[tuple[str, str | None, str]] = []
+    real_org.store.add_listener(lambda c: seen.append((c.change_type, c.client_id, c.api)))
+    headers = {"Sforce-Call-Options": "client=sfsync/0.1, defaultNamespace=ns"}
+    created = await api.post(f"{V}/sobjects/Account/", json={"Name": "o"}, headers=headers)
+    record_id = created.json()["id"]
+    await api.patch(f"{V}/sobjects/Account/{record_id}", json={"Name": "p"})
+    body = {
+        "compositeRequest": [
+            {
+                "method": "DELETE",
+                "url": f"{V}/sobjects/Account/{record_id}",
+                "referenceId": "gone",
+            }
+        ]
+    }
+    await api.post(f"{V}/composite", json=body, headers=headers)
+    assert seen == [
+        ("CREATE", "sfsync/0.1", "rest"),
+        ("UPDATE", None, "rest"),
+        ("DELETE", "sfsync/0.1", "rest"),
+    ]

@@ -21,6 +21,7 @@ from sfsync.emulator import http
 from sfsync.emulator.errors import ApiError
 from sfsync.emulator.rest.seams import Org
 from sfsync.emulator.schema.model import ObjectDef
+from sfsync.emulator.store import call_context
 
 JSON_TYPE = http.JSON_CONTENT_TYPE
 
@@ -51,14 +52,34 @@ def error_response(error: ApiError) -> Response:
     return http.error_response(error)
 
 
+def client_id_of(request: Request) -> str | None:
+    """The ``client=`` value of ``Sforce-Call-Options`` (``client=Acme/1.0, defaultNamespace=x``).
+
+    Writes are tagged with it so that Change Data Capture reports it as ``changeOrigin`` and a
+    two-way sync can recognise, and drop, the echo of its own writes.
+    """
+    header = request.headers.get("sforce-call-options")
+    if not header:
+        return None
+    for option in header.split(","):
+        key, _, value = option.partition("=")
+        if key.strip().lower() == "client" and value.strip():
+            return value.strip()
+    return None
+
+
 def guarded(endpoint: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
-    """Wrap an endpoint (function or method) so that ApiError becomes Salesforce's error
-    response."""
+    """Wrap an endpoint (function or method taking the request last) so that ApiError becomes
+    Salesforce's error response, and so that the store attributes the writes made inside it to
+    the REST API and the caller's ``Sforce-Call-Options`` client."""
 
     @functools.wraps(endpoint)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+        request = args[-1]
+        client = client_id_of(request) if isinstance(request, Request) else None
         try:
-            return await endpoint(*args, **kwargs)
+            with call_context(api="rest", client_id=client):
+                return await endpoint(*args, **kwargs)
         except ApiError as error:
             return error_response(error)
 
