@@ -148,6 +148,17 @@ def _one(
             f"`{tag_key}` is missing, so the kind of section is unknown",
             f"add `{tag_key}:` with one of: {', '.join(tags)}" if tags else f"add `{tag_key}:`",
         )
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        shown = error.get("input")
+        target = _model_at(model, rel, data)
+        if isinstance(shown, str) and target is not None and "name" in target.model_fields:
+            # `- Account` where `- name: Account` was meant.
+            return doc.problem(
+                path, "expected a mapping, not a single value", f"write `name: {shown}`"
+            )
+        return doc.problem(path, "expected a mapping of `key: value` lines", _FIXES[kind])
+    if kind in ("list_type", "tuple_type"):
+        return doc.problem(path, "expected a list", _FIXES[kind])
     if "fix" in ctx:
         if isinstance(ctx.get("index"), int):
             path = (*path, ctx["index"])

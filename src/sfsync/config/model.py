@@ -350,6 +350,12 @@ class SyncConfig(_Frozen):
         shown: dict[str, Any] = _mask_urls(self.model_dump(mode="json"))
         return shown
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        # `version: "1"` means the same as `version: 1`.
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
     def sync(self, name: str) -> SyncDef:
         """The sync called ``name``.
 

@@ -254,6 +254,18 @@ CASES = [
         ((13, "syncs[0].name", "'All Accounts' is not a valid name", "lower case letters"),),
     ),
     Case(
+        "a single value where a mapping belongs",
+        "      - name: Account\n        fields: [Id, Name]\n",
+        "      - Account\n",
+        ((19, "syncs[0].objects[0]", "expected a mapping, not a single value", "`name: Account`"),),
+    ),
+    Case(
+        "access token without instance_url",
+        "      flow: password\n      username: u@example.com\n      password: pw-12345\n",
+        "      flow: access_token\n      access_token: tok-123456\n",
+        ((3, "connections.crm", "needs instance_url", "add instance_url:"),),
+    ),
+    Case(
         "wrong version",
         "version: 1\n",
         "version: 2\n",
@@ -301,7 +313,7 @@ CASES = [
         "model-level rule of a connector",
         "      flow: password\n",
         "      flow: password\n      client_id: abc\n",
-        ((5, "connections.crm.auth", "both client_id and client_secret", "How to log in"),),
+        ((5, "connections.crm.auth", "client_id and client_secret go together", "or neither"),),
     ),
 ]
 
@@ -416,7 +428,7 @@ def test_process_environment_is_the_default(
     [
         ("", "the configuration file is empty"),
         ("- a\n- b\n", "must be a mapping"),
-        ("version: 1\nconnections: [a]\nsyncs: []\n", "valid dictionary"),
+        ("version: 1\nconnections: [a]\nsyncs: []\n", "expected a mapping"),
     ],
 )
 def test_whole_file_shape_problems(check: Check, text: str, message: str) -> None:
@@ -499,3 +511,7 @@ def test_several_syncs_may_write_one_salesforce_object(check: Check) -> None:
         "     objects: [{name: Contact, table: a, key: Ext__c, fields: [Ext__c]}]}\n"
     )
     assert check(text) == []
+
+
+def test_version_may_be_quoted(check: Check) -> None:
+    assert check(GOOD.replace("version: 1", 'version: "1"')) == []

@@ -33,6 +33,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 _API_VERSION = re.compile(r"\d{2,3}\.0")
 
@@ -84,7 +85,11 @@ class JwtBearerAuth(_Frozen):
     @model_validator(mode="after")
     def _one_key(self) -> Self:
         if (self.private_key_file is None) == (self.private_key is None):
-            raise ValueError("give exactly one of private_key_file or private_key")
+            raise PydanticCustomError(
+                "private_key",
+                "give exactly one of private_key_file or private_key",
+                {"fix": "set private_key_file: /path/key.pem, or private_key: ${file:...}"},
+            )
         return self
 
 
@@ -131,7 +136,11 @@ class PasswordAuth(_Frozen):
     @model_validator(mode="after")
     def _both_or_neither(self) -> Self:
         if (self.client_id is None) != (self.client_secret is None):
-            raise ValueError("give both client_id and client_secret, or neither (SOAP login)")
+            raise PydanticCustomError(
+                "client_pair",
+                "client_id and client_secret go together",
+                {"fix": "give both (OAuth username-password flow) or neither (SOAP login)"},
+            )
         return self
 
 
@@ -203,5 +212,9 @@ class SalesforceConnection(_Frozen):
     @model_validator(mode="after")
     def _instance_for_token(self) -> Self:
         if isinstance(self.auth, AccessTokenAuth) and self.instance_url is None:
-            raise ValueError("flow access_token needs instance_url: there is no login to supply it")
+            raise PydanticCustomError(
+                "instance_url",
+                "flow access_token needs instance_url: there is no login to supply it",
+                {"fix": "add instance_url: https://<your domain>.my.salesforce.com"},
+            )
         return self
