@@ -521,3 +521,42 @@ def test_aggregate_flags() -> None:
 def test_value_functions_in_select(select: str, expected: dict[str, object]) -> None:
     _, records = run(f"SELECT {select} FROM Account WHERE Name = 'Globex'")
     assert {k: v for k, v in records[0].items() if k != "attributes"} == expected
+
+
+def test_typeof_renders_per_type_fields() -> None:
+    _, records = run(
+        "SELECT Name, TYPEOF Owner WHEN User THEN Name, Username WHEN Group THEN Name END "
+        "FROM Account WHERE Name IN ('Acme', 'Initech') ORDER BY Name"
+    )
+    assert [r["Owner"] for r in records] == [
+        {
+            "attributes": {"type": "User", "url": f"{URL}User/{U1}"},
+            "Name": "Uma Owner",
+            "Username": "uma@example.com",
+        },
+        {"attributes": {"type": "Group", "url": f"{URL}Group/{G1}"}, "Name": "Support Queue"},
+    ]
+
+
+def test_typeof_else_branch_and_unmatched_type() -> None:
+    _, records = run(
+        "SELECT TYPEOF Owner WHEN Group THEN Name ELSE Id END FROM Account WHERE Name = 'Acme'"
+    )
+    assert records[0]["Owner"] == {
+        "attributes": {"type": "User", "url": f"{URL}User/{U1}"},
+        "Id": U1,
+    }
+    _, records = run(
+        "SELECT TYPEOF Owner WHEN Group THEN Name END FROM Account WHERE Name = 'Acme'"
+    )
+    assert records[0]["Owner"] == {"attributes": {"type": "User", "url": f"{URL}User/{U1}"}}
+    _, records = run(
+        "SELECT TYPEOF Parent WHEN Account THEN Name END FROM Account WHERE Name = 'Acme'"
+    )
+    assert records[0]["Parent"] is None
+
+
+def test_group_is_both_a_keyword_and_an_object() -> None:
+    assert values("SELECT Id, Name FROM Group") == ["Support Queue"]
+    _, records = run("SELECT Name FROM Group GROUP BY Name")
+    assert records == [{"attributes": AGG, "Name": "Support Queue"}]

@@ -175,11 +175,26 @@ class SelectSubquery:
 
 
 @dataclass(frozen=True, slots=True)
-class SelectTypeof:
-    """``TYPEOF`` is parsed so that the error can say it is not supported, not that the
-    statement is malformed."""
+class TypeofWhen:
+    """``WHEN type THEN fields`` of a TYPEOF."""
 
+    type_name: str
     pos: Pos
+    fields: tuple[FieldRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SelectTypeof:
+    """``TYPEOF What WHEN Account THEN Name, Phone ... ELSE Name END``: per-type field lists
+    for a polymorphic relationship."""
+
+    ref: FieldRef
+    whens: tuple[TypeofWhen, ...]
+    else_fields: tuple[FieldRef, ...]
+
+    @property
+    def pos(self) -> Pos:
+        return self.ref.pos
 
 
 SelectItem = SelectField | SelectFunc | SelectSubquery | SelectTypeof

@@ -218,7 +218,7 @@ class Binder:
                     raise malformed(item.pos, "Nested subqueries are not supported here")
                 root.entries.append(self._child(item, obj))
             elif isinstance(item, a.SelectTypeof):
-                raise malformed(item.pos, "TYPEOF is not supported by the emulator")
+                root.entries.append(self._typeof(item, obj))
             elif item.call.name == "FIELDS":
                 for f in self._fields_function(item.call, query, obj):
                     key = (f.name.lower(),)
@@ -253,6 +253,42 @@ class Binder:
         seen.add((key.lower(),))
         labels = tuple((v.value, v.label) for v in f.picklist) if call.name == "TOLABEL" else ()
         root.entries.append(p.FieldEntry(key, f.name, labels))
+
+    def _typeof(self, item: a.SelectTypeof, obj: ObjectDef) -> p.TypeofEntry:
+        """Bind ``TYPEOF rel WHEN T THEN fields ... [ELSE fields] END`` (``rel`` must be a
+        polymorphic lookup of the queried object; each ``T`` one of its targets)."""
+        if len(item.ref.path) != 1:
+            raise malformed(item.ref.pos, "TYPEOF requires a relationship of the queried object")
+        lookup = obj.relationship(item.ref.path[0])
+        if lookup is None:
+            raise unknown_relationship(item.ref.pos, item.ref.path[0])
+        targets = {name.lower(): name for name in lookup.reference_to}
+        nodes: list[tuple[str, p.RenderNode]] = []
+        for when in item.whens:
+            target = self._schema.object(when.type_name)
+            if target is None or target.name.lower() not in targets:
+                raise malformed(
+                    when.pos,
+                    f"TYPEOF: '{when.type_name}' is not a type of relationship "
+                    f"'{lookup.relationship_name}'",
+                )
+            nodes.append((target.key_prefix, self._typeof_node(target, when.fields)))
+        fallback: p.RenderNode | None = None
+        if item.else_fields:
+            first = self._schema.object(lookup.reference_to[0])
+            if first is None:
+                raise unknown_relationship(item.ref.pos, item.ref.path[0])
+            fallback = self._typeof_node(first, item.else_fields)
+        key = lookup.relationship_name or lookup.name
+        found = (self._schema.object(name) for name in lookup.reference_to)
+        types = tuple((t.key_prefix, t.name) for t in found if t is not None)
+        return p.TypeofEntry(key, lookup.name, tuple(nodes), fallback, types)
+
+    def _typeof_node(self, target: ObjectDef, fields: tuple[a.FieldRef, ...]) -> p.RenderNode:
+        node = _NodeBuilder(target.name)
+        for ref in fields:
+            self._add_path(node, self.resolve(ref, (target, None)))
+        return node.build()
 
     def _fields_function(self, call: a.FuncCall, query: a.Query, obj: ObjectDef) -> list[FieldDef]:
         arg = call.arg

@@ -52,13 +52,6 @@ def _pos(token: Token) -> a.Pos:
     return a.Pos(token.line or 1, token.column or 1)
 
 
-def _pos_of(node: object) -> a.Pos:
-    pos = getattr(node, "pos", None)
-    if isinstance(pos, a.Pos):
-        return pos
-    raise TypeError(f"no position on {node!r}")  # pragma: no cover - grammar guarantees one
-
-
 def unescape(body: str, pos: a.Pos) -> str:
     """Undo SOQL string escapes; ``\\%`` and ``\\_`` stay escaped for LIKE."""
 
@@ -208,11 +201,19 @@ class _Builder(Transformer[Token, Any]):
     def select_subquery(self, items: list[a.Query]) -> a.SelectSubquery:
         return a.SelectSubquery(items[0], items[0].pos)
 
-    def select_typeof(self, items: list[a.Pos]) -> a.SelectTypeof:
-        return a.SelectTypeof(items[0])
+    def select_typeof(self, items: list[a.SelectTypeof]) -> a.SelectTypeof:
+        return items[0]
 
-    def typeof(self, items: list[Any]) -> a.Pos:
-        return _pos_of(items[0])
+    def typeof(self, items: list[Any]) -> a.SelectTypeof:
+        whens = tuple(i for i in items[1:] if isinstance(i, a.TypeofWhen))
+        rest = [i for i in items[1:] if isinstance(i, tuple)]
+        return a.SelectTypeof(items[0], whens, rest[0] if rest else ())
+
+    def typeof_when(self, items: list[Any]) -> a.TypeofWhen:
+        return a.TypeofWhen(str(items[0]), _pos(items[0]), items[1])
+
+    def typeof_else(self, items: list[Any]) -> tuple[a.FieldRef, ...]:
+        return tuple(items[0])
 
     def field_list(self, items: list[a.FieldRef]) -> tuple[a.FieldRef, ...]:
         return tuple(items)
@@ -237,8 +238,8 @@ class _Builder(Transformer[Token, Any]):
     def having(self, items: list[a.Condition]) -> tuple[object, ...]:
         return _tagged("having", items[0])
 
-    def group_by(self, items: list[a.Operand]) -> tuple[object, ...]:
-        return _tagged("group_by", tuple(items))
+    def group_by(self, items: list[Any]) -> tuple[object, ...]:
+        return _tagged("group_by", tuple(i for i in items if not isinstance(i, Token)))
 
     def order_by(self, items: list[a.OrderItem]) -> tuple[object, ...]:
         return _tagged("order_by", tuple(items))

@@ -150,7 +150,19 @@ class ChildEntry:
     plan: ChildPlan
 
 
-Entry = FieldEntry | CompoundEntry | ParentEntry | ChildEntry
+@dataclass(frozen=True, slots=True)
+class TypeofEntry:
+    """A polymorphic relationship selected with TYPEOF: ``nodes`` maps an id prefix to what
+    to render for that type; ``fallback`` is the ELSE branch (None: attributes only)."""
+
+    key: str
+    lookup: str
+    nodes: tuple[tuple[str, RenderNode], ...]
+    fallback: RenderNode | None
+    types: tuple[tuple[str, str], ...]  # (id prefix, object name) of every target
+
+
+Entry = FieldEntry | CompoundEntry | ParentEntry | ChildEntry | TypeofEntry
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,7 +98,33 @@ class RenderBuilder:
             return self._compound(entry)
         if isinstance(entry, p.ParentEntry):
             return self._parent(entry)
+        if isinstance(entry, p.TypeofEntry):
+            return self._typeof(entry)
         return self._children(entry)
+
+    def _typeof(self, entry: p.TypeofEntry) -> _Writer:
+        key, lookup = entry.key, entry.lookup
+        by_prefix = {prefix: self.renderer(node) for prefix, node in entry.nodes}
+        fallback = self.renderer(entry.fallback) if entry.fallback is not None else None
+        types = dict(entry.types)
+        base = self.base
+        get = self.source.get
+
+        def typed(record: Record, out: Rendered) -> None:
+            ref = record.get(lookup)
+            target = get(ref) if isinstance(ref, str) else None
+            if target is None:
+                out[key] = None
+                return
+            assert isinstance(ref, str)
+            render = by_prefix.get(ref[:3], fallback)
+            if render is not None:
+                out[key] = render(target)
+            else:  # no branch for this type and no ELSE: only the record's attributes
+                name = types.get(ref[:3], "Name")
+                out[key] = {"attributes": {"type": name, "url": f"{base}{name}/{ref}"}}
+
+        return typed
 
     @staticmethod
     def _compound(entry: p.CompoundEntry) -> _Writer:
