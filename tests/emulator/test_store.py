@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sfsync.emulator.clock import OrgClock
 from sfsync.emulator.errors import ApiError
@@ -566,3 +568,63 @@ def test_purge_erases_only_expired_recycle_bin_records(store: OrgStore, clock: O
     assert store.get(recent) is not None
     assert store.get(live) is not None
     assert store.purge_recycle_bin() == 0
+
+
+def _state(store: OrgStore) -> object:
+    rows = {
+        name: [dict(r) for r in store.scan(name, include_deleted=True)]
+        for name in ("Account", "Contact", "Invoice__c")
+    }
+    accounts = [str(r["Id"]) for r in rows["Account"]]
+    kids = {
+        a: [r["Id"] for r in store.children("Contact", "AccountId", a, include_deleted=True)]
+        for a in accounts
+    }
+    keys = {v: store.find_by_field("Account", "Ext__c", v) for v in ("k0", "k1", "k2")}
+    log = store.deleted_records("Account", T0, T0 + timedelta(days=1))
+    return rows, kids, keys, log
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["insert", "contact", "update", "delete", "undelete", "hard"]),
+            st.integers(0, 5),
+            st.integers(0, 2),
+        ),
+        max_size=12,
+    )
+)
+def test_a_failed_transaction_leaves_no_trace(
+    store: OrgStore, ops: list[tuple[str, int, int]]
+) -> None:
+    before = _state(store)
+    accounts = [str(r["Id"]) for r in store.scan("Account", include_deleted=True)]
+
+    def run(op: str, pick: int, key: int) -> None:
+        target = accounts[pick % len(accounts)] if accounts else None
+        try:
+            if op == "insert" or target is None:
+                accounts.append(store.insert("Account", {"Name": "N", "Ext__c": f"k{key}"}))
+            elif op == "contact":
+                store.insert("Contact", {"LastName": "C", "AccountId": target})
+            elif op == "update":
+                store.update("Account", target, {"Ext__c": f"k{key}", "Phone": str(pick)})
+            elif op == "delete":
+                store.delete(target)
+            elif op == "undelete":
+                store.undelete(target)
+            else:
+                store.hard_delete(target)
+                accounts.remove(target)
+        except ApiError:
+            pass  # an individual failure inside the batch is fine; the batch still fails below
+
+    def boom() -> None:
+        raise ApiError.of(400, "X", "batch fails")
+
+    _failing_transaction(store, *[lambda o=o: run(*o) for o in ops], boom)
+    assert _state(store) == before

@@ -357,3 +357,11 @@ def test_rule_checker_compiles_once_and_passes_record_source_and_time() -> None:
     assert info.value.details[0].code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
     assert calls == ["Name = 'bad'"]
     assert [s[1:] for s in seen] == [(source, T0), (source, T0)]
+
+
+def test_null_checkbox_is_stored_as_false(store: OrgStore) -> None:
+    cid = store.insert("Contact", {"LastName": "x", "DoNotCall": True})
+    store.update("Contact", cid, {"DoNotCall": None})
+    row = store.get(cid)
+    assert row is not None
+    assert row["DoNotCall"] is False

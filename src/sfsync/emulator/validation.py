@@ -226,7 +226,9 @@ def prepare_values(
                 "permission set.",
                 f.name,
             )
-        out[f.name] = coerce_value(f, raw)
+        # A checkbox cannot be null: the platform stores null as false.
+        value = coerce_value(f, raw)
+        out[f.name] = False if value is None and f.type is T.BOOLEAN else value
     return out
 
 
