@@ -53,9 +53,41 @@ class Problem:
         )
         return f"{head}\n    fix: {self.fix}" if self.fix else head
 
+    def to_dict(self) -> dict[str, str | int | None]:
+        """The problem as JSON-ready data, for ``--format json`` and the admin API."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "field": self.field,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+    def github_annotation(self) -> str:
+        """A GitHub Actions workflow command that marks the line in a pull request's diff."""
+        props = [f"file={_escape_property(self.file)}"]
+        if self.line is not None:
+            props.append(f"line={self.line}")
+            if self.column is not None:
+                props.append(f"col={self.column}")
+        if self.field:
+            props.append(f"title={_escape_property(self.field)}")
+        text = f"{self.message}\nfix: {self.fix}" if self.fix else self.message
+        return f"::error {','.join(props)}::{_escape_data(text)}"
+
     def sort_key(self) -> tuple[str, int, int, str, str]:
         """Order of appearance in the file; problems without a line come first."""
         return (self.file, self.line or 0, self.column or 0, self.field, self.message)
+
+
+def _escape_data(text: str) -> str:
+    # The escapes GitHub's workflow-command parser expects in a message.
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def render_all(problems: Iterable[Problem]) -> str:

@@ -47,3 +47,24 @@ def test_config_problems_survive_pickling() -> None:
     err = pickle.loads(pickle.dumps(ConfigProblems([problem(2)])))
     assert isinstance(err, ConfigProblems)
     assert err.problems == (problem(2),)
+
+
+def test_machine_readable_forms() -> None:
+    value = Problem(
+        file="conf/sync.yaml", line=4, column=3, field="syncs[0].mode", message="bad: 50%", fix="x"
+    )
+    assert value.to_dict() == {
+        "file": "conf/sync.yaml",
+        "line": 4,
+        "column": 3,
+        "field": "syncs[0].mode",
+        "message": "bad: 50%",
+        "fix": "x",
+    }
+    assert value.github_annotation() == (
+        "::error file=conf/sync.yaml,line=4,col=3,title=syncs[0].mode::bad: 50%25%0Afix: x"
+    )
+    assert (
+        problem(None, field="").github_annotation()
+        == "::error file=sync.yaml::bad%0Afix: do better"
+    )
