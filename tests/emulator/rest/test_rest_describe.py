@@ -167,6 +167,8 @@ async def test_full_describe_has_every_key(client: httpx.AsyncClient) -> None:
          "value": "Energy"}
     ]  # fmt: skip
     assert fields["BillingCity"]["compoundFieldName"] == "BillingAddress"
+    assert fields["IsDeleted"]["defaultValue"] is False
+    assert fields["IsDeleted"]["nillable"] is False
     assert body["childRelationships"] == [
         {
             "cascadeDelete": False, "childSObject": "Contact", "deprecatedAndHidden": False,

@@ -130,7 +130,7 @@ def field_describe(field: FieldDef) -> dict[str, Any]:
         "controllerName": None,
         "createable": field.createable and not field.calculated and not field.auto_number,
         "custom": field.custom,
-        "defaultValue": field.default if ftype is not FieldType.PICKLIST else None,
+        "defaultValue": _default_value(field),
         "defaultValueFormula": None,
         "defaultedOnCreate": field.defaulted_on_create or ftype is FieldType.BOOLEAN,
         "dependentPicklist": False,
@@ -185,6 +185,16 @@ def field_describe(field: FieldDef) -> dict[str, Any]:
         "updateable": field.updateable and not field.calculated and not field.auto_number,
         "writeRequiresMasterRead": False,
     }
+
+
+def _default_value(field: FieldDef) -> object:
+    # Checkboxes always report their default (false unless set); picklists report theirs in
+    # picklistValues[].defaultValue instead.
+    if field.type is FieldType.BOOLEAN:
+        return bool(field.default)
+    if field.type in (FieldType.PICKLIST, FieldType.MULTIPICKLIST):
+        return None
+    return field.default
 
 
 def _extra_type_info(field: FieldDef) -> str | None:
