@@ -88,11 +88,13 @@ def _endpoints(
         kind = types.get(ref)
         if kind is not None and role not in registry.get(kind).roles:
             verb = "read from" if role == "source" else "written to"
+            capable = [n for n in registry.names() if role in registry.get(n).roles]
             problems.append(
                 doc.problem(
                     (*base, key),
                     f"connection {ref!r} ({kind}) cannot be {verb}",
-                    f"use a connection whose connector can be {verb}; see `sfsync connectors`",
+                    f"use a connection of a type that can be {verb}: "
+                    f"{', '.join(capable) or 'none is installed'}",
                 )
             )
     source, target = sync.get("source"), sync.get("target")

@@ -22,7 +22,7 @@ ignored setting. Every field has a description: ``scripts/gen_config_docs.py`` t
 ``docs/configuration.md``. Connection sections are validated by the connector's own model (its
 ``ConnectorSpec.config``), found through the registry; :class:`Connection` keeps the type name
 with the validated model. Checks across fields and sections (unknown connections, duplicate
-names) live in :mod:`sfsync.config.validate`.
+names) live in :mod:`sfsync.config.checks`.
 """
 
 from __future__ import annotations
@@ -387,8 +387,3 @@ def _mask_urls(value: Any) -> Any:
     if isinstance(value, list):
         return [_mask_urls(v) for v in value]
     return value
-
-
-def public_fields(model: type[BaseModel]) -> dict[str, Any]:
-    """``model``'s fields by the key users write (the alias where there is one)."""
-    return {info.alias or name: info for name, info in model.model_fields.items()}

@@ -146,7 +146,7 @@ CASES = [
         "connector used in a role it cannot play",
         "    type: sqlite\n    url: sqlite:///demo.db\n",
         "    type: readonly\n    path: demo.db\n",
-        ((15, "syncs[0].target", "'db' (readonly) cannot be written to", "sfsync connectors"),),
+        ((15, "syncs[0].target", "'db' (readonly) cannot be written to", "mariadb, mysql"),),
     ),
     Case(
         "unknown connection type lists installed connectors",
