@@ -21,7 +21,8 @@ from . import plan as p
 from .messages import malformed
 
 if TYPE_CHECKING:
-    from .binder import Binder, _Scope
+    from .binder import Binder
+    from .names import Scope
 
 _NOT_AGGREGATABLE = (
     FieldType.BOOLEAN, FieldType.MULTIPICKLIST, FieldType.ADDRESS, FieldType.LOCATION,
@@ -30,7 +31,7 @@ _NOT_AGGREGATABLE = (
 
 
 class _AggregateBinder:
-    def __init__(self, binder: Binder, scope: _Scope) -> None:
+    def __init__(self, binder: Binder, scope: Scope) -> None:
         self.binder = binder
         self.scope = scope
         self.groups: list[tuple[p.Operand, str]] = []
@@ -139,7 +140,7 @@ def _slot_operand(slot: str, kind: FieldType, case_sensitive: bool) -> p.Operand
     return p.Operand(p.Path((), synthetic), None, kind, case_sensitive)
 
 
-def bind_aggregate(binder: Binder, query: a.Query, scope: _Scope) -> p.AggregatePlan:
+def bind_aggregate(binder: Binder, query: a.Query, scope: Scope) -> p.AggregatePlan:
     """Bind the SELECT list, GROUP BY, HAVING and ORDER BY of an aggregate query."""
     state = _AggregateBinder(binder, scope)
     for expr in query.group_by:
