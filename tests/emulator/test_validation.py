@@ -365,3 +365,29 @@ def test_null_checkbox_is_stored_as_false(store: OrgStore) -> None:
     row = store.get(cid)
     assert row is not None
     assert row["DoNotCall"] is False
+
+
+def test_csv_style_text_values_are_coerced(store: OrgStore) -> None:
+    """Bulk ingest hands every value over as text: empty means null (false for checkboxes)."""
+    cid = store.insert(
+        "Contact",
+        {
+            "LastName": "x",
+            "DoNotCall": "",
+            "HasOptedOutOfEmail": "true",
+            "Birthdate": "",
+            "Email": "",
+        },
+    )
+    row = store.get(cid)
+    assert row is not None
+    assert (row["DoNotCall"], row["HasOptedOutOfEmail"], row["Birthdate"], row["Email"]) == (
+        False,
+        True,
+        None,
+        None,
+    )
+    aid = store.insert("Account", {"Name": "A", "NumberOfEmployees": "12", "AnnualRevenue": "3.5"})
+    account = store.get(aid)
+    assert account is not None
+    assert (account["NumberOfEmployees"], account["AnnualRevenue"]) == (12, 4.0)

@@ -87,7 +87,7 @@ def parse_datetime(text: str) -> datetime:
 def coerce_value(f: FieldDef, raw: object) -> WireValue:
     """``raw`` (a JSON-decoded value) as the wire value of field ``f``; ApiError when it does
     not fit (type, length, picklist, email, id format, numeric range)."""
-    if raw is None or (raw == "" and f.type is not T.BOOLEAN):
+    if raw is None or raw == "":
         return None
     if isinstance(raw, dict | list):
         raise _parser_error(f, raw)
@@ -327,9 +327,11 @@ def check_unique(
     obj: ObjectDef, values: Mapping[str, WireValue], record_id: str, lookups: Lookups
 ) -> None:
     """DUPLICATE_VALUE when a unique field in ``values`` repeats another live record's value."""
-    for name, value in values.items():
-        f = obj.field(name)
-        if f is None or not f.unique or value is None:
+    for f in obj.fields.values():
+        if not f.unique:
+            continue
+        value = values.get(f.name)
+        if value is None:
             continue
         others = [i for i in lookups.find_by_field(obj.name, f.name, value) if i != record_id]
         if others:
