@@ -118,6 +118,9 @@ def test_upsert_by_external_id(sf: Any) -> None:
     assert record["Name"] == "Upserted again"
     with pytest.raises(SalesforceResourceNotFound):
         sf.Account.upsert("Name/x", {"Name": "not a key"})
+    # simple-salesforce quote_plus-encodes the value of get_by_custom_id.
+    sf.Account.create({"Name": "Odd key", "Ext_Id__c": "A+B C/D"})
+    assert sf.Account.get_by_custom_id("Ext_Id__c", "A+B C/D")["Name"] == "Odd key"
 
 
 def test_multiple_matches_raise_more_than_one_record(sf: Any) -> None:

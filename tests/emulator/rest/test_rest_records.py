@@ -112,6 +112,11 @@ async def test_upsert_value_is_url_decoded(client: httpx.AsyncClient, org: FakeO
     response = await client.patch(f"{V}/sobjects/Account/Ext__c/a+b%2Fc", json={"Name": "x"})
     assert response.status_code == 201
     assert org.store.rows[response.json()["id"]]["Ext__c"] == "a b/c"
+    response = await client.patch(f"{V}/sobjects/Account/Ext__c/x%2By%20z", json={"Name": "y"})
+    assert response.status_code == 201
+    assert org.store.rows[response.json()["id"]]["Ext__c"] == "x+y z"
+    found = await client.get(f"{V}/sobjects/Account/Ext__c/x%2By+z")
+    assert found.json()["Name"] == "y"
 
 
 async def test_upsert_errors(client: httpx.AsyncClient, org: FakeOrg) -> None:

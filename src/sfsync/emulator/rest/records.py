@@ -83,6 +83,21 @@ def external_id_field(obj: ObjectDef, name: str) -> FieldDef:
     return field
 
 
+def external_id_value(request: Request) -> str:
+    """The external-id value in ``/sobjects/{Obj}/{Field}/{value}``, decoded once from the raw
+    path as a form value: clients encode it with ``quote_plus``, so ``+`` is a space and
+    ``%2B`` a plus (the already-decoded path could no longer tell them apart). Slashes may be
+    encoded (``%2F``) or not."""
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes):
+        path = raw.decode("latin-1").split("?", 1)[0]
+        parts = path.split("/")
+        for index, part in enumerate(parts):
+            if part.lower() == "sobjects" and len(parts) > index + 3:
+                return unquote_plus("/".join(parts[index + 3 :]))
+    return str(request.path_params["value"])
+
+
 def save_result(record_id: str, created: bool | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"id": record_id, "success": True, "errors": []}
     if created is not None:
@@ -226,7 +241,7 @@ class RecordResource:
         org = org_of(request)
         obj = object_def(org, request.path_params["sobject"])
         field = external_id_field(obj, request.path_params["field"])
-        value = unquote_plus(request.path_params["value"])
+        value = external_id_value(request)
         if field.type is FieldType.ID:
             row = org.store.get(value) if looks_like_id(value) else None
             live = row is not None and row.get("IsDeleted") is not True
