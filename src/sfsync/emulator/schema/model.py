@@ -117,7 +117,8 @@ class FieldDef:
         precision, scale: digits for numbers.
         nillable: may be null. A createable, non-nillable field that is not
             ``defaulted_on_create`` is required on insert (REQUIRED_FIELD_MISSING).
-        createable, updateable: may be set on insert / update (else INVALID_FIELD_FOR_INSERT_UPDATE).
+        createable, updateable: may be set on insert / update (else
+            INVALID_FIELD_FOR_INSERT_UPDATE).
         defaulted_on_create: the org fills it when the insert omits it.
         default: the value filled in when ``defaulted_on_create`` and omitted.
         unique: no two records may share a non-null value (DUPLICATE_VALUE).
