@@ -75,3 +75,20 @@ async def test_limits_renders_the_org_snapshot(client: httpx.AsyncClient) -> Non
     for path in (f"{V}/limits", f"{V}/limits/"):
         body = (await client.get(path)).json()
         assert body["DailyApiRequests"] == {"Max": 15000, "Remaining": 14990}
+
+
+async def test_more_than_600000_ids_is_exceeded_id_limit(
+    client: httpx.AsyncClient, org: FakeOrg
+) -> None:
+    many = [f"001xx{n:010d}AAA" for n in range(600_001)]
+    # A store seam answering with too many ids (the fake store is a plain attribute).
+    org.store.updated_ids = lambda *_args: many  # type: ignore[method-assign]
+    org.store.deleted_records = lambda *_args: [(i, "2024-05-01T11:00:00.000+0000") for i in many]  # type: ignore[method-assign]
+    params = {"start": "2024-04-30T00:00:00Z", "end": "2024-05-01T11:00:00Z"}
+    for resource in ("updated", "deleted"):
+        response = await client.get(f"{V}/sobjects/Account/{resource}/", params=params)
+        assert response.status_code == 400
+        assert response.json()[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+    org.store.updated_ids = lambda *_args: many[:600_000]  # type: ignore[method-assign]
+    response = await client.get(f"{V}/sobjects/Account/updated/", params=params)
+    assert len(response.json()["ids"]) == 600_000
