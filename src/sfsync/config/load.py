@@ -30,6 +30,8 @@ FieldPath = tuple[str | int, ...]
 # message can echo them (the models mark the same fields SecretStr).
 _SECRET_KEY = re.compile(r"(password|secret|token|private_key|api_key|credential)", re.I)
 _MIN_SCRUB = 4  # shorter strings would scrub ordinary words out of messages
+MAX_NODES = 100_000
+"""More values than any real configuration has; guards against alias bombs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,10 @@ def parse_document(text: str, *, file: str, env: Mapping[str, str], base_dir: Pa
     return doc
 
 
+class _StructureError(yaml.MarkedYAMLError):
+    """Valid YAML whose shape sfsync refuses to expand (cycles, alias bombs)."""
+
+
 class _Walker:
     """Turns composed nodes into plain values, recording marks and interpolating strings."""
 
@@ -204,13 +210,31 @@ class _Walker:
         self._loader = loader
         self._env = env
         self._base_dir = base_dir
+        self._open: set[int] = set()  # collections being walked: a repeat is a cycle
+        self._count = 0
 
     def walk(self, node: yaml.Node, path: FieldPath) -> Any:
         self._doc.values[path] = _mark(node)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
+        self._count += 1
+        if self._count > MAX_NODES:
+            # Aliases can make a small file expand exponentially ("billion laughs").
+            raise _StructureError(
+                problem=f"the document expands to more than {MAX_NODES} values (through aliases?)",
+                problem_mark=node.start_mark,
+            )
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if id(node) in self._open:
+                raise _StructureError(
+                    problem="an alias refers to a node that contains it",
+                    problem_mark=node.start_mark,
+                )
+            self._open.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path)
+                return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
+            finally:
+                self._open.discard(id(node))
         value = self._loader.construct_object(node, deep=True)
         if isinstance(value, str):
             value = self._interpolate(value, path)
@@ -283,6 +307,8 @@ def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
         fix = "check the indentation of this line against the lines above it"
     elif "found unexpected end of stream" in detail or "found unknown escape" in detail:
         fix = "close the quote that starts on or before this line"
+    elif "alias" in detail:
+        fix = "use anchors and aliases (&name, *name) only for separate, non-recursive values"
     elif "expected a single document" in detail:
         fix = "keep one YAML document per file: remove the extra '---'"
     else:
@@ -292,6 +318,7 @@ def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
         line=mark.line + 1 if mark else None,
         column=mark.column + 1 if mark else None,
         field="",
-        message=f"YAML syntax error: {detail}",
+        message=f"{'YAML structure' if isinstance(exc, _StructureError) else 'YAML syntax'} "
+        f"error: {detail}",
         fix=fix,
     )

@@ -125,3 +125,20 @@ def _write(tmp_path: Path, text: str) -> Path:
 )
 def test_format_path(path: tuple[str | int, ...], text: str) -> None:
     assert format_path(path) == text
+
+
+def test_recursive_alias_is_a_problem_not_a_crash() -> None:
+    doc = parse_document("a: &x\n  - *x\n", file="c.yaml", env={}, base_dir=Path("."))
+    (problem,) = doc.problems
+    assert problem.message == "YAML structure error: an alias refers to a node that contains it"
+    assert "non-recursive" in problem.fix
+
+
+def test_alias_bomb_is_refused() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 6):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    doc = parse_document("\n".join(lines) + "\n", file="c.yaml", env={}, base_dir=Path("."))
+    (problem,) = doc.problems
+    assert "expands to more than" in problem.message
