@@ -7,7 +7,10 @@ from pathlib import Path
 from types import ModuleType
 
 from sfsync.config.model import ObjectSync, SyncConfig, SyncDef
+from sfsync.config.validate import parse_config
 from sfsync.connectors.salesforce.config import SalesforceConnection
+
+from .conftest import make_registry
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -37,3 +40,16 @@ def test_every_field_is_described_and_documented() -> None:
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no description"
             assert f"| `{info.alias or name}` |" in text
+
+
+def test_the_complete_example_is_valid(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    example = text.split("## A complete example\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    key = tmp_path / "key.pem"
+    key.write_text("pem", encoding="utf-8")
+    (tmp_path / "pg_password").write_text("pw", encoding="utf-8")
+    example = example.replace("/run/secrets/sf_jwt_key.pem", str(key)).replace(
+        "/run/secrets/pg_password", str(tmp_path / "pg_password")
+    )
+    config = parse_config(example, make_registry(), env={"SF_CLIENT_ID": "c"})
+    assert config.syncs[0].objects[0].target_table == "accounts"
