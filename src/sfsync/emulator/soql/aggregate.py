@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from itertools import islice
+from typing import Any
 
 from sfsync.emulator.schema.model import WireValue
 
@@ -20,49 +21,48 @@ from . import plan as p
 from .catalog import Record, RecordSource
 from .predicates import DATE_FUNCTIONS, PredicateBuilder, path_getter, sort_records
 
+Step = Callable[[Any, WireValue], Any]
 
-class _Measure:
-    """Running state of one aggregate function over one group."""
 
-    __slots__ = ("best", "count", "distinct", "func", "total")
+def _count(state: int, value: WireValue) -> int:
+    return state if value is None else state + 1
 
-    def __init__(self, func: str) -> None:
-        self.func = func
-        self.count = 0
-        self.total: float = 0
-        self.best: WireValue = None
-        self.distinct: set[WireValue] = set()
 
-    def add(self, value: WireValue, row_counts: bool) -> None:
-        if row_counts:  # COUNT(): every row counts
-            self.count += 1
-            return
-        if value is None:
-            return
-        self.count += 1
-        func = self.func
-        if func == "COUNT_DISTINCT":
-            self.distinct.add(value.lower() if isinstance(value, str) else value)
-        elif func in ("SUM", "AVG"):
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                self.total += value
-        elif func == "MIN":
-            if self.best is None or value < self.best:  # type: ignore[operator]
-                self.best = value
-        elif func == "MAX" and (self.best is None or value > self.best):  # type: ignore[operator]
-            self.best = value
+def _sum(state: float | None, value: WireValue) -> float | None:
+    if not isinstance(value, int | float):
+        return state
+    return value if state is None else state + value
 
-    def result(self) -> WireValue:
-        func = self.func
-        if func == "COUNT":
-            return self.count
-        if func == "COUNT_DISTINCT":
-            return len(self.distinct)
-        if func == "SUM":
-            return self.total if self.count else None
-        if func == "AVG":
-            return self.total / self.count if self.count else None
-        return self.best
+
+def _avg(state: tuple[float, int], value: WireValue) -> tuple[float, int]:
+    if not isinstance(value, int | float):
+        return state
+    return state[0] + value, state[1] + 1
+
+
+def _min(state: Any, value: WireValue) -> Any:
+    return value if value is not None and (state is None or value < state) else state
+
+
+def _max(state: Any, value: WireValue) -> Any:
+    return value if value is not None and (state is None or value > state) else state
+
+
+def _distinct(state: set[WireValue], value: WireValue) -> set[WireValue]:
+    if value is not None:
+        state.add(value.lower() if isinstance(value, str) else value)
+    return state
+
+
+#: Per function: the initial state (a factory), the step, and the final value.
+_FUNCTIONS: dict[str, tuple[Callable[[], Any], Step, Callable[[Any], WireValue]]] = {
+    "COUNT": (lambda: 0, _count, lambda s: s),
+    "SUM": (lambda: None, _sum, lambda s: s),
+    "AVG": (lambda: (0.0, 0), _avg, lambda s: s[0] / s[1] if s[1] else None),
+    "MIN": (lambda: None, _min, lambda s: s),
+    "MAX": (lambda: None, _max, lambda s: s),
+    "COUNT_DISTINCT": (set, _distinct, len),
+}
 
 
 def _raw_getter(operand: p.Operand, source: RecordSource) -> Callable[[Record], WireValue]:
@@ -78,6 +78,19 @@ def _raw_getter(operand: p.Operand, source: RecordSource) -> Callable[[Record], 
     return apply
 
 
+def _one(record: Record) -> WireValue:
+    return 1
+
+
+def _key_function(
+    getters: list[Callable[[Record], WireValue]],
+) -> Callable[[Record], tuple[WireValue, ...]]:
+    if len(getters) == 1:
+        only = getters[0]
+        return lambda record: (only(record),)
+    return lambda record: tuple(get(record) for get in getters)
+
+
 def aggregate_rows(
     plan: p.AggregatePlan,
     rows: Iterable[Record],
@@ -89,26 +102,31 @@ def aggregate_rows(
 ) -> list[dict[str, object]]:
     """The AggregateResult records of ``rows`` (already filtered by WHERE)."""
     group_getters = [_raw_getter(operand, source) for operand, _ in plan.groups]
-    measure_getters = [
-        path_getter(m.path, source) if m.path is not None else None for m in plan.measures
-    ]
-    groups: dict[tuple[WireValue, ...], list[_Measure]] = {}
+    key_of = _key_function(group_getters)
+    # COUNT() counts rows: its "value" is a constant non-null.
+    getters = [path_getter(m.path, source) if m.path is not None else _one for m in plan.measures]
+    functions = [_FUNCTIONS[m.func] for m in plan.measures]
+    inits = [init for init, _, _ in functions]
+    steps = list(
+        zip(range(len(functions)), [step for _, step, _ in functions], getters, strict=True)
+    )
+    groups: dict[tuple[WireValue, ...], list[Any]] = {}
     if not plan.groups:
-        groups[()] = [_Measure(m.func) for m in plan.measures]
+        groups[()] = [init() for init in inits]
     for row in rows:
-        key = tuple(get(row) for get in group_getters)
+        key = key_of(row)
         state = groups.get(key)
         if state is None:
-            state = groups[key] = [_Measure(m.func) for m in plan.measures]
-        for measure, get in zip(state, measure_getters, strict=True):
-            measure.add(get(row) if get is not None else None, get is None)
+            state = groups[key] = [init() for init in inits]
+        for index, step, get in steps:
+            state[index] = step(state[index], get(row))
     synthetic: list[Record] = []
     for key, state in groups.items():
         record: dict[str, WireValue] = {
             slot: v for (_, slot), v in zip(plan.groups, key, strict=True)
         }
-        for m, measure in zip(plan.measures, state, strict=True):
-            record[m.slot] = measure.result()
+        for m, value, (_, _, final) in zip(plan.measures, state, functions, strict=True):
+            record[m.slot] = final(value)
         synthetic.append(record)
     if plan.having is not None:
         having = predicates.build(plan.having)
