@@ -99,7 +99,7 @@ def did_you_mean(word: str, choices: Sequence[str], *, noun: str = "one of") -> 
     near = suggest(word, choices)
     if near is not None:
         return f"did you mean {near!r}? ({noun}: {listing})"
-    return f"use {noun}: {listing}"
+    return f"use one of: {listing}" if noun == "one of" else f"use one of the {noun}: {listing}"
 
 
 def _one(

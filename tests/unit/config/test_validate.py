@@ -320,6 +320,26 @@ CASES = [
 
 CASES += [
     Case(
+        "invalid connection name",
+        "  db:\n",
+        "  my db:\n",
+        (
+            (9, "connections.my db", "'my db' is not a valid connection name", "letters, digits"),
+            (
+                15,
+                "syncs[0].target",
+                "'db' is not defined",
+                "one of the defined connections: crm, my db",
+            ),
+        ),
+    ),
+    Case(
+        "connection that is not a mapping",
+        "  db:\n    type: sqlite\n    url: sqlite:///demo.db\n",
+        "  db: sqlite\n",
+        ((9, "connections.db", "must be a mapping with a `type`", "write `type: ...`"),),
+    ),
+    Case(
         "polling without pause",
         "    interval: 30s\n",
         "    interval: 0\n",
