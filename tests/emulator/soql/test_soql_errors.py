@@ -283,3 +283,23 @@ def test_accepted_boundaries() -> None:
         f"SELECT Id FROM Account WHERE Id = '{'0' * 15}'",
     ]:
         compile_query(soql, SCHEMA)
+
+
+def test_objects_that_cannot_be_queried() -> None:
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from sfsync.emulator.schema.model import Schema
+
+    account = SCHEMA.objects["account"]
+    event = replace(account, name="AccountChangeEvent", key_prefix="1CE", queryable=False)
+    schema = Schema(MappingProxyType({**SCHEMA.objects, "accountchangeevent": event}))
+    with pytest.raises(ApiError) as caught:
+        compile_query("SELECT Id FROM accountchangeevent", schema)
+    assert caught.value.body() == [
+        {
+            "message": "entity type AccountChangeEvent does not support query",
+            "errorCode": "INVALID_TYPE_FOR_OPERATION",
+            "fields": [],
+        }
+    ]

@@ -111,7 +111,8 @@ def _lazy(
 
 def compile_query(soql: str, schema: Schema) -> CompiledQuery:
     """Parse and bind ``soql``; raises ``ApiError`` (400: MALFORMED_QUERY, INVALID_FIELD,
-    INVALID_TYPE, NUMBER_OUTSIDE_VALID_RANGE, INVALID_QUERY_FILTER_OPERATOR)."""
+    INVALID_TYPE, NUMBER_OUTSIDE_VALID_RANGE, INVALID_QUERY_FILTER_OPERATOR; and
+    INVALID_TYPE_FOR_OPERATION for objects that exist but cannot be queried)."""
     query = parse_query(soql)
     try:
         return CompiledQuery(Binder(schema).bind_query(query))

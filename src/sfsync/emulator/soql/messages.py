@@ -28,16 +28,18 @@ class SoqlSyntaxError(Exception):
     """Raised inside the parser and binder, where the query text is not at hand; converted
     to an :class:`ApiError` with the caret excerpt by :func:`to_api_error`."""
 
-    def __init__(self, code: str, pos: Pos, reason: str) -> None:
+    def __init__(self, code: str, pos: Pos, reason: str, *, excerpt: bool = True) -> None:
         super().__init__(reason)
         self.code = code
         self.pos = pos
         self.reason = reason
+        self.excerpt = excerpt
 
 
 def to_api_error(error: SoqlSyntaxError, soql: str) -> ApiError:
     """The 400 error Salesforce answers with, with the caret excerpt of ``soql``."""
-    return ApiError.of(400, error.code, excerpt(soql, error.pos) + error.reason)
+    prefix = excerpt(soql, error.pos) if error.excerpt else ""
+    return ApiError.of(400, error.code, prefix + error.reason)
 
 
 def excerpt(soql: str, pos: Pos) -> str:
@@ -89,6 +91,15 @@ def unknown_child_relationship(pos: Pos, name: str) -> SoqlSyntaxError:
         f"attempting to use a custom relationship, be sure to append the '__r' after the "
         f"custom relationship name. {_WSDL_HINT}",
     )
+
+
+def not_queryable(pos: Pos, name: str) -> SoqlSyntaxError:
+    """An object that exists but cannot be queried (``*ChangeEvent``, ``ContentBody``): the
+    observed message carries no caret excerpt."""
+    return SoqlSyntaxError(
+        "INVALID_TYPE_FOR_OPERATION", pos, f"entity type {name} does not support query",
+        excerpt=False,
+    )  # fmt: skip
 
 
 def malformed(pos: Pos, reason: str) -> SoqlSyntaxError:

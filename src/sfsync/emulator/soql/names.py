@@ -15,7 +15,7 @@ from sfsync.emulator.schema.model import FieldDef, ObjectDef, Schema
 
 from . import ast as a
 from . import plan as p
-from .messages import no_such_column, unknown_object, unknown_relationship
+from .messages import no_such_column, not_queryable, unknown_object, unknown_relationship
 
 #: The object being queried and its alias, if any.
 Scope: TypeAlias = tuple[ObjectDef, str | None]
@@ -38,8 +38,10 @@ class NameResolver:
 
     def _object(self, name: str, pos: a.Pos) -> ObjectDef:
         obj = self._schema.object(name)
-        if obj is None or not obj.queryable:
+        if obj is None:
             raise unknown_object(pos, name)
+        if not obj.queryable:
+            raise not_queryable(pos, obj.name)
         return obj
 
     def resolve(self, ref: a.FieldRef, scope: Scope) -> Resolved:
