@@ -103,6 +103,11 @@ async def test_upsert_insert_then_update_by_version(client: httpx.AsyncClient) -
     )
     assert old.status_code == 204
     assert old.content == b""
+    old_insert = await client.patch(
+        "/services/data/v45.0/sobjects/Account/Ext__c/K-2", json={"Name": "Zwei"}
+    )
+    assert old_insert.status_code == 201
+    assert "created" not in old_insert.json()
     record = (await client.get(f"{V}/sobjects/Account/Ext__c/K-1")).json()
     assert record["Name"] == "Eins"
     assert record["Id"] == created["id"]

@@ -197,7 +197,9 @@ class RecordResource:
         values = await _write_body(request)
         new_id = org.store.insert(obj.name, values, user_id=user_id_of(request))
         headers = {"Location": record_url(version_of(request), obj.name, new_id)}
-        created = True if "record_id" in request.path_params else None
+        # POST .../Id is an upsert: its answer carries "created" (a key added in v46.0).
+        upserting = "record_id" in request.path_params
+        created = True if upserting and major_version(version_of(request)) >= 46 else None
         return json_bytes_response(save_result(new_id, created), 201, headers)
 
     @guarded
@@ -304,10 +306,13 @@ class RecordResource:
         else:
             record_id, created = org.store.upsert(obj.name, field.name, value, values, user_id=user)
         location = {"Location": record_url(version, obj.name, record_id)}
+        if major_version(version) < 46:
+            # Before v46.0 there is no "created" key, and an update answers 204.
+            if created:
+                return json_bytes_response(save_result(record_id), 201, location)
+            return no_content()
         if created:
             return json_bytes_response(save_result(record_id, True), 201, location)
-        if major_version(version) < 46:
-            return no_content()
         return json_bytes_response(save_result(record_id, False), 200, location)
 
 
