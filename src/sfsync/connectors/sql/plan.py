@@ -9,8 +9,11 @@ event's outcome in Python, so the database sees one statement per group of rows:
   values, so idempotent);
 * a full event replaces the pending values (the last full state wins); a partial one is merged
   over them (fields it does not carry stay as they are, never nulled);
-* a hard DELETE makes the pending operation a delete; a later partial event then inserts a
-  fresh row with only its fields (what applying them one by one would give);
+* a hard DELETE makes the pending operation a delete; a later event in the batch turns it
+  into "delete, then insert a fresh row" (a partial one with only its fields), which is what
+  applying them one by one would give. A hard delete leaves no trace of its version: an
+  older event arriving after it recreates the row, exactly as one-by-one application would
+  (soft deletes keep the version and refuse it);
 * with soft deletes, DELETE is a partial update setting ``_sfsync_deleted`` and every other
   event clears it.
 
@@ -63,6 +66,10 @@ class Pending:
     Attributes:
         key: the key value.
         delete: remove the row (hard delete).
+        delete_first: remove the row (guarded by ``delete_version``) before writing ``values``:
+            a hard delete followed by newer events in the same batch.
+        delete_version: the version of the batch's first delete of the key: the one that
+            removes the stored row (the guard of the DELETE statement).
         values: column -> value to write (the key, version and bookkeeping included).
         partial: write only ``values``' columns; otherwise every field column is written and
             the ones missing from ``values`` become NULL.
@@ -76,6 +83,8 @@ class Pending:
     partial: bool
     version: object
     events: list[int] = field(default_factory=list)
+    delete_first: bool = False
+    delete_version: object = None
 
 
 @dataclass(slots=True)
@@ -123,7 +132,9 @@ def plan_events(
         if comparable is not None and current is not None and comparable < current:  # type: ignore[operator]
             outcomes[index] = _STALE
             continue
-        if comparable is not None:
+        if event.op is Operation.DELETE and shape.deleted_column is None:
+            newest[key] = None  # the row is gone; whatever comes next starts afresh
+        elif comparable is not None:
             newest[key] = comparable
         outcomes[index] = _APPLIED
         op = pending.get(key)
@@ -137,14 +148,20 @@ def plan_events(
 def _fold(
     shape: Shape, op: Pending, event: ChangeEvent, values: dict[str, object] | None, version: object
 ) -> None:
-    if values is None and shape.deleted_column is None:  # a hard delete
+    deleted = shape.deleted_column
+    if values is None and deleted is None:  # a hard delete
+        if not (op.delete or op.delete_first):
+            # The first delete is the one checked against the stored row; later ones in the
+            # batch act on a row this batch made, so the guard keeps the first's version.
+            op.delete_version = version
         op.delete, op.partial = True, True
         op.values = {shape.key_column: op.key}
     elif values is None:  # a soft delete: a partial update of the flag
-        op.values[shape.deleted_column] = True  # type: ignore[index]
+        op.values[str(deleted)] = True
     elif op.delete or not event.partial:
         # A full state replaces what is pending. After a hard delete the row is gone, so even
         # a partial event starts a fresh row whose other fields are NULL: a full write.
+        op.delete_first = op.delete_first or op.delete
         op.delete, op.partial = False, False
         values[shape.key_column] = op.key
         op.values = values

@@ -89,12 +89,15 @@ class TableWriter:
         plain_deletes: list[tuple[object, ...]] = []
         columns = self.full_columns
         for op in pending:
-            if op.delete:
-                if op.version is None:
+            if op.delete or op.delete_first:
+                version = op.delete_version
+                if version is None:
                     plain_deletes.append((op.key,))
                 else:
-                    guarded_deletes.append((op.key, op.version))
-            elif op.partial:
+                    guarded_deletes.append((op.key, version))
+            if op.delete:
+                continue
+            if op.partial:
                 cols = tuple(sorted(op.values, key=self._position))
                 partial[cols].append(tuple(op.values[c] for c in cols))
             else:
