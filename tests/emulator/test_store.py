@@ -628,3 +628,19 @@ def test_a_failed_transaction_leaves_no_trace(
 
     _failing_transaction(store, *[lambda o=o: run(*o) for o in ops], boom)
     assert _state(store) == before
+
+
+def test_upsert_accepts_the_same_key_in_the_body(tmp_path: Path, clock: OrgClock) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "objects:\n  Account:\n    fields:\n"
+        "      Num__c: {type: number, precision: 10, scale: 0, external_id: true}\n"
+    )
+    store = OrgStore(load_schema(path), clock)
+    rid, created = store.upsert("Account", "Num__c", "42", {"Name": "A", "Num__c": 42})
+    assert created
+    again, created = store.upsert("Account", "Num__c", "42.0", {"Name": "B", "Num__c": "42"})
+    assert (again, created) == (rid, False)
+    row = store.get(rid)
+    assert row is not None
+    assert (row["Num__c"], row["Name"]) == (42.0, "B")

@@ -546,7 +546,7 @@ class OrgStore:
             body = dict(values)
             for key in list(body):
                 if key.lower() == f.name.lower():
-                    if body[key] is not None and str(body[key]) != value:
+                    if body[key] is not None and not self._same_value(f, body[key], value):
                         raise ApiError.of(
                             400,
                             "INVALID_FIELD",
@@ -791,6 +791,16 @@ class OrgStore:
                 "reference your WSDL or the describe call for the appropriate names.",
             )
         return table
+
+    @staticmethod
+    def _same_value(f: FieldDef, given: object, value: str) -> bool:
+        """Whether a body value and a URL value name the same external id (``42`` and
+        ``"42.0"`` do in a number field; text compares as the field's index does)."""
+        try:
+            a, b = coerce_value(f, given), coerce_value(f, value)
+        except ApiError:
+            return False
+        return index_key(a, f.case_sensitive) == index_key(b, f.case_sensitive)
 
     @staticmethod
     def _declared(table: Table, key: str) -> str:
