@@ -120,6 +120,10 @@ async def test_upsert(client: httpx.AsyncClient, org: FakeOrg) -> None:
     assert org.store.rows[results[0]["id"]]["Name"] == "updated"
     bad = await client.patch(f"{V}/composite/sobjects/Account/Name", json=body)
     assert bad.status_code == 404
+    too_old = await client.patch(
+        "/services/data/v45.0/composite/sobjects/Account/Ext__c", json=body
+    )
+    assert too_old.status_code == 404
 
 
 async def test_delete(client: httpx.AsyncClient, org: FakeOrg) -> None:

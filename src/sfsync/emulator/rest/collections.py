@@ -34,6 +34,8 @@ from sfsync.emulator.rest.common import (
     json_bytes_response,
     json_object,
     looks_like_id,
+    major_version,
+    not_found,
     object_def,
     org_of,
     strip_attributes,
@@ -194,7 +196,9 @@ class CollectionsResource:
 
     @guarded
     async def upsert(self, request: Request) -> Response:
-        """``PATCH /composite/sobjects/{Obj}/{ExtField}``."""
+        """``PATCH /composite/sobjects/{Obj}/{ExtField}`` (exists from v46.0; 404 before)."""
+        if major_version(version_of(request)) < 46:
+            raise not_found()
         org = org_of(request)
         obj = object_def(org, request.path_params["sobject"])
         key = external_id_field(obj, request.path_params["field"])
