@@ -31,7 +31,8 @@ ACCOUNT_CASES: list[tuple[str, set[int]]] = [
     ("Industry = null", {5}),
     ("Industry != null", {1, 2, 3, 4}),
     ("Industry IN ('Energy', null)", {1, 4, 5}),
-    ("Industry NOT IN ('Energy')", {2, 3, 5}),
+    ("Industry NOT IN ('Energy')", {2, 3}),
+    ("NOT Industry IN ('Energy')", {2, 3, 5}),
     ("Industry NOT IN ('Energy', null)", {2, 3}),
     ("Rating = 'Hot'", {1, 5}),
     ("Rating != null", {1, 2, 4, 5}),
@@ -73,7 +74,7 @@ ACCOUNT_CASES: list[tuple[str, set[int]]] = [
     ("AnnualRevenue != 0", {1, 2, 3, 4}),
     ("AnnualRevenue = 250000.5", {2}),
     ("AnnualRevenue IN (0, 75000)", {4, 5}),
-    ("AnnualRevenue NOT IN (0, 75000)", {1, 2, 3}),
+    ("AnnualRevenue NOT IN (0, 75000)", {1, 2}),
     ("AnnualRevenue > 1e5", {1, 2}),
     ("AnnualRevenue <= -1", set()),
     ("NumberOfEmployees <= 40", {2, 4, 5}),
@@ -89,6 +90,8 @@ ACCOUNT_CASES: list[tuple[str, set[int]]] = [
     ("IsPartner__c = false", {2, 3, 5}),
     ("IsPartner__c != true", {2, 3, 5}),
     ("IsPartner__c != false", {1, 4}),
+    ("IsPartner__c = null", {2, 3, 5}),
+    ("IsPartner__c != null", {1, 4}),
     ("IsDeleted = false", {1, 2, 3, 4, 5}),
     ("IsDeleted = true", set()),
     # multipicklists
@@ -307,7 +310,8 @@ CONTACT_CASES: list[tuple[str, set[int]]] = [
     ("Owner.Name = 'Uma Owner'", {1, 3, 5}),
     (f"Id IN ('{C[1]}', '{C[6]}')", {1}),
     ("AccountId IN (SELECT Id FROM Account WHERE Industry = 'Energy')", {1, 2}),
-    ("AccountId NOT IN (SELECT Id FROM Account WHERE Industry = 'Energy')", {3, 4, 5}),
+    ("AccountId NOT IN (SELECT Id FROM Account WHERE Industry = 'Energy')", {3, 4}),
+    ("NOT AccountId IN (SELECT Id FROM Account WHERE Industry = 'Energy')", {3, 4, 5}),
 ]
 
 

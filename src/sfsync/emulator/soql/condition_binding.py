@@ -148,9 +148,10 @@ class ConditionBinder(NameResolver):
 
     def literal(self, operand: p.Operand, lit: a.Literal, field_pos: a.Pos) -> p.BoundLiteral:
         """``lit`` checked against ``operand``'s type and put in comparable form."""
-        if isinstance(lit, a.NullLit):
-            return p.Fixed(None)
         kind = operand.type
+        if isinstance(lit, a.NullLit):
+            # SOQL guide: on a boolean field `= null` is `= false`, `!= null` is `= true`.
+            return p.Fixed(False if kind is FieldType.BOOLEAN else None)
         name = operand.path.field.name
         if kind in (FieldType.ID, FieldType.REFERENCE):
             if not isinstance(lit, a.StringLit):

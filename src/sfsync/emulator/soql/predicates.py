@@ -4,10 +4,13 @@ A run knows its record source and its ``now``, so everything that depends on the
 (relative date ranges, semi-join id sets, parent lookups) is computed here once; the
 per-record work is then a couple of closure calls and one comparison.
 
-Null semantics (SOQL treats null as a value, unlike SQL): ``= null`` / ``!= null`` test for
-null; a null field makes ``=``, ``<``, ``<=``, ``>``, ``>=``, ``LIKE``, ``IN``, ``INCLUDES``
-false and their negations ``!=``, ``NOT IN``, ``EXCLUDES`` true (``Industry != 'Energy'``
-returns the rows without an industry, as Salesforce does).
+Null semantics (UNCONFIRMED in the wire reference; this is SOQL as commonly described, which
+is not SQL's three-valued logic): ``= null`` / ``!= null`` test for null (on a boolean field
+``= null`` means ``= false``, as the SOQL guide says); a null field makes ``=``, ``<``,
+``<=``, ``>``, ``>=``, ``LIKE``, ``IN``, ``INCLUDES`` false; ``!=`` and ``EXCLUDES`` are true
+for it (``Industry != 'Energy'`` returns the rows without an industry) but ``NOT IN``, list
+or anti-join, leaves null rows out. ``NOT <condition>`` is plain negation. A path through an
+empty lookup reads as null (``Account.Name = null`` matches contacts without an account).
 """
 
 from __future__ import annotations
@@ -261,7 +264,7 @@ class PredicateBuilder:
 
         if cond.op == "IN":
             return member
-        return lambda record: not member(record)
+        return lambda record: get(record) is not None and not member(record)
 
     def _semi_join(self, cond: p.BSemiJoin) -> Predicate:
         sub_where = self.build(cond.where) if cond.where is not None else None
@@ -274,7 +277,12 @@ class PredicateBuilder:
                     ids.add(v.lower())
         get = value_getter(cond.operand, self.source)
         if cond.negated:
-            return lambda record: get(record) not in ids
+
+            def anti_join(record: Record) -> bool:
+                v = get(record)
+                return v is not None and v not in ids
+
+            return anti_join
         return lambda record: get(record) in ids
 
 
