@@ -591,7 +591,7 @@ def _state(store: OrgStore) -> object:
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(["insert", "contact", "update", "delete", "undelete", "hard"]),
+            st.sampled_from(["insert", "contact", "child", "update", "delete", "undelete", "hard"]),
             st.integers(0, 5),
             st.integers(0, 2),
         ),
@@ -611,6 +611,8 @@ def test_a_failed_transaction_leaves_no_trace(
                 accounts.append(store.insert("Account", {"Name": "N", "Ext__c": f"k{key}"}))
             elif op == "contact":
                 store.insert("Contact", {"LastName": "C", "AccountId": target})
+            elif op == "child":
+                accounts.append(store.insert("Account", {"Name": "K", "ParentId": target}))
             elif op == "update":
                 store.update("Account", target, {"Ext__c": f"k{key}", "Phone": str(pick)})
             elif op == "delete":
@@ -644,3 +646,47 @@ def test_upsert_accepts_the_same_key_in_the_body(tmp_path: Path, clock: OrgClock
     row = store.get(rid)
     assert row is not None
     assert (row["Num__c"], row["Name"]) == (42.0, "B")
+
+
+def test_delete_clears_lookups_and_undelete_restores_them(
+    schema: Schema, clock: OrgClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "org.sqlite"
+    store = OrgStore(schema, clock, data_path=path)
+    parent = store.insert("Account", {"Name": "Parent"})
+    child = store.insert("Account", {"Name": "Child", "ParentId": parent})
+    asset = store.insert("Asset", {"Name": "Pump", "AccountId": parent})
+    contact = store.insert("Contact", {"LastName": "Doe", "AccountId": parent})  # cascades
+    heard: list[ChangeRecord] = []
+    store.add_listener(heard.append)
+    clock.advance(60)
+    store.delete(parent)
+    for rid, name in ((child, "ParentId"), (asset, "AccountId")):
+        row = store.get(rid)
+        assert row is not None
+        assert row[name] is None
+        assert row["IsDeleted"] is False
+        assert row["SystemModstamp"] == "2024-01-15T09:31:00.000+0000"
+        assert row["LastModifiedDate"] == "2024-01-15T09:30:00.000+0000"
+    assert {h.record_id for h in heard} == {parent, contact}
+    store.close()
+
+    store = OrgStore(schema, clock, data_path=path)  # the cleared list survives a restart
+    store.undelete(parent)
+    for rid, name in ((child, "ParentId"), (asset, "AccountId"), (contact, "AccountId")):
+        row = store.get(rid)
+        assert row is not None
+        assert row[name] == parent
+    store.close()
+
+
+def test_undelete_keeps_a_lookup_that_was_re_pointed(store: OrgStore) -> None:
+    parent = store.insert("Account", {"Name": "Parent"})
+    other = store.insert("Account", {"Name": "Other"})
+    asset = store.insert("Asset", {"Name": "Pump", "AccountId": parent})
+    store.delete(parent)
+    store.update("Asset", asset, {"AccountId": other})
+    store.undelete(parent)
+    row = store.get(asset)
+    assert row is not None
+    assert row["AccountId"] == other

@@ -18,9 +18,9 @@ or unknown id, or of an id of another object than the one named, fail with 404 `
 ``The requested resource does not exist`` (what an observed real PATCH returned); undelete of a
 live record fails with 400 ``UNDELETE_FAILED`` ``Entity is not in the recycle bin``. Deleting an
 Account deletes its Contacts, Opportunities and Cases (their lookups are declared
-``cascade_delete``), as on the platform; other lookups to a deleted record keep their value
-(real orgs clear them; not emulated). Rolled-back auto-numbers are reused (the platform burns
-them); rolled-back ids are not.
+``cascade_delete``), as on the platform; other lookups to a deleted record are cleared and put
+back by undelete (see ``_clear_lookups_to`` for what is UNCONFIRMED there). Rolled-back
+auto-numbers are reused (the platform burns them); rolled-back ids are not.
 """
 
 from __future__ import annotations
@@ -135,6 +135,18 @@ class OrgStore:
         self._pending: list[_Pending] = []
         self._touched: dict[str, Table] = {}
         self._touched_log: set[str] = set()
+        # Lookups cleared because their target went to the recycle bin, per deleted id, so
+        # that undelete can put them back: deleted id -> ((child id, field), ...).
+        self._cleared: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._touched_cleared: set[str] = set()
+        self._referrers: dict[str, list[tuple[Table, int]]] = {}
+        for table in self._tables.values():
+            for f in table.fields:
+                if f.type is FieldType.REFERENCE and not f.cascade_delete:
+                    for target in f.reference_to:
+                        self._referrers.setdefault(target.lower(), []).append(
+                            (table, table.slot[f.name])
+                        )
         self._file = SqliteRecordFile(Path(data_path)) if data_path is not None else None
         if self._file is not None:
             for table in self._tables.values():
@@ -313,11 +325,13 @@ class OrgStore:
         if self._depth == 1:
             self._touched.clear()
             self._touched_log.clear()
+            self._touched_cleared.clear()
 
     def _commit(self) -> list[ChangeRecord]:
         pending, self._pending = self._pending, []
         touched, self._touched = self._touched, {}
         touched_log, self._touched_log = self._touched_log, set()
+        touched_cleared, self._touched_cleared = self._touched_cleared, set()
         undo, self._undo = self._undo, []
         if self._file is not None and (touched or touched_log):
             try:
@@ -325,6 +339,7 @@ class OrgStore:
                     ((rid, t.layout, t.rows.get(rid)) for rid, t in touched.items()),
                     ((rid, self._log.get(rid)) for rid in touched_log),
                     dict(self._counters),
+                    ((rid, self._cleared.get(rid)) for rid in touched_cleared),
                 )
             except BaseException:
                 for step in reversed(undo):
@@ -382,6 +397,54 @@ class OrgStore:
         apply(entry)
         self._undo.append(lambda: apply(old))
         self._touched_log.add(rid)
+
+    def _set_cleared(self, rid: str, entries: tuple[tuple[str, str], ...] | None) -> None:
+        old = self._cleared.get(rid)
+
+        def apply(value: tuple[tuple[str, str], ...] | None) -> None:
+            if value:
+                self._cleared[rid] = value
+            else:
+                self._cleared.pop(rid, None)
+
+        apply(entries)
+        self._undo.append(lambda: apply(old))
+        self._touched_cleared.add(rid)
+
+    def _clear_lookups_to(self, table: Table, rid: str, now: str) -> tuple[tuple[str, str], ...]:
+        """Null every live record's (non-cascading) lookup to ``rid``, as the platform does when
+        ``rid`` is deleted; returns what was cleared. The children's SystemModstamp moves (so
+        replication by SystemModstamp sees the change) but not LastModifiedDate, and no change
+        event is sent (UNCONFIRMED: the platform's exact bookkeeping here is not documented)."""
+        cleared: list[tuple[str, str]] = []
+        for child_table, slot in self._referrers.get(table.obj.name.lower(), ()):
+            stamp = child_table.slot["SystemModstamp"]
+            for cid in sorted(child_table.refs[slot].get(rid, ())):
+                row = child_table.rows[cid]
+                if row[1] is True or cid == rid:
+                    continue
+                values = list(row)
+                values[slot] = None
+                values[stamp] = _bump(row[stamp], now)
+                self._put(child_table, cid, tuple(values))
+                cleared.append((cid, child_table.names[slot]))
+        return tuple(cleared)
+
+    def _restore_lookups_to(self, rid: str, now: str) -> None:
+        for cid, field_name in self._cleared.get(rid, ()):
+            child_table = self._by_prefix.get(cid[:3])
+            row = child_table.rows.get(cid) if child_table is not None else None
+            if child_table is None or row is None:
+                continue
+            slot = child_table.slot.get(field_name)
+            if slot is None or row[slot] is not None:
+                continue  # re-pointed meanwhile: the newer value wins
+            values = list(row)
+            values[slot] = rid
+            stamp = child_table.slot["SystemModstamp"]
+            values[stamp] = _bump(row[stamp], now)
+            self._put(child_table, cid, tuple(values))
+        self._set_cleared(rid, None)
 
     def _announce(
         self,
@@ -607,6 +670,9 @@ class OrgStore:
             for cid in sorted(child_table.refs[slot].get(rid, ())):
                 if child_table.rows[cid][1] is not True:
                     self._soft_delete(child_table, cid, root, user, now)
+        cleared = self._clear_lookups_to(table, rid, now)
+        if cleared:
+            self._set_cleared(rid, cleared)
 
     def _cascade_children(self, table: Table) -> Iterator[tuple[Table, int]]:
         for rel in table.obj.child_relationships:
@@ -652,6 +718,7 @@ class OrgStore:
         self._put(table, rid, tuple(record))
         self._set_log(rid, None)
         self._announce(table, rid, "UNDELETE", ("IsDeleted", "SystemModstamp"), user)
+        self._restore_lookups_to(rid, now)
 
     def hard_delete(self, record_id: str) -> None:
         """Erase a record (and its cascade-delete children) for good, live or recycled.
@@ -692,6 +759,9 @@ class OrgStore:
             gone = (old[0], True, *old[2:])
             self._announce(table, rid, "DELETE", ("IsDeleted",), self.default_user_id, gone)
             self._set_log(rid, (table.obj.name, now, None if root == rid else root))
+            self._clear_lookups_to(table, rid, now)
+        elif rid in self._cleared:
+            self._set_cleared(rid, None)  # erased for good: nothing to restore any more
         self._put(table, rid, None)
 
     # ----------------------------------------------------------------------------- bulk
@@ -893,6 +963,7 @@ class OrgStore:
             self._tables[object_name.lower()].add_many(ids, records)
         for rid in highest.values():
             self.ids.observe(rid)
+        self._cleared.update(file.cleared_lookups())
         for rid, entry in file.deletions():
             self.ids.observe(rid)
             self._log[rid] = entry

@@ -20,6 +20,8 @@ Tables:
     whose deletion took this one with it (undelete restores them together).
 ``counters(name, value)``
     auto-number counters.
+``cleared_lookups(deleted_id, child_id, field)``
+    lookups nulled because their target went to the recycle bin (undelete restores them).
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ CREATE TABLE IF NOT EXISTS deletions (
     id TEXT PRIMARY KEY, object TEXT NOT NULL, deleted_date TEXT NOT NULL, cascade_root TEXT
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cleared_lookups (
+    deleted_id TEXT NOT NULL, child_id TEXT NOT NULL, field TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cleared_lookups_by_deleted ON cleared_lookups (deleted_id);
 """
 
 
@@ -100,6 +106,13 @@ class SqliteRecordFile:
         for rid, obj, when, root in rows:
             yield rid, (obj, when, root)
 
+    def cleared_lookups(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        out: dict[str, list[tuple[str, str]]] = {}
+        query = "SELECT deleted_id, child_id, field FROM cleared_lookups ORDER BY rowid"
+        for rid, child, field_name in self._db.execute(query):
+            out.setdefault(rid, []).append((child, field_name))
+        return {rid: tuple(entries) for rid, entries in out.items()}
+
     def counters(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT name, value FROM counters").fetchall())
 
@@ -108,6 +121,7 @@ class SqliteRecordFile:
         records: Iterable[tuple[str, int, Values | None]],
         deletions: Iterable[tuple[str, DeletionEntry | None]],
         counters: dict[str, int],
+        cleared: Iterable[tuple[str, tuple[tuple[str, str], ...] | None]] = (),
     ) -> None:
         """Write one store commit: (id, layout, values) per record and (id, entry) per delete-log
         entry; ``None`` values or entry mean "remove"."""
@@ -134,6 +148,12 @@ class SqliteRecordFile:
                     "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)",
                     counters.items(),
                 )
+                for rid, entries in cleared:
+                    cur.execute("DELETE FROM cleared_lookups WHERE deleted_id = ?", (rid,))
+                    cur.executemany(
+                        "INSERT INTO cleared_lookups VALUES (?, ?, ?)",
+                        ((rid, child, field_name) for child, field_name in entries or ()),
+                    )
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
