@@ -36,6 +36,7 @@ from sfsync.config.model import (
     StateConfig,
     SyncConfig,
     SyncDef,
+    SyncDefaults,
 )
 from sfsync.connectors.salesforce.config import (
     AccessTokenAuth,
@@ -256,6 +257,7 @@ def render() -> str:
         "## Top level\n",
         table(SyncConfig) + "\n",
         section("### `state`", StateConfig),
+        section("### `defaults`", SyncDefaults),
         section("### `syncs[]`", SyncDef),
         section("#### `syncs[].objects[]`", ObjectSync),
         "A record's key decides how a retry is absorbed: writes into Salesforce upsert by `key`, "

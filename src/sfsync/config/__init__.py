@@ -16,6 +16,7 @@ from sfsync.config.model import (
     StateConfig,
     SyncConfig,
     SyncDef,
+    SyncDefaults,
 )
 from sfsync.config.problems import ConfigProblems, Problem
 from sfsync.config.validate import load_config, parse_config, validate_document, validate_file
@@ -30,6 +31,7 @@ __all__ = [
     "StateConfig",
     "SyncConfig",
     "SyncDef",
+    "SyncDefaults",
     "load_config",
     "parse_config",
     "validate_document",

@@ -20,6 +20,8 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
 _ISO = TypeAdapter(timedelta)
+MAX_SECONDS = 10 * 366 * 86400.0
+"""Longer is a typo (and past what :class:`timedelta` can hold, an overflow)."""
 _FIX = (
     'write a number of seconds (30) or a number with a unit: "250ms", "30s", "5m", "1h", '
     '"1h30m", "2d"'
@@ -52,6 +54,8 @@ def parse_duration(value: object) -> timedelta:
         raise _error("a duration must be finite", value)
     if seconds < 0:
         raise _error("a duration cannot be negative", value)
+    if seconds > MAX_SECONDS:
+        raise _error("a duration cannot be longer than 10 years", value)
     return timedelta(seconds=seconds)
 
 

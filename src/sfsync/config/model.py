@@ -328,12 +328,55 @@ class Connection(_Frozen):
     )
 
 
+class SyncDefaults(_Frozen):
+    """Settings every sync inherits, key by key, unless it sets them itself.
+
+    With ``defaults: {retry: {max_attempts: 5}}``, a sync that writes
+    ``retry: {max_delay: 5m}`` gets both settings; one that writes no ``retry`` gets the
+    default's. The merge happens on the file's data, before the syncs are validated.
+    """
+
+    retry: RetryConfig = Field(
+        default_factory=RetryConfig, description="Retries of failed calls, for every sync."
+    )
+    dead_letters: DeadLetterConfig = Field(
+        default_factory=DeadLetterConfig,
+        description="Handling of events that cannot be applied, for every sync.",
+    )
+
+
+INHERITED = ("retry", "dead_letters")
+"""The sections of a sync that :class:`SyncDefaults` fills in."""
+
+
+def inherit_defaults(sync: Any, defaults: dict[str, Any]) -> Any:
+    """``sync`` (raw data) with the sections of ``defaults`` it does not set merged in."""
+    if not isinstance(sync, dict):
+        return sync
+    merged = dict(sync)
+    for key in INHERITED:
+        inherited = defaults.get(key)
+        own = merged.get(key)
+        if not isinstance(inherited, dict):
+            continue
+        if key not in merged:
+            merged[key] = inherited
+        elif isinstance(own, dict):
+            merged[key] = {**inherited, **own}
+    return merged
+
+
 class SyncConfig(_Frozen):
     """A whole configuration file."""
 
     version: Literal[1] = Field(description="Format version of this file; always 1 for now.")
     state: StateConfig = Field(
         default_factory=StateConfig, description="Where sfsync keeps its own state."
+    )
+    defaults: SyncDefaults = Field(
+        default_factory=SyncDefaults,
+        description="`retry` and `dead_letters` settings that every sync inherits, key by "
+        "key, unless it sets them itself.",
     )
     connections: dict[str, Connection] = Field(
         description="Named endpoints. Each has a `type` (a connector) and that connector's "

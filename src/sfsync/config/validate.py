@@ -7,7 +7,8 @@
    :class:`~sfsync.spi.registry.Registry` by ``type``;
    Connector models get the validation context ``{"base_dir": <the file's directory>}``, so
    they can resolve relative paths against the configuration file and check that they exist;
-2. validate the rest against :class:`~sfsync.config.model.SyncConfig`;
+2. validate the rest against :class:`~sfsync.config.model.SyncConfig`, after merging a valid
+   ``defaults`` section into the syncs;
 3. check what no single model can see: duplicate sync names, syncs naming undefined
    connections or the same connection twice, connectors used in a role they cannot play,
    objects listed twice, two syncs writing the same table, settings that contradict each other.
@@ -30,7 +31,7 @@ from pydantic import ValidationError
 from sfsync.config.checks import cross_checks
 from sfsync.config.explain import did_you_mean, problems_from_errors
 from sfsync.config.load import Document, FieldPath, parse_document, read_document
-from sfsync.config.model import Connection, SyncConfig
+from sfsync.config.model import Connection, SyncConfig, SyncDefaults, inherit_defaults
 from sfsync.config.problems import ConfigProblems, Problem
 from sfsync.spi.registry import Registry
 
@@ -116,6 +117,8 @@ def validate_document(doc: Document, registry: Registry) -> SyncConfig:
     top = dict(data)
     if isinstance(data.get("connections"), dict):
         top["connections"] = connections
+    if _valid_defaults(data.get("defaults")) and isinstance(data.get("syncs"), list):
+        top["syncs"] = [inherit_defaults(sync, data["defaults"]) for sync in data["syncs"]]
     config: SyncConfig | None = None
     try:
         config = SyncConfig.model_validate(top)
@@ -186,6 +189,21 @@ def _connections(
         except ValidationError as exc:
             problems.extend(problems_from_errors(doc, path, model, body, exc.errors()))
     return valid, types
+
+
+def _valid_defaults(raw: object) -> bool:
+    """Whether ``defaults`` may be merged into the syncs.
+
+    An invalid ``defaults`` is reported once, where it is written; merging it would repeat
+    its problems under every sync.
+    """
+    if not isinstance(raw, dict):
+        return False
+    try:
+        SyncDefaults.model_validate(raw)
+    except ValidationError:
+        return False
+    return True
 
 
 def _without(section: dict[str, Any], key: str) -> dict[str, Any]:

@@ -52,6 +52,8 @@ def test_parses(value: object, seconds: float) -> None:
         ([1], "must be a number of seconds"),
         (float("nan"), "must be finite"),
         ("PXYZ", "is not an ISO 8601 duration"),
+        (8.64e13, "longer than 10 years"),
+        ("99999999999d", "longer than 10 years"),
     ],
 )
 def test_rejects_with_a_fix(value: object, message: str) -> None:

@@ -69,7 +69,7 @@ def test_broken_example_reports_every_problem_at_once(registry: Registry) -> Non
 
 def test_json_schema_describes_the_file() -> None:
     schema = json.loads((EXAMPLES.parent / "docs" / "sfsync.schema.json").read_text("utf-8"))
-    assert set(schema["properties"]) == {"version", "state", "connections", "syncs"}
+    assert set(schema["properties"]) == {"version", "state", "defaults", "connections", "syncs"}
     assert schema["additionalProperties"] is False
     sections = schema["properties"]["connections"]["additionalProperties"]
     assert sorted(sections["discriminator"]["mapping"]) == [

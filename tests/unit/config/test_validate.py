@@ -535,3 +535,26 @@ def test_several_syncs_may_write_one_salesforce_object(check: Check) -> None:
 
 def test_version_may_be_quoted(check: Check) -> None:
     assert check(GOOD.replace("version: 1", 'version: "1"')) == []
+
+
+def test_defaults_are_inherited_key_by_key(registry: Registry) -> None:
+    text = GOOD.replace(
+        "syncs:\n",
+        "defaults:\n  retry: {max_attempts: 3, max_delay: 10s}\n  dead_letters: {max_per_run: 5}\n"
+        "syncs:\n",
+    ) + (
+        "  - name: other\n    source: crm\n    target: db\n    mode: batch\n"
+        "    retry: {max_delay: 2m}\n    objects: [{name: Contact}]\n"
+    )
+    config = parse_config(text, registry, env={})
+    first, second = config.syncs
+    assert (first.retry.max_attempts, first.retry.max_delay) == (3, timedelta(seconds=10))
+    assert (second.retry.max_attempts, second.retry.max_delay) == (3, timedelta(minutes=2))
+    assert first.dead_letters.max_per_run == second.dead_letters.max_per_run == 5
+    assert config.defaults.retry.max_attempts == 3
+
+
+def test_invalid_defaults_are_reported_once_where_written(check: Check) -> None:
+    text = GOOD.replace("syncs:\n", "defaults:\n  retry: {max_attempts: 0}\nsyncs:\n")
+    problems = check(text)
+    assert [(p.line, p.field) for p in problems] == [(13, "defaults.retry.max_attempts")]
