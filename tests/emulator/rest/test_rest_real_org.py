@@ -161,3 +161,24 @@ async def test_writes_carry_the_call_options_client(api: httpx.AsyncClient, real
         ("UPDATE", None, "rest"),
         ("DELETE", "sfsync/0.1", "rest"),
     ]
+
+
+async def test_describe_of_the_standard_account(api: httpx.AsyncClient) -> None:
+    body = (await api.get(f"{V}/sobjects/Account/describe/")).json()
+    fields = {f["name"]: f for f in body["fields"]}
+    # Flags as a real org reports them (recorded Account describes).
+    assert (fields["BillingStreet"]["filterable"], fields["BillingStreet"]["groupable"]) == (
+        True,
+        True,
+    )
+    assert (fields["Description"]["filterable"], fields["Description"]["sortable"]) == (
+        False,
+        False,
+    )
+    assert fields["AnnualRevenue"]["groupable"] is False
+    assert fields["BillingAddress"]["type"] == "address"
+    assert fields["BillingCity"]["compoundFieldName"] == "BillingAddress"
+    assert fields["OwnerId"]["referenceTo"] == ["User"]
+    assert fields["Name"]["byteLength"] == 765
+    relationships = {r["relationshipName"] for r in body["childRelationships"]}
+    assert {"Contacts", "Opportunities"} <= relationships

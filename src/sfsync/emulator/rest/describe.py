@@ -107,7 +107,14 @@ def _digits(field: FieldDef) -> int:
 def field_describe(field: FieldDef) -> dict[str, Any]:
     """One entry of a full describe's ``fields``: every key of section 2.7."""
     ftype = field.type
-    filterable = ftype not in (FieldType.TEXTAREA, FieldType.ADDRESS, FieldType.LOCATION)
+    # Long and rich text areas (over 255 characters) cannot be filtered, sorted or grouped;
+    # a plain text area (BillingStreet) can.
+    long_text = ftype is FieldType.TEXTAREA and field.length > 255
+    filterable = not long_text and ftype not in (
+        FieldType.ADDRESS,
+        FieldType.LOCATION,
+        FieldType.BASE64,
+    )
     groupable = filterable and ftype not in (
         FieldType.DOUBLE,
         FieldType.CURRENCY,
