@@ -129,6 +129,7 @@ class OrgStore:
         self._counters: dict[str, int] = {}
         self._rules = rule_checker or RuleChecker(schema)
         self._listeners: list[Callable[[ChangeRecord], None]] = []
+        self._commit_listeners: list[Callable[[list[ChangeRecord]], None]] = []
         self._lock = threading.RLock()
         self._depth = 0
         self._undo: list[Callable[[], None]] = []
@@ -288,6 +289,12 @@ class OrgStore:
         with self._lock:
             self._listeners.remove(callback)
 
+    def add_commit_listener(self, callback: Callable[[list[ChangeRecord]], None]) -> None:
+        """Call ``callback`` once per commit with all its changes in write order (after the
+        per-change listeners). Change Data Capture needs whole commits to merge events."""
+        with self._lock:
+            self._commit_listeners.append(callback)
+
     # ----------------------------------------------------------------------------- transactions
 
     @contextmanager
@@ -316,6 +323,11 @@ class OrgStore:
                     # The write is committed; a broken listener must neither undo it nor
                     # starve the listeners after it, so it is logged and skipped.
                     _log.exception("change listener %r failed on %s", listener, change.record_id)
+        for commit_listener in list(self._commit_listeners) if committed else ():
+            try:
+                commit_listener(committed)
+            except Exception:
+                _log.exception("commit listener %r failed", commit_listener)
 
     def _rollback(self, mark: tuple[int, int]) -> None:
         undo_mark, pending_mark = mark
@@ -345,7 +357,7 @@ class OrgStore:
                 for step in reversed(undo):
                     step()
                 raise
-        if not pending or not self._listeners:
+        if not pending or not (self._listeners or self._commit_listeners):
             return []
         key = uuid.uuid4().hex
         moment = self.clock.now()
