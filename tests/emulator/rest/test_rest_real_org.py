@@ -182,3 +182,18 @@ async def test_describe_of_the_standard_account(api: httpx.AsyncClient) -> None:
     assert fields["Name"]["byteLength"] == 765
     relationships = {r["relationshipName"] for r in body["childRelationships"]}
     assert {"Contacts", "Opportunities"} <= relationships
+
+
+async def test_a_composite_call_counts_once(api: httpx.AsyncClient) -> None:
+    def used(response: httpx.Response) -> int:
+        return int(response.headers["sforce-limit-info"].split("=")[1].split("/")[0])
+
+    before = used(await api.get(f"{V}/limits/"))
+    body = {
+        "compositeRequest": [
+            {"method": "GET", "url": f"{V}/limits", "referenceId": f"r{i}"} for i in range(3)
+        ]
+    }
+    composite = await api.post(f"{V}/composite", json=body)
+    assert [r["httpStatusCode"] for r in composite.json()["compositeResponse"]] == [200] * 3
+    assert used(composite) == before + 1
