@@ -225,6 +225,8 @@ CODES: list[tuple[str, str]] = [
     ("SELECT toLabel(Nope) FROM Account", "INVALID_FIELD"),
     ("SELECT SUM() FROM Account", "MALFORMED_QUERY"),
     ("SELECT Id FROM Account WHERE CALENDAR_YEAR(Name) = 2024", "MALFORMED_QUERY"),
+    ("SELECT Id FROM Account WHERE CALENDAR_YEAR(convertTimezone(Name)) = 2024", "MALFORMED_QUERY"),
+    ("SELECT Id FROM Account WHERE CALENDAR_YEAR(DAY_ONLY(CreatedDate)) = 2024", "MALFORMED_QUERY"),
     ("SELECT Id FROM Account WHERE HOUR_IN_DAY(Founded__c) = 1", "MALFORMED_QUERY"),
     ("SELECT Id FROM Account WHERE NO_SUCH_FUNCTION(CreatedDate) = 1", "MALFORMED_QUERY"),
     ("SELECT Id FROM Account WHERE CALENDAR_YEAR(CreatedDate) = TODAY", "INVALID_FIELD"),

@@ -237,6 +237,7 @@ ACCOUNT_CASES: list[tuple[str, set[int]]] = [
     ("DAY_ONLY(CreatedDate) = TODAY", {1}),
     ("DAY_ONLY(CreatedDate) < 2024-01-11", {3, 4}),
     ("HOUR_IN_DAY(CreatedDate) = 8", {1}),
+    ("HOUR_IN_DAY(convertTimezone(CreatedDate)) = 8", {1}),
     ("HOUR_IN_DAY(CreatedDate) >= 12", {2, 4}),
     ("DAY_IN_MONTH(CreatedDate) = 31", {4}),
     ("DAY_IN_WEEK(CreatedDate) = 6", {1}),

@@ -85,9 +85,14 @@ class ConditionBinder(NameResolver):
         return self.date_function(expr, scope)
 
     def date_function(self, call: a.FuncCall, scope: Scope) -> p.Operand:
+        """``CALENDAR_YEAR(CreatedDate)`` and the like. ``convertTimezone(f)`` inside is
+        accepted and changes nothing: the org's users all live in UTC."""
         spec = DATE_FUNCTIONS.get(call.name)
         if spec is None:
             raise malformed(call.pos, f"unexpected token: '{call.name}'")
+        inner = call.arg
+        if isinstance(inner, a.FuncCall) and inner.name == "CONVERTTIMEZONE":
+            call = a.FuncCall(call.name, inner.arg, call.pos)
         if not isinstance(call.arg, a.FieldRef):
             raise malformed(call.pos, f"{call.name} requires a date or datetime field")
         path = self.resolve(call.arg, scope).path
