@@ -18,11 +18,15 @@ from sfsync.config.validate import validate_document
 from .conftest import GOOD, make_registry
 
 REGISTRY = make_registry()
-BASE: dict[str, Any] = yaml.safe_load(textwrap.dedent(GOOD))
+BASE: dict[str, Any] = {
+    **yaml.safe_load(textwrap.dedent(GOOD)),
+    "defaults": {"retry": {"max_attempts": 3}, "dead_letters": {"max_per_run": 5}},
+}
 KEYS = [
     "version", "state", "url", "connections", "type", "auth", "flow", "syncs", "name",
     "source", "target", "mode", "interval", "objects", "fields", "where", "retry", "key",
-    "password", "username", "client_id", "exclude_fields", "deletes", "table",
+    "password", "username", "client_id", "exclude_fields", "deletes", "table", "defaults",
+    "dead_letters", "max_attempts", "base_delay", "max_delay",
 ]  # fmt: skip
 
 scalars = (
