@@ -7,6 +7,7 @@ normalised across dialects, so that one assertion serves all three.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -81,11 +82,13 @@ class Harness:
     def __init__(self, settings: ConnectionSettings, dialect: str) -> None:
         self.settings = settings
         self.dialect = dialect
+        self.sync_id = f"test-{uuid.uuid4().hex[:12]}"  # unique: names this test's sessions
         self._sinks: list[SqlSink] = []
 
     async def sink(
-        self, tables: Mapping[str, TableOptions] | None = None, *, sync_id: str = "test"
+        self, tables: Mapping[str, TableOptions] | None = None, *, sync_id: str | None = None
     ) -> SqlSink:
+        sync_id = sync_id or self.sync_id
         sink = SqlSink(self.settings, tables=tables, sync_id=sync_id)
         await sink.open(SinkContext(sync_name=sync_id, clock=FakeClock()))
         self._sinks.append(sink)

@@ -72,10 +72,13 @@ class SqlClient:
 
     Args:
         settings: the connection section.
+        application_name: how the session names itself to PostgreSQL (``pg_stat_activity``),
+            so an operator can tell which sync holds a connection.
     """
 
-    def __init__(self, settings: ConnectionSettings) -> None:
+    def __init__(self, settings: ConnectionSettings, *, application_name: str = "sfsync") -> None:
         self.settings = settings
+        self.application_name = application_name[:63]
         self.dialect: Dialect = dialect_of(settings)
         self.schema: str | None = (
             settings.db_schema if isinstance(settings, PostgresConnection) else None
@@ -123,7 +126,12 @@ class SqlClient:
     def _make_engine(self) -> sa.Engine:
         timeout = self.settings.connect_timeout
         args: dict[str, Any]
-        if self.dialect == "postgresql" or self.dialect == "mysql":
+        if self.dialect == "postgresql":
+            args = {
+                "connect_timeout": max(1, int(timeout)),
+                "application_name": self.application_name,
+            }
+        elif self.dialect == "mysql":
             args = {"connect_timeout": max(1, int(timeout))}
         else:
             args = {"timeout": timeout, "check_same_thread": False}

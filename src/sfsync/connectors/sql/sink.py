@@ -96,7 +96,7 @@ class SqlSink:
         tables: Mapping[str, TableOptions] | None = None,
         sync_id: str | None = None,
     ) -> None:
-        self._client = SqlClient(settings)
+        self._client = SqlClient(settings, application_name=f"sfsync sink {sync_id or ''}".strip())
         self._options = MappingProxyType(dict(tables or {}))
         self._sync_id = sync_id
         self._ctx: SinkContext | None = None
