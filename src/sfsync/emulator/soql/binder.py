@@ -60,6 +60,7 @@ class Binder(ConditionBinder):
     # -- entry points ---------------------------------------------------------------------
 
     def bind_query(self, query: a.Query) -> p.QueryPlan:
+        """The plan of a whole statement; raises SoqlSyntaxError (position + reason)."""
         obj = self._object(query.object_name, query.object_pos)
         scope: Scope = (obj, query.alias)
         self._check_offset(query)
@@ -84,18 +85,16 @@ class Binder(ConditionBinder):
             )  # fmt: skip
         if query.having is not None:
             raise malformed(query.pos, "HAVING requires GROUP BY or an aggregate function")
-        node = self._bind_select(query, scope, allow_children=True)
+        node = self._bind_select(query, scope)
         order = tuple(self._sort_key(item, scope) for item in query.order_by)
         return p.QueryPlan(
             obj.name, node, where, order, query.limit, query.offset, query.all_rows,
             count_only=False, aggregate=None,
         )  # fmt: skip
 
-    # -- names ----------------------------------------------------------------------------
-
     # -- select list ----------------------------------------------------------------------
 
-    def _bind_select(self, query: a.Query, scope: Scope, *, allow_children: bool) -> p.RenderNode:
+    def _bind_select(self, query: a.Query, scope: Scope) -> p.RenderNode:
         obj = scope[0]
         root = _NodeBuilder(obj.name)
         seen: set[tuple[str, ...]] = set()
@@ -107,8 +106,7 @@ class Binder(ConditionBinder):
                 seen.add(resolved.path.key)
                 self._add_path(root, resolved)
             elif isinstance(item, a.SelectSubquery):
-                if not allow_children:
-                    raise malformed(item.pos, "Nested subqueries are not supported here")
+                # Child subqueries nest (REST allows several levels since v58).
                 root.entries.append(self._child(item, obj))
             elif isinstance(item, a.SelectTypeof):
                 root.entries.append(self._typeof(item, obj))
@@ -223,7 +221,7 @@ class Binder(ConditionBinder):
             raise malformed(sub.pos, "Aggregate functions are not supported in subqueries")
         self._check_offset(sub)
         where = self.bind_condition(sub.where, scope) if sub.where is not None else None
-        node = self._bind_select(sub, scope, allow_children=True)
+        node = self._bind_select(sub, scope)
         order = tuple(self._sort_key(o, scope) for o in sub.order_by)
         plan = p.ChildPlan(
             child.name, relationship.field, where, order, sub.limit, sub.offset, node
