@@ -43,6 +43,7 @@ from sfsync.emulator.http import (
 )
 from sfsync.emulator.org import Org, api_versions, version_status
 from sfsync.emulator.soap import soap_routes
+from sfsync.emulator.streaming.routes import streaming_routes
 
 
 class ConnectionDroppedError(ConnectionError):
@@ -249,10 +250,12 @@ class EmulatorApp(Starlette):
 def build_app(org: Org) -> Starlette:
     """The ASGI app serving ``org`` (stored at ``app.state.org``)."""
     routes: list[BaseRoute] = [
+        *importlib.import_module("sfsync.emulator.bulk").bulk_routes(),
         *_rest_routes(),
         *oauth_routes(),
         *soap_routes(),
         *admin_routes(),
+        *streaming_routes(org),
         Route("/services/data", _version_list, methods=["GET"]),
         Route("/services/data/", _version_list, methods=["GET"]),
     ]

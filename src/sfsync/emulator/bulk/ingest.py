@@ -1,0 +1,352 @@
+"""Bulk API 2.0 ingest jobs: the job, and how its CSV is applied to the org (section 4.1).
+
+Processing (:func:`process_ingest`, run by the bulk worker once the job is UploadComplete):
+
+1. the job goes ``InProgress``; the uploads are parsed with the job's delimiter and line
+   ending (a mismatch fails the job with Salesforce's ``ClientInputError`` message);
+2. every header column must name a field of the object, or a relationship through a parent's
+   external id (``Account.Ext__c``; polymorphic ``Owner:User.Email``), else the job fails with
+   ``InvalidBatch : Field name not found : <column>``;
+3. the rows are charged to the daily allocations (records and 10,000-record batches; the job
+   fails with ``LIMIT_EXCEEDED`` when they are spent);
+4. rows are applied in chunks of 200, each chunk one store transaction (so Change Data Capture
+   sees bulk changes in transactions of up to 200 records, as the platform commits them) and
+   each row inside it its own nested transaction, so one bad row fails alone. All writes are
+   tagged ``call_context(api="bulkapi", client_id=<the creator's Sforce-Call-Options client>)``
+   and attributed to the job's creator.
+
+Values: an empty value is left out (on update: "leave unchanged"; on insert: null); ``#N/A``
+sets the field to null. A failed row's ``sf__Error`` is ``CODE:message:Field1,Field2 --``
+(``CODE:message:--`` without fields), from the store's validation error. Choices where the
+reference is UNCONFIRMED: an unknown or other-object id on update/delete fails with
+``INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--``; an upsert row without a key value
+with ``MISSING_ARGUMENT:<Field> not specified:--``; a key matching several records with
+``DUPLICATE_EXTERNAL_ID``. Abort while InProgress stops between chunks; rows not reached are the
+job's unprocessed records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sfsync.emulator.bulk.csvcodec import CsvInputError, parse_csv, render_rows
+from sfsync.emulator.bulk.jobs import Allocations, BulkJob
+from sfsync.emulator.clock import OrgClock
+from sfsync.emulator.errors import ApiError
+from sfsync.emulator.ids import normalise
+from sfsync.emulator.schema.model import ObjectDef, Schema
+from sfsync.emulator.store_changes import call_context
+
+OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
+CHUNK_ROWS = 200
+"""Rows per store transaction (the platform's DML chunk)."""
+
+TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+
+
+@dataclass(eq=False)
+class IngestJob(BulkJob):
+    """A Bulk API 2.0 ingest job (``kind == "ingest"``)."""
+
+    external_id_field: str | None = None
+    line_ending: str = "LF"
+    delimiter: str = "COMMA"
+    assignment_rule_id: str | None = None
+    uploads: list[bytes] = field(default_factory=list)
+    upload_bytes: int = 0
+    header: list[str] = field(default_factory=list)
+    successes: list[tuple[str, str, Sequence[str]]] = field(default_factory=list)
+    failures: list[tuple[str, str, Sequence[str]]] = field(default_factory=list)
+    unprocessed: list[Sequence[str]] = field(default_factory=list)
+    processed: int = 0
+    failed: int = 0
+    processing_ms: int = 0
+    error_message: str | None = None
+
+    def finish(self, state: str, clock: OrgClock, error: str | None = None) -> None:
+        """Move to a terminal state (from which the retention period counts)."""
+        with self.lock:
+            self.state = state
+            if error is not None:
+                self.error_message = error
+            self.terminal_at = clock.time()
+            self.touch(clock)
+
+    def results_csv(self, which: str) -> str:
+        """``successfulResults``, ``failedResults`` or ``unprocessedrecords`` as CSV text."""
+        with self.lock:
+            header = list(self.header)
+            if which == "successfulResults":
+                rows: list[Sequence[str]] = [["sf__Id", "sf__Created", *header]]
+                rows += [[rid, flag, *orig] for rid, flag, orig in self.successes]
+            elif which == "failedResults":
+                rows = [["sf__Id", "sf__Error", *header]]
+                rows += [[rid, err, *orig] for rid, err, orig in self.failures]
+            else:
+                rows = [header] if header else []
+                rows += list(self.unprocessed)
+        return render_rows(rows, delimiter=self.delimiter, line_ending=self.line_ending)
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    """One CSV column: a field (``field``) or a parent external id (``relationship``)."""
+
+    field: str | None = None
+    relationship: str | None = None
+    parent_type: str | None = None
+    parent_field: str | None = None
+
+
+def resolve_columns(obj: ObjectDef, schema: Schema, header: Sequence[str]) -> list[_Column]:
+    """Map header names to fields; :class:`CsvInputError` for a name that is neither a field
+    nor ``Relationship.ExternalIdField`` (``Relationship:Type.Field`` for polymorphic ones)."""
+    columns: list[_Column] = []
+    seen: set[str] = set()
+    for name in header:
+        if name.lower() in seen:
+            raise CsvInputError(f"InvalidBatch : Duplicate field name: {name}")
+        seen.add(name.lower())
+        f = obj.field(name)
+        if f is not None:
+            columns.append(_Column(field=f.name))
+            continue
+        rel_part, dot, parent_field = name.partition(".")
+        rel_name, _, parent_type = rel_part.partition(":")
+        rel = obj.relationship(rel_name) if dot else None
+        target = schema.object(parent_type or (rel.reference_to[0] if rel else ""))
+        if rel is None or target is None or target.field(parent_field) is None:
+            raise CsvInputError(f"InvalidBatch : Field name not found : {name}")
+        columns.append(
+            _Column(
+                relationship=rel.relationship_name or rel_name,
+                parent_type=parent_type or None,
+                parent_field=parent_field,
+            )
+        )
+    return columns
+
+
+def row_values(columns: Sequence[_Column], row: Sequence[str], obj: ObjectDef) -> dict[str, Any]:
+    """A CSV row as store write values: empty values left out, ``#N/A`` as null."""
+    values: dict[str, Any] = {}
+    for column, raw in zip(columns, row, strict=True):
+        if raw == "":
+            continue
+        value = None if raw == "#N/A" else raw
+        if column.field is not None:
+            values[column.field] = value
+            continue
+        assert column.relationship is not None
+        assert column.parent_field is not None
+        if value is None:
+            lookup = obj.relationship(column.relationship)
+            if lookup is not None:
+                values[lookup.name] = None
+            continue
+        spec: dict[str, Any] = {column.parent_field: value}
+        if column.parent_type:
+            spec["attributes"] = {"type": column.parent_type}
+        values[column.relationship] = spec
+    return values
+
+
+def format_error(error: ApiError) -> str:
+    """``sf__Error``: ``CODE:message:Field1,Field2 --`` (``CODE:message:--`` without fields)."""
+    detail = error.details[0]
+    fields = ",".join(detail.fields)
+    if detail.code == "MULTIPLE_CHOICES":
+        return "DUPLICATE_EXTERNAL_ID:more than one record found for external id field:--"
+    return f"{detail.code}:{detail.message}:{fields + ' ' if fields else ''}--"
+
+
+def _cross_reference() -> ApiError:
+    return ApiError.of(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+
+
+class WriteJob(Protocol):
+    """What applying a row needs to know of its job (Bulk 2.0 and 1.0 jobs both have it)."""
+
+    @property
+    def operation(self) -> str: ...
+
+    @property
+    def external_id_field(self) -> str | None: ...
+
+    @property
+    def created_by(self) -> str: ...
+
+
+class RowApplier:
+    """Applies one row of a job to the store: returns ``(id, created)`` or raises ApiError."""
+
+    def __init__(self, job: WriteJob, obj: ObjectDef, store: Any) -> None:
+        self.job = job
+        self.obj = obj
+        self.store = store
+        ops: dict[str, Callable[[dict[str, Any]], tuple[str, bool]]] = {
+            "insert": self._insert,
+            "update": self._update,
+            "upsert": self._upsert,
+            "delete": self._delete,
+            "hardDelete": self._hard_delete,
+        }
+        self.apply = ops[job.operation]
+
+    def known_id(self, values: dict[str, Any]) -> str:
+        """The row's record id when it names one (``sf__Id`` of a failed update/delete)."""
+        raw = values.get("Id")
+        if isinstance(raw, str):
+            try:
+                return normalise(raw)
+            except ValueError:
+                return ""
+        return ""
+
+    def _id(self, values: dict[str, Any]) -> str:
+        raw = values.pop("Id", None)
+        if not isinstance(raw, str):
+            raise ApiError.of(400, "MISSING_ARGUMENT", "Id not specified in an update call")
+        try:
+            rid = normalise(raw)
+        except ValueError:
+            raise ApiError.of(
+                400, "MALFORMED_ID", f"{self.obj.label} ID: id value of incorrect type: {raw}",
+                ("Id",),
+            ) from None  # fmt: skip
+        if rid[:3] != self.obj.key_prefix:
+            raise _cross_reference()
+        return rid
+
+    def _insert(self, values: dict[str, Any]) -> tuple[str, bool]:
+        return self.store.insert(self.obj.name, values, user_id=self.job.created_by), True
+
+    def _update(self, values: dict[str, Any]) -> tuple[str, bool]:
+        rid = self._id(values)
+        try:
+            self.store.update(self.obj.name, rid, values, user_id=self.job.created_by)
+        except ApiError as error:
+            raise _not_found_as_cross_reference(error) from None
+        return rid, False
+
+    def _upsert(self, values: dict[str, Any]) -> tuple[str, bool]:
+        key_field = self.obj.field(self.job.external_id_field or "Id")
+        assert key_field is not None  # checked when the job was created
+        key = values.pop(key_field.name, None)
+        if key_field.name == "Id":
+            key = key or ""
+        elif not isinstance(key, str):
+            raise ApiError.of(400, "MISSING_ARGUMENT", f"{key_field.name} not specified")
+        rid, created = self.store.upsert(
+            self.obj.name, key_field.name, key, values, user_id=self.job.created_by
+        )
+        return str(rid), bool(created)
+
+    def _delete(self, values: dict[str, Any]) -> tuple[str, bool]:
+        rid = self._id(values)
+        try:
+            self.store.delete(rid, user_id=self.job.created_by)
+        except ApiError as error:
+            raise _not_found_as_cross_reference(error) from None
+        return rid, False
+
+    def _hard_delete(self, values: dict[str, Any]) -> tuple[str, bool]:
+        rid = self._id(values)
+        try:
+            self.store.hard_delete(rid)
+        except ApiError as error:
+            raise _not_found_as_cross_reference(error) from None
+        return rid, False
+
+
+def _not_found_as_cross_reference(error: ApiError) -> ApiError:
+    if error.details and error.details[0].code == "NOT_FOUND":
+        return _cross_reference()
+    return error
+
+
+def process_ingest(job: IngestJob, schema: Schema, store: Any, allocations: Allocations) -> None:
+    """Run an UploadComplete job to JobComplete, Failed or Aborted (see the module docstring)."""
+    clock: OrgClock = allocations.clock
+    with job.lock:
+        if job.state != "UploadComplete":
+            return
+        job.state = "InProgress"
+        job.touch(clock)
+        uploads = list(job.uploads)
+    started = time.perf_counter()
+    obj = schema.object(job.object)
+    assert obj is not None  # checked when the job was created
+    try:
+        header, rows = _parse_uploads(job, uploads)
+        job.header = header
+        columns = resolve_columns(obj, schema, header)
+    except CsvInputError as error:
+        job.finish("Failed", clock, str(error))
+        return
+    refused = allocations.take_ingest(len(rows))
+    if refused is not None:
+        job.unprocessed = list(rows)
+        job.finish("Failed", clock, refused)
+        return
+    applier = RowApplier(job, obj, store)
+    with call_context(api="bulkapi", client_id=job.client_id):
+        for start in range(0, len(rows), CHUNK_ROWS):
+            if job.state == "Aborted":
+                with job.lock:
+                    job.unprocessed.extend(rows[start:])
+                break
+            _apply_chunk(job, applier, columns, rows[start : start + CHUNK_ROWS], store)
+            job.processing_ms = int((time.perf_counter() - started) * 1000)
+    job.processing_ms = max(1, int((time.perf_counter() - started) * 1000))
+    if job.state != "Aborted":
+        job.finish("JobComplete", clock)
+
+
+def _parse_uploads(job: IngestJob, uploads: Sequence[bytes]) -> tuple[list[str], list[list[str]]]:
+    """Every upload of the job (each with its header row, all headers equal) as one table.
+
+    A job closed without any data fails (message UNCONFIRMED)."""
+    if not uploads:
+        raise CsvInputError("ClientInputError : No data was uploaded for this job")
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    for data in uploads:
+        this_header, body = parse_csv(data, delimiter=job.delimiter, line_ending=job.line_ending)
+        if header is not None and this_header != header:
+            raise CsvInputError("InvalidBatch : All uploads of a job must have the same header")
+        header = this_header
+        rows.extend(body)
+    assert header is not None
+    return header, rows
+
+
+def _apply_chunk(
+    job: IngestJob,
+    applier: RowApplier,
+    columns: Sequence[_Column],
+    chunk: Sequence[Sequence[str]],
+    store: Any,
+) -> None:
+    successes: list[tuple[str, str, Sequence[str]]] = []
+    failures: list[tuple[str, str, Sequence[str]]] = []
+    with store.transaction():
+        for row in chunk:
+            values = row_values(columns, row, applier.obj)
+            known = applier.known_id(values)
+            try:
+                with store.transaction():
+                    rid, created = applier.apply(values)
+            except ApiError as error:
+                failures.append((known, format_error(error), row))
+            else:
+                successes.append((rid, "true" if created else "false", row))
+    # Results become visible only once the chunk is committed, as its records do.
+    with job.lock:
+        job.successes.extend(successes)
+        job.failures.extend(failures)
+        job.processed += len(chunk)
+        job.failed += len(failures)

@@ -1,0 +1,71 @@
+"""The bulk state of one org: its jobs, its daily allocations and the worker that runs jobs.
+
+There is one :class:`BulkService` per :class:`~sfsync.emulator.org.Org`, made on first use by
+:func:`service_of` (the app mounts the bulk routes without arguments, so the service hangs off
+the org rather than off the routes). It registers an ``org.on_reset`` hook that forgets every
+job and every consumed allocation.
+
+Jobs run in the background as on Salesforce: :meth:`BulkService.submit` hands the work to a
+daemon thread per job (jobs run in parallel, as ``concurrencyMode: Parallel`` says). Tests and
+embedders may pass another ``runner`` (for example one that runs the work inline).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from sfsync.emulator.bulk.jobs import Allocations, JobRegistry
+
+Runner = Callable[[Callable[[], None]], None]
+
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+"""Bulk 2.0 upload limit: 150 MB after base64, i.e. 100 MB of raw CSV (section 4.5)."""
+
+
+def _thread_runner(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="sfsync-bulk-job", daemon=True).start()
+
+
+class BulkService:
+    """Jobs, allocations and worker of one org.
+
+    Attributes:
+        org: the org (schema, store, clock).
+        registry: the jobs (:class:`~sfsync.emulator.bulk.jobs.JobRegistry`).
+        allocations: the daily bulk allocations.
+        max_upload_bytes: the largest Bulk 2.0 upload accepted (tests lower it).
+    """
+
+    def __init__(self, org: Any, *, runner: Runner | None = None) -> None:
+        self.org = org
+        self.registry = JobRegistry(org.clock)
+        self.allocations = Allocations(org.clock)
+        self.max_upload_bytes = MAX_UPLOAD_BYTES
+        self.runner: Runner = runner or _thread_runner
+
+    def submit(self, work: Callable[[], None]) -> None:
+        """Run ``work`` in the background."""
+        self.runner(work)
+
+    def reset(self) -> None:
+        """Forget every job and every consumed allocation (``POST /__emulator__/reset``)."""
+        self.registry.clear()
+        self.allocations.clear()
+
+
+_SERVICES: weakref.WeakKeyDictionary[Any, BulkService] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def service_of(org: Any) -> BulkService:
+    """The org's bulk service, created (and its reset hook registered) on first use."""
+    with _LOCK:
+        service = _SERVICES.get(org)
+        if service is None:
+            service = BulkService(org)
+            _SERVICES[org] = service
+            org.on_reset(service.reset)
+        return service
