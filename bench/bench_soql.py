@@ -110,6 +110,13 @@ def main() -> None:
         ),
     )
     timed(
+        "... ORDER BY CreatedDate DESC, Name DESC LIMIT 2000 (heap)",
+        count,
+        lambda: query(
+            "SELECT Id, Name FROM Account ORDER BY CreatedDate DESC, Name DESC LIMIT 2000"
+        ),
+    )
+    timed(
         "SELECT Industry, COUNT(Id), SUM(AnnualRevenue) ... GROUP BY",
         count,
         lambda: query(

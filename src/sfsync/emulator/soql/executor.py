@@ -26,7 +26,7 @@ from .binder import Binder
 from .catalog import Record, RecordSource
 from .messages import SoqlSyntaxError, to_api_error
 from .parser import parse_condition, parse_query
-from .predicates import PredicateBuilder, sort_records
+from .predicates import PredicateBuilder, sort_records, top_records
 from .render import RenderBuilder
 
 
@@ -93,7 +93,10 @@ class CompiledQuery:
             plan.node
         )
         if plan.order:
-            selected = sort_records(list(matching()), plan.order, source)[start:stop]
+            # A small LIMIT keeps a heap of OFFSET+LIMIT rows instead of sorting them all.
+            top = None if stop is None else top_records(matching(), plan.order, source, stop)
+            ordered = top if top is not None else sort_records(list(matching()), plan.order, source)
+            selected = ordered[start:stop]
             return QueryResult(len(selected), map(render, selected))
         total = sum(1 for _ in islice(matching(), start, stop))
         return QueryResult(total, _lazy(matching, start, total, render))

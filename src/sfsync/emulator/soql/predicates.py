@@ -15,6 +15,7 @@ empty lookup reads as null (``Account.Name = null`` matches contacts without an 
 
 from __future__ import annotations
 
+import heapq
 import operator
 import re
 from collections.abc import Callable, Iterable
@@ -300,24 +301,51 @@ def _any_of(preds: list[Predicate]) -> Predicate:
     return lambda record: any(pred(record) for pred in preds)
 
 
+def _key_part(key: p.SortKey, source: RecordSource) -> Callable[[Record], tuple[int, Any]]:
+    """One key's sort value: ``(rank, value)``, the rank placing nulls so that a sort with
+    ``reverse`` set for a descending key still puts them where the query asked."""
+    get = value_getter(key.operand, source)
+    null_rank = 0 if key.nulls_first != key.descending else 1
+    value_rank = 1 - null_rank
+
+    def part(record: Record) -> tuple[int, Any]:
+        v = get(record)
+        return (null_rank, 0) if v is None else (value_rank, v)
+
+    return part
+
+
 def sort_records(
     rows: list[Record], keys: Iterable[p.SortKey], source: RecordSource
 ) -> list[Record]:
     """Sort ``rows`` in place by ``keys`` (first key most significant) and return them.
 
-    One stable sort per key, least significant first; nulls are placed by a rank that the
-    ``reverse`` flag of a descending sort turns the right way round.
+    One stable sort per key, least significant first, so that keys may differ in direction.
     """
     for key in reversed(list(keys)):
-        get = value_getter(key.operand, source)
-        null_rank = 0 if key.nulls_first != key.descending else 1
-        value_rank = 1 - null_rank
-
-        def sort_key(
-            record: Record, get: Getter = get, nr: int = null_rank, vr: int = value_rank
-        ) -> tuple[int, WireValue]:
-            v = get(record)
-            return (nr, 0) if v is None else (vr, v)
-
-        rows.sort(key=sort_key, reverse=key.descending)
+        rows.sort(key=_key_part(key, source), reverse=key.descending)
     return rows
+
+
+def top_records(
+    rows: Iterable[Record], keys: tuple[p.SortKey, ...], source: RecordSource, count: int
+) -> list[Record] | None:
+    """The first ``count`` rows in ``keys`` order without sorting them all (a heap), or
+    ``None`` when the keys mix directions (the caller then sorts everything).
+
+    Same result as ``sort_records(list(rows))[:count]``: heapq's nsmallest/nlargest are
+    documented to equal a stable sort, and with one direction the per-key stable sorts
+    equal one sort by the tuple of the keys.
+    """
+    if len({key.descending for key in keys}) != 1:
+        return None
+    parts = [_key_part(key, source) for key in keys]
+    if len(parts) == 1:
+        sort_key: Callable[[Record], Any] = parts[0]
+    else:
+
+        def sort_key(record: Record) -> tuple[tuple[int, Any], ...]:
+            return tuple(part(record) for part in parts)
+
+    pick = heapq.nlargest if keys[0].descending else heapq.nsmallest
+    return pick(count, rows, key=sort_key)
