@@ -115,7 +115,7 @@ def _request_records(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], boo
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ApiError.of(400, "JSON_PARSER_ERROR", "records must be an array of JSON objects")
     _limit(len(records))
-    return records, bool(body.get("allOrNone", False))
+    return records, body.get("allOrNone") is True
 
 
 def _declared_type(org: Org, record: Mapping[str, Any]) -> ObjectDef:
