@@ -690,3 +690,18 @@ def test_undelete_keeps_a_lookup_that_was_re_pointed(store: OrgStore) -> None:
     row = store.get(asset)
     assert row is not None
     assert row["AccountId"] == other
+
+
+def test_row_is_a_read_only_mapping(store: OrgStore) -> None:
+    row = store.get(store.insert("Account", {"Name": "A"}))
+    assert row is not None
+    assert row.get("Name") == "A"
+    assert row.get("Nope") is None
+    assert row.get("Nope", "x") == "x"
+    assert "Name" in row
+    assert "name" not in row  # declared casing only
+    assert len(row) == len(list(row)) == len(dict(row))
+    with pytest.raises(KeyError):
+        row["Nope"]
+    with pytest.raises(TypeError):
+        row["Name"] = "B"  # type: ignore[index]

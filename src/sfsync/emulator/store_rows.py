@@ -6,10 +6,12 @@ per unique or external id field (normalised value -> ids).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import TypeVar, overload
 
 from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef, WireValue
 
 _COMPOUND = (FieldType.ADDRESS, FieldType.LOCATION)
+T = TypeVar("T")
 
 
 class Row(Mapping[str, WireValue]):
@@ -23,6 +25,21 @@ class Row(Mapping[str, WireValue]):
 
     def __getitem__(self, key: str) -> WireValue:
         return self._values[self._slot[key]]
+
+    @overload
+    def get(self, key: str, /) -> WireValue: ...
+
+    @overload
+    def get(self, key: str, default: WireValue, /) -> WireValue: ...
+
+    @overload
+    def get(self, key: str, default: T, /) -> WireValue | T: ...
+
+    def get(self, key: str, default: object = None, /) -> object:
+        # Mapping.get goes through __getitem__ and a KeyError; queries call this per field per
+        # row, so it is done directly.
+        index = self._slot.get(key)
+        return default if index is None else self._values[index]
 
     def __contains__(self, key: object) -> bool:
         return key in self._slot
