@@ -11,10 +11,9 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sfsync.config.model import ObjectSync, SyncConfig, SyncDef
+from sfsync.config.model import ObjectSync, SyncConfig
 from sfsync.config.validate import load_config
 from sfsync.core.errors import ConfigError
-from sfsync.core.retry import RetryPolicy
 from sfsync.runtime.pipeline import Pipeline, PipelineOptions, RunMode, StatusListener
 from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.registry import Registry
@@ -42,16 +41,6 @@ def selection(obj: ObjectSync) -> EntitySelection:
         target=obj.target_table,
         deletes=obj.deletes,
         key=obj.key,
-    )
-
-
-def retry_policy(sync: SyncDef) -> RetryPolicy:
-    r = sync.retry
-    return RetryPolicy(
-        max_attempts=r.max_attempts,
-        base_delay=r.base_delay.total_seconds(),
-        max_delay=r.max_delay.total_seconds(),
-        deadline=r.deadline.total_seconds() if r.deadline is not None else None,
     )
 
 
@@ -126,16 +115,17 @@ async def build_runtime(
             )
         entities = tuple(selection(o) for o in sync.objects)
         request = ConnectorRequest(sync_name=sync.name, entities=entities, clock=clock)
-        if interval is None:
-            every = sync.interval.total_seconds() if sync.interval else 60.0
-        else:
-            every = interval
+        # A sync without an interval (batch mode without a schedule) runs one pass even
+        # under `sfsync run`.
+        repeat = sync.effective_interval
+        every = interval if interval is not None else (repeat.total_seconds() if repeat else 0.0)
+        continuous = not once and (repeat is not None or interval is not None)
         options = PipelineOptions(
             name=sync.name,
             entities=tuple(e.name for e in entities),
-            mode=RunMode.ONCE if once else RunMode.CONTINUOUS,
+            mode=RunMode.CONTINUOUS if continuous else RunMode.ONCE,
             interval=every,
-            retry=retry_policy(sync),
+            retry=sync.retry.to_policy(),
             ignore_deletes=frozenset(e.name for e in entities if e.deletes == "ignore"),
         )
         runtime.pipelines.append(

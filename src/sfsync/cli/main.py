@@ -61,7 +61,7 @@ def validate(
     problems = validate_file(config, default_registry())
     if problems:
         for problem in problems:
-            err_console.print(problem.render(), markup=False)
+            err_console.print(problem.render(), markup=False, soft_wrap=True)
         noun = "problem" if len(problems) == 1 else "problems"
         err_console.print(f"{len(problems)} {noun} in {config}", markup=False)
         raise typer.Exit(EXIT_CONFIG)
@@ -115,9 +115,9 @@ def _run(config: Path, *, once: bool, only: list[str]) -> int:
         problems = getattr(exc, "problems", None)
         if problems:
             for problem in problems:
-                err_console.print(problem.render(), markup=False)
+                err_console.print(problem.render(), markup=False, soft_wrap=True)
         else:
-            err_console.print(f"configuration error: {exc}", markup=False)
+            err_console.print(f"configuration error: {exc}", markup=False, soft_wrap=True)
         return EXIT_CONFIG
     return exit_code(statuses)
 
