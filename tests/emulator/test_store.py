@@ -36,6 +36,7 @@ objects:
     fields:
       Account__c: {type: master_detail, reference_to: Account, child_relationship_name: Invoices__r}
       Amount__c: {type: currency}
+      Seq__c: {type: auto_number, format: "S-{000}"}
 """
 
 
@@ -375,7 +376,7 @@ def test_auto_numbers_and_derived_fields(store: OrgStore) -> None:
     assert [r["Priority"] for r in rows if r] == ["Medium", "Medium"]
     inv = store.get(store.insert("Invoice__c", {"Account__c": a}))
     assert inv is not None
-    assert inv["Name"] == "INV-0001"
+    assert (inv["Name"], inv["Seq__c"]) == ("INV-0001", "S-001")
     c = store.get(store.insert("Contact", {"FirstName": "Jane", "LastName": "Doe"}))
     assert c is not None
     assert c["Name"] == "Jane Doe"
