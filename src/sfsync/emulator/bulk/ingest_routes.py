@@ -45,7 +45,6 @@ from sfsync.emulator.rest.common import (
 )
 
 CSV_TYPE = "text/csv;charset=UTF-8"
-LIST_PAGE_SIZE = 1000
 
 
 def bad_job(message: str) -> ApiError:
@@ -198,10 +197,12 @@ async def patch_job(request: Request) -> Response:
             job.finish("Aborted", clock)
         else:
             raise bad_job(f"Invalid state: {target}")
+        # The answer shows the state this request set, whatever the worker does next.
+        answer = ingest_info(job, full=False)
     if target == "UploadComplete":
         org = service.org
         service.submit(lambda: process_ingest(job, org.schema, org.store, service.allocations))
-    return json_bytes_response(ingest_info(job, full=False))
+    return json_bytes_response(answer)
 
 
 async def get_job(request: Request) -> Response:
@@ -244,7 +245,7 @@ def list_page(request: Request, jobs: list[BulkJob], info: Any, resource: str) -
         rendered = [r for r in rendered if r.get("jobType") == kind]
     locator = params.get("queryLocator")
     start = _decode_locator(locator) if locator else 0
-    page = rendered[start : start + LIST_PAGE_SIZE]
+    page = rendered[start : start + _service(request).list_page_size]
     end = start + len(page)
     done = end >= len(rendered)
     next_url = None

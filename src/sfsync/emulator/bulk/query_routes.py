@@ -133,8 +133,9 @@ async def create_job(request: Request) -> Response:
         and (obj.name in PK_CHUNKING_OBJECTS or obj.name.endswith("__c")),
     )
     service.registry.add(job)
+    answer = query_info(job, full=False)
     service.submit(lambda: run_query_job(job, org.store, org.clock))
-    return json_bytes_response(query_info(job, full=False))
+    return json_bytes_response(answer)
 
 
 async def get_job(request: Request) -> Response:

@@ -24,6 +24,9 @@ Runner = Callable[[Callable[[], None]], None]
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 """Bulk 2.0 upload limit: 150 MB after base64, i.e. 100 MB of raw CSV (section 4.5)."""
 
+LIST_PAGE_SIZE = 1000
+"""Jobs per page of a job list (UNCONFIRMED: Salesforce's page size is not documented)."""
+
 
 def _thread_runner(work: Callable[[], None]) -> None:
     threading.Thread(target=work, name="sfsync-bulk-job", daemon=True).start()
@@ -37,6 +40,7 @@ class BulkService:
         registry: the jobs (:class:`~sfsync.emulator.bulk.jobs.JobRegistry`).
         allocations: the daily bulk allocations.
         max_upload_bytes: the largest Bulk 2.0 upload accepted (tests lower it).
+        list_page_size: jobs per page of ``GET /jobs/ingest`` and ``/jobs/query``.
     """
 
     def __init__(self, org: Any, *, runner: Runner | None = None) -> None:
@@ -44,6 +48,7 @@ class BulkService:
         self.registry = JobRegistry(org.clock)
         self.allocations = Allocations(org.clock)
         self.max_upload_bytes = MAX_UPLOAD_BYTES
+        self.list_page_size = LIST_PAGE_SIZE
         self.runner: Runner = runner or _thread_runner
 
     def submit(self, work: Callable[[], None]) -> None:

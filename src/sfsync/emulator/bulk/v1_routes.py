@@ -254,11 +254,12 @@ async def _add_batch(request: Request, job: ClassicJob) -> Response:
     work = [batch]
     if job.pk_chunking and job.operation in ("query", "queryAll"):
         work = _chunk(job, batch, service)
+    answer = _answer(request, job, "batchInfo", batch.info(), 201)
     for item in work:
         service.submit(
             functools.partial(process_batch, job, item, org.schema, org.store, org.clock)
         )
-    return _answer(request, job, "batchInfo", batch.info(), 201)
+    return answer
 
 
 def _chunk(job: ClassicJob, original: Batch, service: BulkService) -> list[Batch]:
