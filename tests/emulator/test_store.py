@@ -31,6 +31,7 @@ objects:
     fields:
       Ext__c: {type: text, length: 20, external_id: true}
       Code__c: {type: text, length: 20, unique: true, case_sensitive: true}
+      Seq__c: {type: auto_number, format: "AC-{00}"}
   Invoice__c:
     name_field: {type: auto_number, format: "INV-{0000}"}
     fields:
@@ -377,6 +378,9 @@ def test_auto_numbers_and_derived_fields(store: OrgStore) -> None:
     inv = store.get(store.insert("Invoice__c", {"Account__c": a}))
     assert inv is not None
     assert (inv["Name"], inv["Seq__c"]) == ("INV-0001", "S-001")
+    account = store.get(a)
+    assert account is not None
+    assert account["Seq__c"] == "AC-01"
     c = store.get(store.insert("Contact", {"FirstName": "Jane", "LastName": "Doe"}))
     assert c is not None
     assert c["Name"] == "Jane Doe"

@@ -196,11 +196,10 @@ def _custom_object(ctx: _Context, name: str, body: dict[str, Any], prefix: str) 
     name_spec = _mapping(ctx, f"{where} name_field", body.get("name_field"))
     _check_keys(ctx, f"{where} name_field", name_spec, {"label", "type", "format", "length"})
     name_label = str(name_spec.get("label") or f"{label} Name")
-    extra: dict[str, object] = {}
+    formats: dict[str, str] = {}
     if name_spec.get("type") == "auto_number":
         name_field_def = auto_number("Name", name_label)
-        fmt = str(name_spec.get("format") or "{0}")
-        extra["auto_number_formats"] = MappingProxyType({"Name": fmt})
+        formats["Name"] = str(name_spec.get("format") or "{0}")
     elif name_spec.get("type", "text") in ("text", "string"):
         length = _int(ctx, f"{where} name_field", name_spec, "length", 80, 1, 255)
         name_field_def = replace(
@@ -212,7 +211,8 @@ def _custom_object(ctx: _Context, name: str, body: dict[str, Any], prefix: str) 
             f"type must be 'text' or 'auto_number', not {name_spec.get('type')!r}",
             "Use 'type: text' or 'type: auto_number'",
         )
-    extra.update(_auto_formats(fields, body, ctx, name))
+    formats.update(_auto_formats(fields, body, ctx, name))
+    extra = {"auto_number_formats": MappingProxyType(formats)} if formats else {}
     obj = make_object(
         name,
         label,
@@ -227,14 +227,14 @@ def _custom_object(ctx: _Context, name: str, body: dict[str, Any], prefix: str) 
 
 def _auto_formats(
     fields: list[FieldDef], body: dict[str, Any], ctx: _Context, name: str
-) -> dict[str, object]:
+) -> dict[str, str]:
+    """Display formats of the auto-number fields among ``fields`` (default ``{0}``)."""
     specs = _mapping(ctx, f"object '{name}' fields", body.get("fields"))
-    formats = {
+    return {
         f.name: str(specs[f.name].get("format") or "{0}")
         for f in fields
         if f.auto_number and isinstance(specs.get(f.name), dict)
     }
-    return {"auto_number_formats": MappingProxyType(formats)} if formats else {}
 
 
 def _event(ctx: _Context, name: str, body: dict[str, Any], prefix: str) -> ObjectDef:
@@ -275,6 +275,12 @@ def _extend(ctx: _Context, obj: ObjectDef, body: dict[str, Any]) -> ObjectDef:
     cut = next(i for i, f in enumerate(ordered) if f.name in ("OwnerId", "CreatedDate"))
     merged = [*ordered[:cut], *new, *ordered[cut:]]
     grown = replace(obj, fields=MappingProxyType({f.name.lower(): f for f in merged}))
+    formats = _auto_formats(new, body, ctx, obj.name)
+    if formats:
+        known = obj.extra.get("auto_number_formats")
+        merged_formats = {**(known if isinstance(known, Mapping) else {}), **formats}
+        extra = {**obj.extra, "auto_number_formats": MappingProxyType(merged_formats)}
+        grown = replace(grown, extra=MappingProxyType(extra))
     rules = _rules(ctx, grown, body.get("validation_rules"))
     return replace(grown, validation_rules=(*obj.validation_rules, *rules))
 
