@@ -489,6 +489,55 @@ AGGREGATE_CASES: list[tuple[str, list[dict[str, object]]]] = [
 ]
 
 
+AGGREGATE_CASES += [
+    (
+        "SELECT Industry, COUNT(Id) FROM Account GROUP BY ROLLUP(Industry)",
+        [
+            {"Industry": "Energy", "expr0": 2},
+            {"Industry": "Banking", "expr0": 1},
+            {"Industry": "Retail", "expr0": 1},
+            {"Industry": None, "expr0": 1},
+            {"Industry": None, "expr0": 5},
+        ],
+    ),
+    (
+        "SELECT Industry, COUNT(Id) n, GROUPING(Industry) g FROM Account "
+        "GROUP BY ROLLUP(Industry) ORDER BY GROUPING(Industry) DESC, Industry NULLS LAST LIMIT 3",
+        [
+            {"Industry": None, "n": 5, "g": 1},
+            {"Industry": "Banking", "n": 1, "g": 0},
+            {"Industry": "Energy", "n": 2, "g": 0},
+        ],
+    ),
+    (
+        "SELECT Industry, Rating, SUM(NumberOfEmployees) FROM Account WHERE Industry = 'Energy' "
+        "GROUP BY ROLLUP(Industry, Rating)",
+        [
+            {"Industry": "Energy", "Rating": "Hot", "expr0": 120},
+            {"Industry": "Energy", "Rating": "Cold", "expr0": 5},
+            {"Industry": "Energy", "Rating": None, "expr0": 125},
+            {"Industry": None, "Rating": None, "expr0": 125},
+        ],
+    ),
+    (
+        "SELECT Industry, Rating, COUNT(Id), GROUPING(Industry), GROUPING(Rating) FROM Account "
+        "WHERE Industry = 'Energy' GROUP BY CUBE(Industry, Rating)",
+        [
+            {"Industry": "Energy", "Rating": "Hot", "expr0": 1, "expr1": 0, "expr2": 0},
+            {"Industry": "Energy", "Rating": "Cold", "expr0": 1, "expr1": 0, "expr2": 0},
+            {"Industry": "Energy", "Rating": None, "expr0": 2, "expr1": 0, "expr2": 1},
+            {"Industry": None, "Rating": "Hot", "expr0": 1, "expr1": 1, "expr2": 0},
+            {"Industry": None, "Rating": "Cold", "expr0": 1, "expr1": 1, "expr2": 0},
+            {"Industry": None, "Rating": None, "expr0": 2, "expr1": 1, "expr2": 1},
+        ],
+    ),
+    (
+        "SELECT Rating, COUNT(Id) FROM Account GROUP BY ROLLUP(Rating) HAVING GROUPING(Rating) = 1",
+        [{"Rating": None, "expr0": 5}],
+    ),
+]
+
+
 @pytest.mark.parametrize(("soql", "expected"), AGGREGATE_CASES)
 def test_aggregates(soql: str, expected: list[dict[str, object]]) -> None:
     result, records = run(soql)

@@ -91,6 +91,32 @@ def _key_function(
     return lambda record: tuple(get(record) for get in getters)
 
 
+def _grouping_sets(
+    rows: Iterable[Record],
+    sets: tuple[tuple[int, ...], ...],
+    key_of: Callable[[Record], tuple[WireValue, ...]],
+    inits: list[Callable[[], Any]],
+    steps: list[tuple[int, Step, Callable[[Record], WireValue]]],
+) -> list[tuple[tuple[int, ...], tuple[WireValue, ...], list[Any]]]:
+    """ROLLUP / CUBE: every row feeds one group per grouping set, the columns a set rolls
+    up read as null. Rows come out set by set (details first, grand total last)."""
+    per_set: list[dict[tuple[WireValue, ...], list[Any]]] = [{} for _ in sets]
+    for row in rows:
+        values = key_of(row)
+        for keep, groups in zip(sets, per_set, strict=True):
+            key = tuple(v if i in keep else None for i, v in enumerate(values))
+            state = groups.get(key)
+            if state is None:
+                state = groups[key] = [init() for init in inits]
+            for index, step, get in steps:
+                state[index] = step(state[index], get(row))
+    return [
+        (keep, key, state)
+        for keep, groups in zip(sets, per_set, strict=True)
+        for key, state in groups.items()
+    ]
+
+
 def aggregate_rows(
     plan: p.AggregatePlan,
     rows: Iterable[Record],
@@ -110,23 +136,30 @@ def aggregate_rows(
     steps = list(
         zip(range(len(functions)), [step for _, step, _ in functions], getters, strict=True)
     )
+    sets = plan.grouping_sets or (tuple(range(len(plan.groups))),)
     groups: dict[tuple[WireValue, ...], list[Any]] = {}
     if not plan.groups:
         groups[()] = [init() for init in inits]
-    for row in rows:
-        key = key_of(row)
-        state = groups.get(key)
-        if state is None:
-            state = groups[key] = [init() for init in inits]
-        for index, step, get in steps:
-            state[index] = step(state[index], get(row))
+    if len(sets) == 1:  # plain GROUP BY: the hot path, one group per row
+        for row in rows:
+            key = key_of(row)
+            state = groups.get(key)
+            if state is None:
+                state = groups[key] = [init() for init in inits]
+            for index, step, get in steps:
+                state[index] = step(state[index], get(row))
+        keyed = [(sets[0], key, state) for key, state in groups.items()]
+    else:
+        keyed = _grouping_sets(rows, sets, key_of, inits, steps)
     synthetic: list[Record] = []
-    for key, state in groups.items():
+    for keep, key, state in keyed:
         record: dict[str, WireValue] = {
             slot: v for (_, slot), v in zip(plan.groups, key, strict=True)
         }
         for m, value, (_, _, final) in zip(plan.measures, state, functions, strict=True):
             record[m.slot] = final(value)
+        for flag, index in plan.grouping_flags:
+            record[flag] = 0 if index in keep else 1
         synthetic.append(record)
     if plan.having is not None:
         having = predicates.build(plan.having)

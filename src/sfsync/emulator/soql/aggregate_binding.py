@@ -5,6 +5,9 @@ i-th GROUP BY expression and ``__m<i>`` for the i-th distinct aggregate expressi
 and ORDER BY are bound against synthetic fields of those names, so the ordinary predicate
 and sort code runs on groups unchanged.
 
+``GROUP BY ROLLUP(...)`` / ``CUBE(...)`` add subtotal rows (rolled-up columns null) and
+``GROUPING(f)`` tells them apart (1 where ``f`` is rolled up).
+
 Output keys: a grouped field is named by its field name (``StageName``, also for
 ``Account.Name`` -> ``Name``); every other expression by its alias or ``expr<N>``, where N
 counts the unaliased non-field expressions in SELECT order, as Salesforce does.
@@ -12,6 +15,7 @@ counts the unaliased non-field expressions in SELECT order, as Salesforce does.
 
 from __future__ import annotations
 
+from itertools import combinations
 from typing import TYPE_CHECKING
 
 from sfsync.emulator.schema.model import FieldDef, FieldType
@@ -36,6 +40,7 @@ class _AggregateBinder:
         self.scope = scope
         self.groups: list[tuple[p.Operand, str]] = []
         self.measures: list[p.Measure] = []
+        self.flags: list[tuple[str, int]] = []
         self._measure_by_text: dict[str, p.Measure] = {}
 
     def group(self, expr: a.Operand) -> None:
@@ -103,8 +108,21 @@ class _AggregateBinder:
             kind = measure.path.field.type
         return _slot_operand(measure.slot, kind, case_sensitive=False)
 
+    def grouping(self, call: a.FuncCall) -> str:
+        """``GROUPING(f)``: 1 on the subtotal rows of ROLLUP/CUBE where ``f`` is rolled up."""
+        if not isinstance(call.arg, a.FieldRef):
+            raise malformed(call.pos, "GROUPING requires a field of the GROUP BY")
+        _, slot = self.group_slot(call.arg)
+        index = [s for _, s in self.groups].index(slot)
+        flag = f"__x{index}"
+        if (flag, index) not in self.flags:
+            self.flags.append((flag, index))
+        return flag
+
     def slot_operand(self, expr: a.Operand) -> p.Operand:
         """The synthetic operand HAVING / ORDER BY use for ``expr``."""
+        if isinstance(expr, a.FuncCall) and expr.name == "GROUPING":
+            return _slot_operand(self.grouping(expr), FieldType.INT, case_sensitive=False)
         if isinstance(expr, a.FuncCall) and expr.name in _AGGREGATE_NAMES:
             return self.measure_operand(self.measure(expr))
         grouped, slot = self.group_slot(expr)
@@ -154,6 +172,8 @@ def bind_aggregate(binder: Binder, query: a.Query, scope: Scope) -> p.AggregateP
         elif isinstance(item, a.SelectFunc):
             if item.call.name in _AGGREGATE_NAMES:
                 slot = state.measure(item.call).slot
+            elif item.call.name == "GROUPING":
+                slot = state.grouping(item.call)
             else:
                 slot = state.group_slot(item.call)[1]
             if item.alias is not None:
@@ -175,5 +195,18 @@ def bind_aggregate(binder: Binder, query: a.Query, scope: Scope) -> p.AggregateP
         )
         order.append(p.SortKey(operand, descending, nulls_first))
     return p.AggregatePlan(
-        tuple(state.groups), tuple(state.measures), tuple(output), having, tuple(order)
-    )
+        tuple(state.groups), tuple(state.measures), tuple(output), having, tuple(order),
+        _grouping_sets(query.group_kind, len(state.groups)), tuple(state.flags),
+    )  # fmt: skip
+
+
+def _grouping_sets(kind: str, count: int) -> tuple[tuple[int, ...], ...]:
+    """``ROLLUP(a, b)`` keeps (a, b), (a), (); ``CUBE(a, b)`` every subset, larger first."""
+    every = tuple(range(count))
+    if kind == "ROLLUP":
+        return tuple(every[:size] for size in range(count, -1, -1))
+    if kind == "CUBE":
+        return tuple(
+            subset for size in range(count, -1, -1) for subset in combinations(every, size)
+        )
+    return (every,)

@@ -227,3 +227,4 @@ class Query:
     offset_pos: Pos | None
     all_rows: bool
     pos: Pos
+    group_kind: str = "PLAIN"  # PLAIN, ROLLUP or CUBE

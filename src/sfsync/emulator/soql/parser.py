@@ -239,7 +239,11 @@ class _Builder(Transformer[Token, Any]):
         return _tagged("having", items[0])
 
     def group_by(self, items: list[Any]) -> tuple[object, ...]:
-        return _tagged("group_by", tuple(i for i in items if not isinstance(i, Token)))
+        kinds = [
+            str(i).upper() for i in items if isinstance(i, Token) and i.type == "GROUPING_KIND"
+        ]
+        operands = tuple(i for i in items if not isinstance(i, Token))
+        return _tagged("group_by", operands, kinds[0] if kinds else "PLAIN")
 
     def order_by(self, items: list[a.OrderItem]) -> tuple[object, ...]:
         return _tagged("order_by", tuple(items))
@@ -285,7 +289,8 @@ class _Builder(Transformer[Token, Any]):
             object_pos=object_pos,  # type: ignore[arg-type]
             alias=alias,  # type: ignore[arg-type]
             where=where,  # type: ignore[arg-type]
-            group_by=clauses.get("group_by", ((),))[0],  # type: ignore[arg-type]
+            group_by=clauses.get("group_by", ((), "PLAIN"))[0],  # type: ignore[arg-type]
+            group_kind=clauses.get("group_by", ((), "PLAIN"))[1],  # type: ignore[arg-type]
             having=having,  # type: ignore[arg-type]
             order_by=clauses.get("order_by", ((),))[0],  # type: ignore[arg-type]
             limit=limit,  # type: ignore[arg-type]

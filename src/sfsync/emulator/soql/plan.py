@@ -209,6 +209,11 @@ class AggregatePlan:
     output: tuple[tuple[str, str], ...]
     having: BoundCondition | None
     order: tuple[SortKey, ...]
+    #: Which GROUP BY expressions each grouping set keeps (``ROLLUP(a, b)``: (0, 1), (0,),
+    #: (); plain GROUP BY: one set with all of them).
+    grouping_sets: tuple[tuple[int, ...], ...] = ()
+    #: ``GROUPING(f)`` outputs: (slot, index of f among the GROUP BY expressions).
+    grouping_flags: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
