@@ -58,6 +58,8 @@ def _announce(org: Org, token: str, server: RunningServer) -> None:
     }
     if server.ca_cert is not None:
         lines["ca_cert"] = str(server.ca_cert)
+    if server.grpc_port is not None:
+        lines["grpc_port"] = str(server.grpc_port)
     for key, value in lines.items():
         typer.echo(f"{key}: {value}")
     sys.stdout.flush()
@@ -69,9 +71,7 @@ def serve_command(
     port: Annotated[int, typer.Option(help="HTTP(S) port (0 = any free port).")] = 8765,
     grpc_port: Annotated[
         int,
-        typer.Option(
-            help="Reserved for the Pub/Sub API (gRPC) of a later release; accepted, not used yet."
-        ),
+        typer.Option(help="Pub/Sub API (gRPC) port (0 = any free port; TLS with --tls, same CA)."),
     ] = 7443,
     tls: Annotated[
         bool, typer.Option("--tls", help="Serve HTTPS with a generated local CA.")
@@ -121,7 +121,6 @@ def serve_command(
     ] = None,
 ) -> None:
     """Serve a local Salesforce org until SIGTERM or Ctrl-C."""
-    del grpc_port  # reserved: the Pub/Sub API server arrives with a later issue
     try:
         plan = _fault_plan(faults, fault or [], fault_seed)
     except (OSError, ValueError) as exc:
@@ -158,6 +157,7 @@ def serve_command(
         keyfile=keyfile,
         tls_dir=(state_dir / "tls") if state_dir else None,
         on_started=lambda server: _announce(org, fixed, server),
+        grpc_port=grpc_port,
     )
 
 

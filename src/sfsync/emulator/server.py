@@ -34,6 +34,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from sfsync.emulator.app import build_app
 from sfsync.emulator.http import ABORT_EXTENSION
 from sfsync.emulator.org import Org
+from sfsync.emulator.streaming.grpc_server import GrpcServer, start_grpc
 from sfsync.emulator.tls import ensure_certificates
 
 
@@ -64,6 +65,8 @@ class RunningServer:
     port: int
     ca_cert: Path | None
     org: Org
+    grpc_port: int | None = None
+    """The Pub/Sub API (gRPC) port, when one was requested."""
 
 
 def _config(
@@ -147,11 +150,13 @@ def serve(
     tls_dir: str | Path | None = None,
     on_started: Callable[[RunningServer], None] | None = None,
     log_level: str = "warning",
+    grpc_port: int | None = None,
 ) -> None:
     """Serve ``org`` until SIGTERM or Ctrl-C; then finish in-flight requests and close the org.
 
     With ``tls`` and no ``certfile``, a local CA and server certificate are created under
     ``tls_dir`` (default ``<org state dir>/tls``); ``on_started`` receives their CA path.
+    With ``grpc_port``, the Pub/Sub API is served there too (TLS with the same certificate).
     """
     config, ca_cert = _config(
         org,
@@ -164,9 +169,12 @@ def serve(
         log_level=log_level,
     )
 
+    grpc = _start_grpc(org, host, grpc_port, config)
+
     def started(bound: int) -> None:
         if on_started is not None:
-            on_started(RunningServer(_url(host, bound, tls), host, bound, ca_cert, org))
+            grpc_bound = grpc.port if grpc is not None else None
+            on_started(RunningServer(_url(host, bound, tls), host, bound, ca_cert, org, grpc_bound))
 
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
     # handler that was installed before it started. Make those handlers benign so that a
@@ -181,6 +189,8 @@ def serve(
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if grpc is not None:
+            grpc.stop()
         org.close()
 
 
@@ -195,11 +205,13 @@ def serve_in_background(
     keyfile: str | Path | None = None,
     tls_dir: str | Path | None = None,
     startup_timeout: float = 20.0,
+    grpc_port: int | None = None,
 ) -> Iterator[RunningServer]:
     """Run the server in a daemon thread over a real socket (port 0 = any free port).
 
     Yields once it is listening; on exit asks it to stop and joins the thread. The org is not
-    closed (the caller owns it).
+    closed (the caller owns it). With ``grpc_port`` (0 = any free port) the Pub/Sub API is
+    served as well; its bound port is ``RunningServer.grpc_port``.
     """
     config, ca_cert = _config(
         org,
@@ -232,8 +244,19 @@ def serve_in_background(
             server.should_exit = True
             raise TimeoutError("emulator server did not start in time")
         time.sleep(0.01)
+    grpc = _start_grpc(org, host, grpc_port, config)
     try:
-        yield RunningServer(_url(host, bound[0], tls), host, bound[0], ca_cert, org)
+        grpc_bound = grpc.port if grpc is not None else None
+        yield RunningServer(_url(host, bound[0], tls), host, bound[0], ca_cert, org, grpc_bound)
     finally:
+        if grpc is not None:
+            grpc.stop()
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def _start_grpc(org: Org, host: str, port: int | None, config: uvicorn.Config) -> GrpcServer | None:
+    """Start the Pub/Sub API beside the HTTP server (same certificate when TLS is on)."""
+    if port is None:
+        return None
+    return start_grpc(org, host, port, certfile=config.ssl_certfile, keyfile=config.ssl_keyfile)

@@ -10,6 +10,7 @@ handle; :meth:`GrpcServer.stop` ends it (in-flight streams are cancelled after a
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -61,8 +62,8 @@ def start_grpc(
     host: str = "127.0.0.1",
     port: int = DEFAULT_GRPC_PORT,
     *,
-    certfile: str | Path | None = None,
-    keyfile: str | Path | None = None,
+    certfile: str | os.PathLike[str] | None = None,
+    keyfile: str | os.PathLike[str] | None = None,
     startup_timeout: float = 20.0,
 ) -> GrpcServer:
     """Serve ``org``'s Pub/Sub API on ``host:port`` (0 = any free port); TLS when both

@@ -157,9 +157,11 @@ def attach(org: Org) -> Streaming:
         hub = Streaming(org)
         _HUBS[org] = hub
     commit_listener = getattr(org.store, "add_commit_listener", None)
+    change_listener = getattr(org.store, "add_listener", None)
     if callable(commit_listener):
         commit_listener(hub.on_commit)
-    else:
-        # A store without commit batches (test doubles): one event per change, no merging.
-        org.store.add_listener(lambda change: hub.on_commit([change]))
+    elif callable(change_listener):
+        # A store without commit batches: one event per change, no merging.
+        change_listener(lambda change: hub.on_commit([change]))
+    # A store with neither (HTTP-layer test doubles) has no records to capture.
     return hub
