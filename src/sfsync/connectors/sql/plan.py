@@ -39,7 +39,9 @@ class Shape:
     Attributes:
         entity: the entity name (for messages).
         key_column: the primary-key column.
-        fields: per source field, its column and value converter.
+        fields: per source field, its column and value converter (for non-null values).
+        text_fields: fields of text kinds, whose ``str`` values are written as they are.
+        template: every column written by a full event, in table order, all ``None``.
         version_field: the schema's version field, if any.
         version_column: the column holding versions.
         version_convert: turns ``ChangeEvent.version`` text into the version column's value.
@@ -51,6 +53,8 @@ class Shape:
     entity: str
     key_column: str
     fields: Mapping[str, tuple[str, Converter]]
+    text_fields: frozenset[str]
+    template: Mapping[str, object]
     version_field: str | None
     version_column: str
     version_convert: Callable[[str], object]
@@ -163,6 +167,8 @@ def _fold(
         # a partial event starts a fresh row whose other fields are NULL: a full write.
         op.delete_first = op.delete_first or op.delete
         op.delete, op.partial = False, False
+        if event.partial:
+            values = {**shape.template, **values}
         values[shape.key_column] = op.key
         op.values = values
     else:
@@ -181,31 +187,29 @@ def _version_of(shape: Shape, event: ChangeEvent) -> object:
         return shape.version_convert(event.version)
     vf = shape.version_field
     if vf is not None and event.after is not None and event.after.get(vf) is not None:
-        return shape.fields[vf][1](event.after[vf])
+        try:
+            return shape.fields[vf][1](event.after[vf])
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise ValueError(f"field {vf!r}: {exc}") from exc
     return None
 
 
 def _values_of(shape: Shape, event: ChangeEvent, unknown: set[str]) -> dict[str, object]:
-    after = event.after or {}
+    # The bulk path: one pass over the event's values, no per-field wrapper calls; text that
+    # is already text is taken as it is. A full event starts from the template (every column,
+    # in table order), so the writer can turn it into a row tuple without lookups.
     fields = shape.fields
-    values: dict[str, object] = {}
-    if event.partial:
-        for name, raw in after.items():
-            target = fields.get(name)
-            if target is None:
-                unknown.add(name)
-                continue
-            values[target[0]] = _convert(target[1], raw, name)
-        return values
-    for name, (column, convert) in fields.items():
-        values[column] = _convert(convert, after.get(name), name)
-    if not after.keys() <= fields.keys():  # a set comparison in C, cheap on the bulk path
-        unknown.update(name for name in after if name not in fields)
+    text = shape.text_fields
+    values: dict[str, object] = {} if event.partial else dict(shape.template)
+    for name, raw in (event.after or {}).items():
+        target = fields.get(name)
+        if target is None:
+            unknown.add(name)
+            continue
+        if raw is not None and not (raw.__class__ is str and name in text):
+            try:
+                raw = target[1](raw)
+            except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
+                raise ValueError(f"field {name!r}: {exc}") from exc
+        values[target[0]] = raw
     return values
-
-
-def _convert(convert: Converter, raw: object, name: str) -> object:
-    try:
-        return convert(raw)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise ValueError(f"field {name!r}: {exc}") from exc

@@ -35,13 +35,13 @@ from sfsync.connectors.sql.ddl import (
     DELETED,
     SYNCED_AT,
     VERSION,
-    TableState,
     create_bookkeeping_tables,
     prepare_table,
 )
 from sfsync.connectors.sql.errors import DATABASE_ERRORS, classify
 from sfsync.connectors.sql.plan import Pending, Plan, Shape, plan_events
 from sfsync.connectors.sql.types import (
+    TEXT_KINDS,
     canonical_version_text,
     converter,
     explain_rejection,
@@ -227,7 +227,7 @@ class SqlSink:
                 hint="this is a bug in the runtime; report it with the log",
             )
         keys = list(dict.fromkeys(event.key for _, event in events))
-        plan = plan_events(self._shape(writer.state), events, writer.read_versions(keys))
+        plan = plan_events(self._shape(writer), events, writer.read_versions(keys))
         self._warn_unknown(entity, plan)
         savepoint = self._client.conn.begin_nested()
         try:
@@ -299,14 +299,19 @@ class SqlSink:
             )
         return error
 
-    def _shape(self, state: TableState) -> Shape:
+    def _shape(self, writer: TableWriter) -> Shape:
+        state = writer.state
         dialect = self._client.dialect
         schema = state.schema
         fields = {
-            spec.name: (state.field_columns[spec.name], converter(spec.kind, dialect))
+            spec.name: (
+                state.field_columns[spec.name],
+                converter(spec.kind, dialect, nullable=False),
+            )
             for spec in schema
             if spec.name in state.field_columns
         }
+        text = frozenset(s.name for s in schema if s.kind in TEXT_KINDS)
         vf = schema.version_field
         if vf is not None:
             convert_version = fields[vf][1]
@@ -328,6 +333,8 @@ class SqlSink:
             entity=schema.name,
             key_column=state.key_column,
             fields=fields,
+            text_fields=text,
+            template=dict.fromkeys(writer.full_columns),
             version_field=vf,
             version_column=state.version_column,
             version_convert=version,

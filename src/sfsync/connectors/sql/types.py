@@ -223,13 +223,19 @@ def _nullable(convert: Converter) -> Converter:
     return run
 
 
-def converter(kind: FieldKind, dialect: Dialect) -> Converter:
+TEXT_KINDS = frozenset({FieldKind.ID, FieldKind.REFERENCE, FieldKind.STRING, FieldKind.TEXT})
+"""Kinds whose ``str`` values need no conversion."""
+
+
+def converter(kind: FieldKind, dialect: Dialect, *, nullable: bool = True) -> Converter:
     """The function turning an event value of ``kind`` into the driver value for ``dialect``.
 
-    ``None`` stays ``None``. Raises :class:`ValueError` (or a subclass) for unreadable values.
+    With ``nullable`` ``None`` stays ``None``; without, the caller handles ``None`` itself (the
+    bulk path, which saves a call per value). Raises :class:`ValueError` (or a subclass) for
+    unreadable values.
     """
     convert: Converter
-    if kind in (FieldKind.ID, FieldKind.REFERENCE, FieldKind.STRING, FieldKind.TEXT):
+    if kind in TEXT_KINDS:
         convert = _to_text
     elif kind is FieldKind.BOOLEAN:
         convert = _to_bool
@@ -256,7 +262,7 @@ def converter(kind: FieldKind, dialect: Dialect) -> Converter:
         convert = _to_json
     else:
         convert = _to_bytes
-    return _nullable(convert)
+    return _nullable(convert) if nullable else convert
 
 
 def _naive(dt: datetime) -> datetime:

@@ -88,6 +88,7 @@ class TableWriter:
         guarded_deletes: list[tuple[object, ...]] = []
         plain_deletes: list[tuple[object, ...]] = []
         columns = self.full_columns
+        width = len(columns)
         for op in pending:
             if op.delete or op.delete_first:
                 version = op.delete_version
@@ -100,6 +101,8 @@ class TableWriter:
             if op.partial:
                 cols = tuple(sorted(op.values, key=self._position))
                 partial[cols].append(tuple(op.values[c] for c in cols))
+            elif len(op.values) == width:  # built from the template: already in column order
+                full.append(tuple(op.values.values()))
             else:
                 values = op.values
                 full.append(tuple([values.get(c) for c in columns]))
