@@ -32,6 +32,8 @@ class StatusBoard:
         self._status: dict[str, PipelineStatus] = {}
         self._order = list(names)
         self._started = time.monotonic()
+        # (sync, entity) -> (monotonic time, count) when the entity was first seen reading.
+        self._first_seen: dict[tuple[str, str], tuple[float, int]] = {}
 
     def update(self, status: PipelineStatus) -> None:
         self._status[status.name] = status
@@ -60,10 +62,35 @@ class StatusBoard:
                 f"{c.read / elapsed:,.0f}",
                 lag,
             )
+            totals = dict(s.snapshot_totals)
             for name, count in s.per_entity:
-                done = "snapshot done" if name in s.snapshot_done else ""
-                table.add_row(f"  {name}", Text(done, style="dim"), f"{count:,}")
+                table.add_row(f"  {name}", *self._progress(s, name, count, totals.get(name)))
         return table
+
+    def _progress(
+        self, s: PipelineStatus, entity: str, count: int, total: int | None
+    ) -> tuple[Text, str, str, str, str, str, str]:
+        """The object's row after its name: state, read, (blank totals), rate, and for a
+        running snapshot a bar, ``read/total`` and the ETA (in the lag column)."""
+        now = time.monotonic()
+        since, base = self._first_seen.setdefault((s.name, entity), (now, count))
+        rate = (count - base) / (now - since) if now > since else 0.0
+        if entity in s.snapshot_done:
+            return Text("snapshot done", style="dim"), f"{count:,}", "", "", "", "", ""
+        if total and s.state is PipelineState.SNAPSHOTTING:
+            share = min(count / total, 1.0)
+            eta = f"ETA {max(total - count, 0) / rate:,.0f}s" if rate > 0 else "ETA -"
+            bar = "#" * int(share * 10) + "." * (10 - int(share * 10))
+            return (
+                Text(f"{bar} {share:.0%}", style="cyan"),
+                f"{count:,}/{total:,}",
+                "",
+                "",
+                "",
+                f"{rate:,.0f}",
+                eta,
+            )
+        return Text(""), f"{count:,}", "", "", "", f"{rate:,.0f}" if rate else "", ""
 
     def live(self, console: Console) -> Live:
         return Live(_Renderable(self), console=console, refresh_per_second=4, transient=False)

@@ -254,6 +254,7 @@ class Pipeline:
             )
             await self._save(checkpoint)
         todo = [e for e in self.options.entities if e not in checkpoint.snapshot.done]
+        await self._publish_totals(todo)
         self._tracker = AckTracker(committed=checkpoint.positions)
         async for batch in self.source.snapshot(todo, checkpoint):
             checkpoint = await self._apply(batch, checkpoint)
@@ -272,6 +273,19 @@ class Pipeline:
         await self._save(checkpoint)
         self._publish(snapshot_done=checkpoint.snapshot.done)
         return checkpoint
+
+    async def _publish_totals(self, entities: list[str]) -> None:
+        """Ask the source how big each snapshot is, for progress and ETA; never fatal."""
+        totals: list[tuple[str, int]] = []
+        for entity in entities:
+            try:
+                size = await self.source.snapshot_size(entity)
+            except SyncError as exc:
+                log.info("%s: no size for %s (%s)", self.options.name, entity, exc)
+                continue
+            if size is not None:
+                totals.append((entity, size))
+        self._publish(snapshot_totals=tuple(totals))
 
     async def _changes(self, checkpoint: Checkpoint) -> None:
         self._tracker = AckTracker(committed=checkpoint.positions)

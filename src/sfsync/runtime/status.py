@@ -38,6 +38,7 @@ class PipelineStatus:
         counters: event counts.
         per_entity: events read per entity.
         snapshot_done: entities whose snapshot finished.
+        snapshot_totals: per entity, how many records its snapshot reads (when known).
         last_error: the last error text, if any.
         last_commit: commit time of the newest applied event (the source's clock).
         lag_seconds: how far the target is behind the source, from ``last_commit``.
@@ -50,6 +51,7 @@ class PipelineStatus:
     counters: Counters = field(default_factory=Counters)
     per_entity: tuple[tuple[str, int], ...] = ()
     snapshot_done: frozenset[str] = frozenset()
+    snapshot_totals: tuple[tuple[str, int], ...] = ()
     last_error: str | None = None
     last_commit: datetime | None = None
     lag_seconds: float | None = None

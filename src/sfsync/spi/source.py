@@ -81,6 +81,10 @@ class Source(Protocol):
         """The current metadata of ``entities`` (the configured field selection applied)."""
         ...
 
+    async def snapshot_size(self, entity: str) -> int | None:
+        """How many records a snapshot of ``entity`` will read, if cheap to know (progress, ETA)."""
+        ...
+
     async def current_positions(self) -> Mapping[str, Position]:
         """Per stream, the position of "now": streaming from it misses nothing after this call."""
         ...

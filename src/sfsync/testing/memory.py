@@ -90,6 +90,9 @@ class MemorySource:
     async def describe(self, entities: Sequence[str]) -> dict[str, EntitySchema]:
         return {e: self.schemas[e] for e in entities if e in self.schemas}
 
+    async def snapshot_size(self, entity: str) -> int | None:
+        return len(self.records.get(entity, []))
+
     async def current_positions(self) -> dict[str, Position]:
         return {CHANGE_STREAM: Position(CHANGE_STREAM, str(len(self.log) - 1))}
 

@@ -69,3 +69,29 @@ def test_connectors_lists_the_builtin_ones() -> None:
 @pytest.mark.parametrize("name", ["demo.yaml"])
 def test_packaged_demo_config_is_the_documented_example(name: str) -> None:
     assert demo_config().read_text() == (ROOT / "examples" / name).read_text()
+
+
+def test_status_board_shows_snapshot_progress_and_eta() -> None:
+    from rich.console import Console
+
+    from sfsync.cli.display import StatusBoard
+    from sfsync.core.state import PipelineState
+    from sfsync.runtime.status import Counters, PipelineStatus
+
+    board = StatusBoard(["s"])
+    status = PipelineStatus(
+        name="s",
+        state=PipelineState.SNAPSHOTTING,
+        counters=Counters(read=500, applied=500),
+        per_entity=(("Account", 500), ("Contact", 20)),
+        snapshot_done=frozenset({"Contact"}),
+        snapshot_totals=(("Account", 2000),),
+    )
+    board.update(status)
+    console = Console(record=True, width=140)
+    console.print(board.render())
+    text = console.export_text()
+    assert "500/2,000" in text
+    assert "25%" in text
+    assert "ETA" in text
+    assert "snapshot done" in text

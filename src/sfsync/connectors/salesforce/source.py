@@ -138,6 +138,16 @@ class SalesforceSource:
             raise ConfigError(f"{entity} was used before describe()")
         return schema
 
+    async def snapshot_size(self, entity: str) -> int | None:
+        """``SELECT COUNT() FROM <entity> [WHERE filter]``: one cheap call."""
+        selection = self.objects[entity]
+        soql = f"SELECT COUNT() FROM {entity}"
+        if selection.where:
+            soql += f" WHERE {selection.where}"
+        async for page in self.client.query_pages(soql):
+            return page.total_size
+        return None
+
     # -- positions ------------------------------------------------------------------------
 
     async def current_positions(self) -> dict[str, Position]:
