@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from sfsync.connectors.salesforce.bulk import parse_csv_page
+from sfsync.core.schema import EntitySchema, FieldKind, FieldSpec
+
+SCHEMA = EntitySchema.of(
+    "Account",
+    "Id",
+    [
+        FieldSpec(name="Id", kind=FieldKind.ID),
+        FieldSpec(name="Name", kind=FieldKind.STRING),
+        FieldSpec(name="IsDeleted", kind=FieldKind.BOOLEAN),
+        FieldSpec(name="NumberOfEmployees", kind=FieldKind.INTEGER),
+        FieldSpec(name="AnnualRevenue", kind=FieldKind.DECIMAL, precision=18, scale=2),
+        FieldSpec(name="SystemModstamp", kind=FieldKind.DATETIME),
+        FieldSpec(name="Description", kind=FieldKind.TEXT),
+    ],
+)
+
+
+def test_values_are_typed_like_the_rest_api() -> None:
+    text = (
+        '"Id","Name","IsDeleted","NumberOfEmployees","AnnualRevenue","SystemModstamp","Description"\n'
+        '"001A","Acme, Inc.","false","12","1500.5","2024-01-15T09:30:00.000+0000",""\n'
+        '"001B","Zürich ""AG""","true","","","2024-01-15T09:30:00.000+0000","line one\nline two"\n'
+    )
+    records = parse_csv_page(text, SCHEMA)
+    assert records == [
+        {
+            "Id": "001A",
+            "Name": "Acme, Inc.",
+            "IsDeleted": False,
+            "NumberOfEmployees": 12,
+            "AnnualRevenue": 1500.5,
+            "SystemModstamp": "2024-01-15T09:30:00.000+0000",
+            "Description": None,
+        },
+        {
+            "Id": "001B",
+            "Name": 'Zürich "AG"',
+            "IsDeleted": True,
+            "NumberOfEmployees": None,
+            "AnnualRevenue": None,
+            "SystemModstamp": "2024-01-15T09:30:00.000+0000",
+            "Description": "line one\nline two",
+        },
+    ]
+
+
+def test_empty_page_and_nul_bytes() -> None:
+    assert parse_csv_page("", SCHEMA) == []
+    assert parse_csv_page('"Id"\n', SCHEMA) == []
+    assert parse_csv_page('"Id","Name"\n"001A","a\x00b"\n', SCHEMA) == [
+        {"Id": "001A", "Name": "ab"}
+    ]
+
+
+def test_columns_outside_the_schema_stay_text() -> None:
+    assert parse_csv_page('"Id","Account.Name"\n"003A","Acme"\n', SCHEMA) == [
+        {"Id": "003A", "Account.Name": "Acme"}
+    ]
