@@ -8,6 +8,7 @@ import anyio
 import httpx
 
 V = "/services/data/v59.0"
+TOKEN = "bulk-test-token"
 TERMINAL = ("JobComplete", "Failed", "Aborted")
 
 

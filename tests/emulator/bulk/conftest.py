@@ -7,11 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bulk_helpers import TOKEN
 
 from sfsync.emulator.app import build_app
 from sfsync.emulator.org import Org
 
-TOKEN = "bulk-test-token"
 SCHEMA = """\
 objects:
   Account:

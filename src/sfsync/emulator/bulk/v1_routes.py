@@ -303,7 +303,7 @@ async def batch_results(request: Request) -> Response:
     kind = job.content_type.removeprefix("ZIP_")
     if job.operation in ("query", "queryAll"):
         ids = [batch.result_id] if batch.result_id else []
-        if kind == "JSON":
+        if _wants_json(request, job):
             return Response(orjson.dumps(ids), media_type=JSON_CONTENT_TYPE)
         inner = "".join(f"<result>{i}</result>" for i in ids)
         document = f'<result-list xmlns="{NS}">{inner}</result-list>'
