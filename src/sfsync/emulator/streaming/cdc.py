@@ -16,7 +16,8 @@ of one commit into ``(channel, ChangeEventBody)`` pairs for the bus:
   UNDELETE are header-only because the store reports only ``IsDeleted``/``SystemModstamp``,
   which events never carry;
 * records of one commit with the *same* change (same entity, type, origin, user and the same
-  field values) become one event listing all their ids, as Salesforce merges them;
+  field values, audit stamps aside) become one event listing all their ids, as Salesforce
+  merges them;
 * gap events: after :meth:`ChangeEventBuilder.inject_gaps` the next *n* changes surface as
   ``GAP_<TYPE>`` events (header only, ``sequenceNumber`` 1, no field lists), as Salesforce
   reports changes it could not render;
@@ -196,7 +197,7 @@ class ChangeEventBuilder:
                 draft.change_type,
                 draft.origin,
                 draft.user,
-                tuple(sorted(draft.values.items(), key=lambda kv: kv[0])),
+                tuple(sorted((k, v) for k, v in draft.values.items() if k not in _STAMPS)),
                 draft.changed,
                 draft.nulled,
             )
@@ -207,6 +208,11 @@ class ChangeEventBuilder:
             merged[key] = draft
             drafts.append(draft)
         return drafts, overflow
+
+
+_STAMPS = frozenset({"CreatedDate", "LastModifiedDate"})
+"""Audit stamps the store takes per write; one commit is one instant on Salesforce, so they
+do not keep otherwise identical changes of a commit apart (the first record's stamp is sent)."""
 
 
 def _content(change: ChangeRecord, obj: ObjectDef, origin: str) -> _Draft:
