@@ -53,20 +53,28 @@ def _client(org: Org, *, jwt: bool = False) -> SalesforceClient:
 
 class Sync:
     def __init__(
-        self, org: Org, *, where: str | None = None, jwt: bool = False, overlap: float = 60.0
+        self,
+        org: Org,
+        *,
+        where: str | None = None,
+        jwt: bool = False,
+        overlap: float = 60.0,
+        bulk_threshold: int | None = None,
     ) -> None:
         self.org = org
         self.overlap = overlap
+        self.bulk_threshold = bulk_threshold
         self.where = where
         self.jwt = jwt
         self.sink = MemorySink(stores_checkpoints=True)
         self.dead = MemoryDeadLetterStore()
 
     async def run(self) -> Pipeline:
-        source = SalesforceSource(
+        self.source = source = SalesforceSource(
             _client(self.org, jwt=self.jwt),
             [ObjectSelection(name="Account", fields=FIELDS, where=self.where)],
             overlap=self.overlap,
+            bulk_threshold=self.bulk_threshold,
         )
         pipeline = Pipeline(
             options=PipelineOptions(name="accounts", entities=("Account",), batch_size=200, seed=7),
@@ -221,3 +229,29 @@ async def test_overlap_sweeps_run_once_per_window_not_on_every_poll(org: Org) ->
     clock.advance(60)
     assert await poll() == [ids[1]]  # the next sweep catches the late commit, and only it
     await source.aclose()
+
+
+@pytest.mark.anyio
+async def test_large_objects_are_snapshotted_through_bulk_api_2(org: Org) -> None:
+    ids = _seed(org, 450)
+    org.store.update("Account", ids[5], {"AnnualRevenue": None, "Name": 'Quote "and", comma'})
+    sync = Sync(org, bulk_threshold=100)
+    pipeline = await sync.run()
+    assert sync.target() == _org_rows(org)
+    assert sync.target()[ids[5]] == ('Quote "and", comma', "Banking", None)
+    assert pipeline.status().counters.read >= 450
+    assert sync.source.snapshot_api == {"Account": "bulk"}
+    # The job was deleted after reading: nothing is left behind in the org.
+    client = _client(org)
+    async with client:
+        jobs = await client.get_json(client.data_path("jobs/query"))
+    assert [j for j in jobs.get("records", []) if j.get("state") != "Deleted"] == []
+
+
+@pytest.mark.anyio
+async def test_small_objects_stay_on_rest(org: Org) -> None:
+    _seed(org, 20)
+    sync = Sync(org, bulk_threshold=100)
+    await sync.run()
+    assert sync.source.snapshot_api == {"Account": "rest"}
+    assert sync.target() == _org_rows(org)

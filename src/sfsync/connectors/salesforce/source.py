@@ -104,6 +104,8 @@ class SalesforceSource:
         self.client = client
         self.bulk_threshold = bulk_threshold
         self._sizes: dict[str, int | None] = {}
+        # Per object, the API its snapshot used ("bulk" or "rest"), for logs and tests.
+        self.snapshot_api: dict[str, str] = {}
         self.objects = {o.name: o for o in objects}
         self.overlap = overlap
         self.batch_size = 2000
@@ -194,11 +196,13 @@ class SalesforceSource:
                 entity, schema.names(), row_filter=selection.where, after_id=after or None
             )
             stream = snapshot_stream(entity)
-            pages = (
-                self._bulk_pages(entity, soql, schema)
-                if await self._use_bulk(entity)
-                else self._rest_pages(soql)
-            )
+            if await self._use_bulk(entity):
+                self.snapshot_api[entity] = "bulk"
+                pages = self._bulk_pages(entity, soql, schema)
+            else:
+                self.snapshot_api[entity] = "rest"
+                pages = self._rest_pages(soql)
+            log.info("%s: snapshot through the %s API", entity, self.snapshot_api[entity])
             async for records in pages:
                 # Snapshot positions are Ids (the resume point of an Id-ordered read).
                 events = [
@@ -231,6 +235,7 @@ class SalesforceSource:
             # The org refused the job (object not supported, Bulk API not enabled): REST
             # reads the same records, with more calls.
             log.warning("%s: Bulk API refused (%s); reading it over REST", entity, exc)
+            self.snapshot_api[entity] = "rest"
             async for records in self._rest_pages(soql):
                 yield records
             return
