@@ -8,7 +8,7 @@ engine and the org is visible in one place. The real ``Org`` (``org.py``), ``Org
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -120,6 +120,3 @@ class Org(Protocol):
 
     @property
     def limits(self) -> LimitsSnapshot: ...
-
-
-RowsIterable = Iterable[Mapping[str, WireValue]]
