@@ -55,7 +55,7 @@ async def test_auth_and_limit_header_wrap_the_routes(api: httpx.AsyncClient) -> 
     assert anonymous.json()[0]["errorCode"] == "INVALID_SESSION_ID"
 
 
-async def test_record_with_compound_address(api: httpx.AsyncClient) -> None:
+async def test_record_with_compound_address(api: httpx.AsyncClient, real_org: Org) -> None:
     created = await api.post(
         f"{V}/sobjects/Account/",
         json={"Name": "Addr", "BillingCity": "Zürich", "BillingCountry": "Switzerland"},
@@ -68,6 +68,8 @@ async def test_record_with_compound_address(api: httpx.AsyncClient) -> None:
     assert list(address) == sorted(address)
     assert record["ShippingAddress"] is None
     assert record["CreatedDate"].endswith("+0000")
+    # Writes are attributed to the session's user.
+    assert record["CreatedById"] == real_org.auth.user.user_id
 
 
 async def test_collections_all_or_none_rolls_back_in_the_store(
