@@ -39,8 +39,9 @@ class Shape:
     Attributes:
         entity: the entity name (for messages).
         key_column: the primary-key column.
-        fields: per source field, its column and value converter (for non-null values).
-        text_fields: fields of text kinds, whose ``str`` values are written as they are.
+        fields: per source field: its column, the converter for non-null values, and the one
+            class whose values need no conversion (``str`` for text, ``bool`` for booleans..;
+            ``type(None)`` when every value must be converted).
         template: every column written by a full event, in table order, all ``None``.
         version_field: the schema's version field, if any.
         version_column: the column holding versions.
@@ -52,8 +53,7 @@ class Shape:
 
     entity: str
     key_column: str
-    fields: Mapping[str, tuple[str, Converter]]
-    text_fields: frozenset[str]
+    fields: Mapping[str, tuple[str, Converter, type]]
     template: Mapping[str, object]
     version_field: str | None
     version_column: str
@@ -121,11 +121,17 @@ def plan_events(
     newest: dict[str, object] = {}
     outcomes: dict[int, Outcome] = {}
     unknown: set[str] = set()
+    key_column, deleted_column, version_column = (
+        shape.key_column,
+        shape.deleted_column,
+        shape.version_column,
+    )
+    synced_column, synced_value = shape.synced_column, shape.synced_value
     for index, event in events:
         key = event.key
         try:
-            version = _version_of(shape, event)
             values = None if event.op is Operation.DELETE else _values_of(shape, event, unknown)
+            version = _version_of(shape, event, values)
         except (ValueError, TypeError, OverflowError) as exc:
             outcomes[index] = Outcome.rejected(
                 SkippableError(f"{shape.entity} {key}: {exc}", code="BAD_VALUE")
@@ -142,6 +148,16 @@ def plan_events(
             newest[key] = comparable
         outcomes[index] = _APPLIED
         op = pending.get(key)
+        if op is None and values is not None and not event.partial:
+            # The bulk case, a key's first event carrying a full state: no folding needed.
+            values[key_column] = key
+            if deleted_column is not None:
+                values[deleted_column] = False
+            values[synced_column] = synced_value
+            if version is not None:
+                values[version_column] = version
+            pending[key] = Pending(key, False, values, False, version, [index])
+            continue
         if op is None:
             op = pending[key] = Pending(key, False, {shape.key_column: key}, True, None)
         op.events.append(index)
@@ -182,15 +198,24 @@ def _fold(
     op.version = version if version is not None else (None if op.delete else op.version)
 
 
-def _version_of(shape: Shape, event: ChangeEvent) -> object:
-    if event.version is not None:
-        return shape.version_convert(event.version)
+def _version_of(shape: Shape, event: ChangeEvent, values: dict[str, object] | None) -> object:
     vf = shape.version_field
-    if vf is not None and event.after is not None and event.after.get(vf) is not None:
+    after = event.after
+    if event.version is not None:
+        # Usually the version is the version field's value: reuse the value converted already.
+        if (
+            values is not None
+            and vf is not None
+            and after is not None
+            and after.get(vf) == event.version
+        ):
+            return values[shape.version_column]
         try:
-            return shape.fields[vf][1](event.after[vf])
+            return shape.version_convert(event.version)
         except (ValueError, TypeError, ArithmeticError) as exc:
-            raise ValueError(f"field {vf!r}: {exc}") from exc
+            raise ValueError(f"version {event.version!r}: {exc}") from exc
+    if values is not None and vf is not None and shape.version_column in values:
+        return values[shape.version_column]
     return None
 
 
@@ -199,17 +224,17 @@ def _values_of(shape: Shape, event: ChangeEvent, unknown: set[str]) -> dict[str,
     # is already text is taken as it is. A full event starts from the template (every column,
     # in table order), so the writer can turn it into a row tuple without lookups.
     fields = shape.fields
-    text = shape.text_fields
     values: dict[str, object] = {} if event.partial else dict(shape.template)
     for name, raw in (event.after or {}).items():
         target = fields.get(name)
         if target is None:
             unknown.add(name)
             continue
-        if raw is not None and not (raw.__class__ is str and name in text):
+        column, convert, ready = target
+        if raw is not None and raw.__class__ is not ready:
             try:
-                raw = target[1](raw)
+                raw = convert(raw)
             except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
                 raise ValueError(f"field {name!r}: {exc}") from exc
-        values[target[0]] = raw
+        values[column] = raw
     return values

@@ -41,10 +41,10 @@ from sfsync.connectors.sql.ddl import (
 from sfsync.connectors.sql.errors import DATABASE_ERRORS, classify
 from sfsync.connectors.sql.plan import Pending, Plan, Shape, plan_events
 from sfsync.connectors.sql.types import (
-    TEXT_KINDS,
     canonical_version_text,
     converter,
     explain_rejection,
+    ready_class,
     sqlite_datetime_text,
 )
 from sfsync.connectors.sql.writer import TableWriter
@@ -307,11 +307,11 @@ class SqlSink:
             spec.name: (
                 state.field_columns[spec.name],
                 converter(spec.kind, dialect, nullable=False),
+                ready_class(spec.kind, dialect),
             )
             for spec in schema
             if spec.name in state.field_columns
         }
-        text = frozenset(s.name for s in schema if s.kind in TEXT_KINDS)
         vf = schema.version_field
         if vf is not None:
             convert_version = fields[vf][1]
@@ -333,7 +333,6 @@ class SqlSink:
             entity=schema.name,
             key_column=state.key_column,
             fields=fields,
-            text_fields=text,
             template=dict.fromkeys(writer.full_columns),
             version_field=vf,
             version_column=state.version_column,

@@ -224,7 +224,22 @@ def _nullable(convert: Converter) -> Converter:
 
 
 TEXT_KINDS = frozenset({FieldKind.ID, FieldKind.REFERENCE, FieldKind.STRING, FieldKind.TEXT})
-"""Kinds whose ``str`` values need no conversion."""
+
+
+def ready_class(kind: FieldKind, dialect: Dialect) -> type:
+    """The class whose values the driver takes for ``kind`` as they are (exact class, no
+    subclasses: ``bool`` is an ``int`` but not an integer value), or ``NoneType`` if none."""
+    if kind in TEXT_KINDS:
+        return str
+    if kind is FieldKind.BOOLEAN:
+        return bool
+    if kind is FieldKind.INTEGER:
+        return int
+    if kind is FieldKind.FLOAT:
+        return float
+    if kind is FieldKind.DECIMAL and dialect != "sqlite":
+        return Decimal
+    return type(None)
 
 
 def converter(kind: FieldKind, dialect: Dialect, *, nullable: bool = True) -> Converter:
