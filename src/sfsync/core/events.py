@@ -123,15 +123,24 @@ class Batch:
         events: the events.
         completes: during a snapshot, the entities whose snapshot ends with this batch (the
             batch may then be empty); the runtime records them as done in the checkpoint.
+        advances: positions that no event carries but that the checkpoint may reach once this
+            batch is applied (a poll that found nothing, yet covered a time window).
     """
 
     events: tuple[ChangeEvent, ...]
     completes: frozenset[str] = frozenset()
+    advances: tuple[Position, ...] = ()
 
     @classmethod
-    def of(cls, events: Sequence[ChangeEvent], *, completes: frozenset[str] = frozenset()) -> Batch:
+    def of(
+        cls,
+        events: Sequence[ChangeEvent],
+        *,
+        completes: frozenset[str] = frozenset(),
+        advances: Sequence[Position] = (),
+    ) -> Batch:
         """Build a batch from any sequence of events."""
-        return cls(tuple(events), completes)
+        return cls(tuple(events), completes, tuple(advances))
 
     def __len__(self) -> int:
         return len(self.events)

@@ -364,6 +364,9 @@ class Pipeline:
         if letters:
             # Durable before the checkpoint passes these events: nothing is ever lost.
             await self._retrying(lambda: self.dead_letters.put(letters))
+        # Positions the batch advances without events are final with it (tracked after its
+        # events, so they never pass one that is still unfinished).
+        tickets.extend(self._tracker.track(position) for position in batch.advances)
         for ticket in tickets:
             self._tracker.ack(ticket)
         checkpoint = checkpoint.record(self._tracker.safe_positions(), batch.completes)

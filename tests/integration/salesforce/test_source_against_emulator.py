@@ -82,7 +82,8 @@ class Sync:
             sink=self.sink,
             checkpoints=MemoryCheckpointStore(),
             dead_letters=self.dead,
-            clock=FakeClock(),
+            # The sync's clock agrees with the org's, as a real client's roughly does.
+            clock=FakeClock(self.org.clock.now()),
         )
         status = await pipeline.run()
         assert status.state is PipelineState.STOPPED, status.last_error
@@ -254,4 +255,20 @@ async def test_small_objects_stay_on_rest(org: Org) -> None:
     sync = Sync(org, bulk_threshold=100)
     await sync.run()
     assert sync.source.snapshot_api == {"Account": "rest"}
+    assert sync.target() == _org_rows(org)
+
+
+@pytest.mark.anyio
+async def test_records_purged_from_the_recycle_bin_are_deleted_too(org: Org) -> None:
+    ids = _seed(org, 5)
+    sync = Sync(org)
+    await sync.run()
+    org.clock.advance(120)
+    org.store.delete(ids[0])
+    org.store.hard_delete(ids[0])  # emptied from the recycle bin: invisible to queryAll
+    org.store.hard_delete(ids[1])  # hard delete (Bulk API hardDelete)
+    org.clock.advance(120)
+    await sync.run()
+    assert ids[0] not in sync.target()
+    assert ids[1] not in sync.target()
     assert sync.target() == _org_rows(org)

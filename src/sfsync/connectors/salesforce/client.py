@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +30,11 @@ from sfsync.spi.clock import Clock
 
 DEFAULT_API_VERSION = "62.0"
 JsonObject = dict[str, Any]
+
+
+def _replication_date(moment: datetime) -> str:
+    """``2024-05-08T21:20:00+00:00``: the form the replication resources take."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +256,19 @@ class SalesforceClient:
         async for page in self.query_pages(soql, include_deleted=include_deleted):
             records.extend(page.records)
         return records
+
+    async def deleted(self, sobject: str, start: datetime, end: datetime) -> JsonObject:
+        """``GET /sobjects/{sobject}/deleted/?start=&end=``: records deleted in the window.
+
+        Returns Salesforce's answer: ``deletedRecords`` (``id``, ``deletedDate``),
+        ``earliestDateAvailable`` and ``latestDateCovered`` (the next window's start).
+        """
+        result: JsonObject = await self.get_json(
+            self.data_path(f"sobjects/{sobject}/deleted/"),
+            params={"start": _replication_date(start), "end": _replication_date(end)},
+            what=f"list deleted {sobject}",
+        )
+        return result
 
     # -- records ----------------------------------------------------------------------------
 

@@ -18,7 +18,10 @@ Changes (near-real time)
     in memory, anything else is absorbed by the sink's version guard. Sweeping once per window
     rather than on every poll keeps a short polling interval cheap in API calls.
     Deleted rows (``IsDeleted = true``, visible through ``queryAll`` while in the recycle bin)
-    become DELETE events, and so do rows that no longer match the user's row filter.
+    become DELETE events, and so do rows that no longer match the user's row filter. Records
+    gone from the recycle bin too (emptied, or hard-deleted through the Bulk API) are invisible
+    to ``queryAll``: each sweep also asks the ``deleted`` replication resource for the window
+    since the last sweep, so those deletes reach the target as well.
 """
 
 from __future__ import annotations
@@ -70,6 +73,11 @@ class ObjectSelection:
 def change_stream(sobject: str) -> str:
     """The stream name of ``sobject``'s polled changes."""
     return f"sf:{sobject}"
+
+
+def deleted_stream(sobject: str) -> str:
+    """The stream name of ``sobject``'s deletes read from the ``deleted`` resource."""
+    return f"sf-deleted:{sobject}"
 
 
 def _parse_stamp(value: str) -> datetime:
@@ -274,16 +282,68 @@ class SalesforceSource:
 
     async def changes(self, resume: Checkpoint | None) -> AsyncIterator[Batch]:
         for entity in self.objects:
-            async for batch in self._poll(entity, resume):
+            sweep = self._sweep_due(entity)
+            async for batch in self._poll(entity, resume, sweep=sweep):
                 yield batch
+            if sweep:
+                purged = await self._purged(entity, resume)
+                if purged is not None:
+                    yield purged
 
-    async def _poll(self, entity: str, resume: Checkpoint | None) -> AsyncIterator[Batch]:
+    async def _purged(self, entity: str, resume: Checkpoint | None) -> Batch | None:
+        """DELETE events for records deleted since the last sweep (the ``deleted`` resource)."""
+        stream = deleted_stream(entity)
+        position = resume.positions.get(stream) if resume else None
+        cursor_pos = resume.positions.get(change_stream(entity)) if resume else None
+        if position is not None and position.token:
+            start = _parse_stamp(position.token)
+        elif cursor_pos is not None and cursor_pos.token:
+            start = _parse_stamp(Cursor.parse(cursor_pos.token).modstamp)
+        else:
+            return None  # nothing synced yet: a snapshot reads only live records anyway
+        clock = self._clock or SystemClock()
+        end = clock.now()
+        if end - start < timedelta(minutes=1):
+            return None  # the resource works in whole minutes
+        answer = await self.client.deleted(entity, start, end)
+        covered = str(answer.get("latestDateCovered") or "")
+        earliest = answer.get("earliestDateAvailable")
+        if earliest and _parse_stamp(str(earliest)) > start:
+            log.warning(
+                "%s: deletes before %s are no longer listed by Salesforce; records deleted "
+                "then may remain in the target until a resync",
+                entity,
+                earliest,
+            )
+        if not covered:
+            return None
+        token = Position(stream, covered)
+        events = [
+            ChangeEvent(
+                entity=entity,
+                key=str(item["id"]),
+                op=Operation.DELETE,
+                after=None,
+                position=token,
+                committed_at=_parse_stamp(str(item["deletedDate"])),
+                version=str(item["deletedDate"]),
+            )
+            for item in answer.get("deletedRecords", [])
+        ]
+        if not events:
+            # Still record how far the window reached, so the next sweep starts there.
+            return Batch.of([], advances=[token])
+        return Batch.of(events)
+
+    async def _poll(
+        self, entity: str, resume: Checkpoint | None, *, sweep: bool
+    ) -> AsyncIterator[Batch]:
         schema = self._schema(entity)
         selection = self.objects[entity]
         position = resume.positions.get(change_stream(entity)) if resume else None
         since = Cursor.parse(position.token) if position and position.token else None
         overlap_from = None
-        if since is not None and self.overlap > 0 and self._sweep_due(entity):
+        if since is not None and self.overlap > 0 and sweep:
             start = _parse_stamp(since.modstamp) - timedelta(seconds=self.overlap)
             overlap_from = datetime_literal(start)
         recent = self._recent.setdefault(entity, {})
