@@ -17,7 +17,7 @@ from sfsync.emulator.soql.dates import relative_range
 from sfsync.emulator.soql.parser import parse_condition, parse_query
 
 
-class CountingSource:
+class ScanRecorder:
     """A RecordSource fake that counts how many rows each scan has handed out."""
 
     def __init__(self, inner: MemorySource) -> None:
@@ -52,7 +52,7 @@ def big_source(count: int) -> MemorySource:
 
 
 def test_records_stream_without_order_by() -> None:
-    source = CountingSource(big_source(1000))
+    source = ScanRecorder(big_source(1000))
     result = compile_query("SELECT Id, Name FROM Account WHERE Name = 'n3'", SCHEMA).run(
         source, now=NOW, include_deleted=False, api_version="59.0"
     )
@@ -66,7 +66,7 @@ def test_records_stream_without_order_by() -> None:
 
 
 def test_counting_pass_stops_at_offset_plus_limit() -> None:
-    source = CountingSource(big_source(1000))
+    source = ScanRecorder(big_source(1000))
     result = compile_query("SELECT Id FROM Account LIMIT 5 OFFSET 10", SCHEMA).run(
         source, now=NOW, include_deleted=False, api_version="59.0"
     )
@@ -76,8 +76,37 @@ def test_counting_pass_stops_at_offset_plus_limit() -> None:
     assert source.scans[1] == 15
 
 
+class CountedSource(ScanRecorder):
+    """A source that also counts without scanning (as the record store does)."""
+
+    def count(self, object_name: str, *, include_deleted: bool = False) -> int:
+        return sum(1 for _ in self.inner.scan(object_name, include_deleted=include_deleted))
+
+
+@pytest.mark.parametrize(
+    ("tail", "total"),
+    [("", 1000), ("LIMIT 10", 10), ("LIMIT 10 OFFSET 995", 5), ("OFFSET 2000", 0)],
+)
+def test_unfiltered_queries_use_the_source_count(tail: str, total: int) -> None:
+    source = CountedSource(big_source(1000))
+    result = compile_query(f"SELECT Id FROM Account {tail}", SCHEMA).run(
+        source, now=NOW, include_deleted=False, api_version="59.0"
+    )
+    assert result.total_size == total
+    assert source.scans == []  # no counting pass
+    assert sum(1 for _ in result.records) == total
+
+
+def test_filtered_queries_still_count_by_scanning() -> None:
+    source = CountedSource(big_source(100))
+    result = compile_query("SELECT Id FROM Account WHERE Name = 'n1'", SCHEMA).run(
+        source, now=NOW, include_deleted=False, api_version="59.0"
+    )
+    assert (result.total_size, source.scans) == (10, [100])
+
+
 def test_ordered_results_are_sorted_then_rendered_lazily() -> None:
-    source = CountingSource(big_source(300))
+    source = ScanRecorder(big_source(300))
     result = compile_query(
         "SELECT NumberOfEmployees FROM Account ORDER BY NumberOfEmployees DESC LIMIT 3", SCHEMA
     ).run(source, now=NOW, include_deleted=False, api_version="59.0")

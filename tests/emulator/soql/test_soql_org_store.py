@@ -46,6 +46,8 @@ QUERIES = [
     "SELECT Id FROM Account WHERE Id NOT IN (SELECT AccountId FROM Case) ORDER BY Id",
     "SELECT Name FROM Account WHERE CreatedDate = TODAY ORDER BY Name",
     "SELECT COUNT() FROM Contact",
+    "SELECT Id, Name FROM Account LIMIT 7 OFFSET 3",
+    "SELECT Id, LastName FROM Contact",
     "SELECT FIELDS(STANDARD) FROM Account ORDER BY Id LIMIT 5",
 ]
 

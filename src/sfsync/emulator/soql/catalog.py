@@ -8,7 +8,7 @@ store can keep records in any layout as long as it can hand out wire-form mappin
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sfsync.emulator.schema.model import WireValue
 
@@ -43,4 +43,15 @@ class RecordSource(Protocol):
         self, object_name: str, field_name: str, parent_id: str, *, include_deleted: bool
     ) -> Iterator[Record]:
         """Records of ``object_name`` whose lookup ``field_name`` equals ``parent_id``."""
+        ...
+
+
+@runtime_checkable
+class CountingSource(Protocol):
+    """Optional: a source that can count an object's records without scanning them. The
+    engine then skips its counting pass for queries without WHERE (full extracts), which
+    is most of the work of ``totalSize`` on a large object."""
+
+    def count(self, object_name: str, *, include_deleted: bool = False) -> int:
+        """The number of records :meth:`RecordSource.scan` would yield."""
         ...

@@ -5,7 +5,8 @@ schema, so callers may cache it); ``CompiledQuery.run`` executes against a
 :class:`~.catalog.RecordSource` at a given ``now``.
 
 Streaming: without ORDER BY (and outside aggregates) nothing is materialised. ``run``
-counts matching rows in a first pass over the source (stopping at OFFSET+LIMIT), then
+counts matching rows in a first pass over the source (stopping at OFFSET+LIMIT; a source
+with a ``count`` method answers unfiltered queries without that pass), then
 ``QueryResult.records`` renders lazily from a second pass, clipped to ``total_size`` so the
 two never disagree upwards. With ORDER BY the matching records (the source's own mappings,
 not rendered copies) are collected and sorted, then rendered lazily.
@@ -23,7 +24,7 @@ from sfsync.emulator.schema.model import ObjectDef, Schema, WireValue
 from . import plan as p
 from .aggregate import aggregate_rows
 from .binder import Binder
-from .catalog import Record, RecordSource
+from .catalog import CountingSource, Record, RecordSource
 from .messages import SoqlSyntaxError, to_api_error
 from .parser import parse_condition, parse_query
 from .predicates import PredicateBuilder, sort_records, top_records
@@ -98,7 +99,11 @@ class CompiledQuery:
             ordered = top if top is not None else sort_records(list(matching()), plan.order, source)
             selected = ordered[start:stop]
             return QueryResult(len(selected), map(render, selected))
-        total = sum(1 for _ in islice(matching(), start, stop))
+        if where is None and isinstance(source, CountingSource):
+            available = max(source.count(plan.object_name, include_deleted=include) - start, 0)
+            total = available if plan.limit is None else min(available, plan.limit)
+        else:
+            total = sum(1 for _ in islice(matching(), start, stop))
         return QueryResult(total, _lazy(matching, start, total, render))
 
 
