@@ -43,6 +43,7 @@ from sfsync.core.deadletter import DeadLetter, DeadLetterKind, DeadLetterStore
 from sfsync.core.errors import FatalError, RetryableError, SyncError
 from sfsync.core.events import Batch, ChangeEvent, Operation
 from sfsync.core.retry import GiveUp, RetryPolicy
+from sfsync.core.schema import EntitySchema
 from sfsync.core.state import PipelineState, Trigger, next_state
 from sfsync.runtime.executor import call_with_retry
 from sfsync.runtime.status import Counters, PipelineStatus
@@ -77,6 +78,8 @@ class PipelineOptions:
         batch_size: events per batch asked of the source.
         ignore_deletes: entities whose deletes are acknowledged but not applied (the
             target keeps those rows untouched).
+        redescribe_every: seconds between re-reads of the source's metadata while changes
+            flow (schema drift: new fields become new columns without a restart).
     """
 
     name: str
@@ -87,6 +90,7 @@ class PipelineOptions:
     seed: int | None = None
     batch_size: int = 2000
     ignore_deletes: frozenset[str] = frozenset()
+    redescribe_every: float = 600.0
 
 
 StatusListener = Callable[[PipelineStatus], None]
@@ -120,6 +124,8 @@ class Pipeline:
         self._per_entity: Counter[str] = Counter()
         self._status = PipelineStatus(name=options.name, state=self._state)
         self._tracker = AckTracker()
+        self._schemas: dict[str, EntitySchema] = {}
+        self._described_at = 0.0
 
     # -- observation --------------------------------------------------------------------
 
@@ -217,7 +223,14 @@ class Pipeline:
     # -- phases -------------------------------------------------------------------------
 
     async def _prepare(self) -> None:
+        """Describe every entity and let the sink create or evolve its structures.
+
+        Called at start and again every ``redescribe_every`` seconds while changes flow, so
+        that a field added in the source becomes a column without a restart. Only entities
+        whose description changed are prepared again.
+        """
         schemas = await self._retrying(lambda: self.source.describe(self.options.entities))
+        self._described_at = self.clock.monotonic()
         missing = [e for e in self.options.entities if e not in schemas]
         if missing:
             raise FatalError(
@@ -227,10 +240,18 @@ class Pipeline:
         notices: list[str] = []
         for entity in self.options.entities:
             schema = schemas[entity]
+            if self._schemas.get(entity) == schema:
+                continue
             notices.extend(await self._retrying(lambda s=schema: self.sink.prepare(s)))  # type: ignore[misc]
+            self._schemas[entity] = schema
         for notice in notices:
             log.warning("%s: %s", self.options.name, notice)
-        self._publish(notices=tuple(notices))
+        if notices:
+            self._publish(notices=(*self._status.notices, *notices))
+
+    async def _refresh_schemas(self) -> None:
+        if self.clock.monotonic() - self._described_at >= self.options.redescribe_every:
+            await self._prepare()
 
     async def _load(self) -> Checkpoint | None:
         if self.sink.capabilities.stores_checkpoints:
@@ -290,6 +311,7 @@ class Pipeline:
     async def _changes(self, checkpoint: Checkpoint) -> None:
         self._tracker = AckTracker(committed=checkpoint.positions)
         while True:
+            await self._refresh_schemas()
             with anyio.CancelScope() as scope:
                 # A stop request cancels only the wait for the next batch; a batch in hand
                 # is applied and checkpointed under a shield in _apply.

@@ -301,3 +301,28 @@ async def test_ignored_deletes_leave_rows_untouched_and_are_counted() -> None:
     assert "a0001" in h.sink.rows("Account")
     assert h.sink.rows("Account")["a0002"]["Name"] == "x"
     assert (status.counters.ignored, status.counters.stale, status.counters.applied) == (1, 0, 1)
+
+
+@pytest.mark.anyio
+async def test_a_new_source_field_reaches_the_sink_without_a_restart() -> None:
+    h = Harness(rows=2)
+    pipeline = h.pipeline(RunMode.CONTINUOUS, interval=60.0, redescribe_every=300.0)
+    wider = EntitySchema.of(
+        "Account",
+        "Id",
+        [*SCHEMA, FieldSpec(name="Tier__c", kind=FieldKind.STRING, length=10)],
+        version_field="V",
+    )
+    original_sleep = h.clock.sleep
+
+    async def sleep(seconds: float) -> None:
+        await original_sleep(seconds)
+        if h.clock.monotonic() >= 120 and h.source.schemas["Account"] is SCHEMA:
+            h.source.schemas["Account"] = wider  # a field is added in the source
+        if h.clock.monotonic() >= 600:
+            pipeline.request_stop()
+
+    h.clock.sleep = sleep  # type: ignore[method-assign]
+    status = await pipeline.run()
+    assert status.state is PipelineState.STOPPED
+    assert h.sink.prepared == ["Account", "Account"]  # at start, and once after the change
