@@ -373,6 +373,7 @@ class OrgStore:
                 p.user_id,
                 p.context.client_id,
                 p.context.api,
+                p.context.api_version,
             )
             for p in pending
         ]

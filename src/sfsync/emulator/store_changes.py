@@ -23,6 +23,8 @@ class CallContext:
 
     api: str = "rest"
     client_id: str | None = None
+    api_version: str | None = None
+    """The API version of the call (``"59.0"``), when the caller knows it."""
 
 
 _CALL: ContextVar[CallContext] = ContextVar("sfsync_emulator_call", default=CallContext())  # noqa: B039
@@ -34,9 +36,11 @@ def current_call() -> CallContext:
 
 
 @contextmanager
-def call_context(*, api: str = "rest", client_id: str | None = None) -> Iterator[None]:
-    """Tag the writes made inside the block with the caller's API and client id."""
-    token = _CALL.set(CallContext(api, client_id))
+def call_context(
+    *, api: str = "rest", client_id: str | None = None, api_version: str | None = None
+) -> Iterator[None]:
+    """Tag the writes made inside the block with the caller's API, client id and version."""
+    token = _CALL.set(CallContext(api, client_id, api_version))
     try:
         yield
     finally:
@@ -62,3 +66,4 @@ class ChangeRecord:
     user_id: str
     client_id: str | None
     api: str
+    api_version: str | None = None

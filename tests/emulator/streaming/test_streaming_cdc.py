@@ -85,8 +85,10 @@ async def test_create_update_delete_undelete_headers_and_bodies(
         assert h.sequence_number == 1
         assert h.commit_user == user
         assert h.diff_fields == ()
-    assert create.header.change_origin == "com/salesforce/api/rest/62.0;client=sfsync"
-    # The store call carried no Sforce-Call-Options: no client part.
+    # The version of the REST call that made the change, and its Sforce-Call-Options client.
+    assert create.header.change_origin == "com/salesforce/api/rest/59.0;client=sfsync"
+    # A store call carries neither a version nor Sforce-Call-Options: default version, no
+    # client part.
     assert undelete.header.change_origin == "com/salesforce/api/rest/62.0"
     assert len({b.header.transaction_key for b in (create, upd, delete)}) == 3
     numbers = [b.header.commit_number for b in (create, upd, delete, undelete)]

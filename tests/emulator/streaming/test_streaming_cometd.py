@@ -132,7 +132,7 @@ def test_connect_is_held_until_a_change_arrives(http: httpx.Client) -> None:
     header = data["payload"]["ChangeEventHeader"]
     assert header["recordIds"] == created
     assert header["changeType"] == "CREATE"
-    assert header["changeOrigin"] == "com/salesforce/api/rest/62.0;client=sfsync"
+    assert header["changeOrigin"] == "com/salesforce/api/rest/59.0;client=sfsync"
     assert data["payload"]["BillingAddress"] == {"City": "Paris"}
 
 

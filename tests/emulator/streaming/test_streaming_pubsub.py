@@ -138,7 +138,7 @@ def test_change_events_decode_with_the_served_schema_and_bitmaps(
     header = record["ChangeEventHeader"]
     assert header["changeType"] == "UPDATE"
     assert header["recordIds"] == [rid]
-    assert header["changeOrigin"] == "com/salesforce/api/rest/62.0;client=sync-7"
+    assert header["changeOrigin"] == "com/salesforce/api/rest/59.0;client=sync-7"
     assert isinstance(header["commitTimestamp"], int)
     assert record["Title"] == "Countess"
     assert record["MailingAddress"]["City"] == "London"

@@ -77,8 +77,9 @@ def guarded(endpoint: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         request = args[-1]
         client = client_id_of(request) if isinstance(request, Request) else None
+        version = request.path_params.get("version") if isinstance(request, Request) else None
         try:
-            with call_context(api="rest", client_id=client):
+            with call_context(api="rest", client_id=client, api_version=version):
                 return await endpoint(*args, **kwargs)
         except ApiError as error:
             return error_response(error)

@@ -25,9 +25,10 @@ of one commit into ``(channel, ChangeEventBody)`` pairs for the bus:
   Salesforce; each changed field of an update counts), the rest become one ``GAP_OVERFLOW``
   event per entity with ``entityName`` and no record ids.
 
-The API version in ``changeOrigin`` comes from the record's ``api_version`` when the store
-provides one, else :attr:`CdcSettings.default_api_version` (UNCONFIRMED which version
-Salesforce reports for calls without one; we use the current one).
+The API version in ``changeOrigin`` is the version of the call that made the change (the REST
+layer records it in the store's call context), else :attr:`CdcSettings.default_api_version`
+for writes made without one (store calls, Bulk API jobs: UNCONFIRMED which version Salesforce
+reports there; we use 62.0).
 """
 
 from __future__ import annotations
@@ -169,8 +170,8 @@ class ChangeEventBuilder:
         overflow: dict[str, tuple[str, str]] = {}
         weight = 0
         for change, obj in selected:
-            version = getattr(change, "api_version", None) or self.settings.default_api_version
-            origin = change_origin(change.api, str(version), change.client_id)
+            version = change.api_version or self.settings.default_api_version
+            origin = change_origin(change.api, version, change.client_id)
             weight += len(change.changed_fields) if change.change_type == "UPDATE" else 1
             if weight > self.settings.overflow_threshold:
                 overflow.setdefault(obj.name, (origin, change.user_id))
