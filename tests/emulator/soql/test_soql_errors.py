@@ -212,6 +212,8 @@ CODES: list[tuple[str, str]] = [
     ("SELECT Id FROM Account WHERE Name LIKE 5", "INVALID_FIELD"),
     ("SELECT Id FROM Account WHERE Name INCLUDES ('a')", "MALFORMED_QUERY"),
     ("SELECT Id FROM Account WHERE Tags__c INCLUDES (5)", "INVALID_FIELD"),
+    ("SELECT Id FROM Account WHERE Tags__c < 'a'", "MALFORMED_QUERY"),
+    ("SELECT Id FROM Account WHERE Tags__c = 5", "INVALID_FIELD"),
     ("SELECT Id FROM Account WHERE Name < null", "MALFORMED_QUERY"),
     ("SELECT Id FROM Account WHERE COUNT(Id) > 1", "MALFORMED_QUERY"),
     ("SELECT Id FROM Account HAVING COUNT(Id) > 1", "MALFORMED_QUERY"),

@@ -126,8 +126,15 @@ class ConditionBinder(NameResolver):
             if not isinstance(cond.value, a.StringLit):
                 raise wrong_literal_type(expr.pos, operand.path.field.name, "string", True)
             return p.Fixed(cond.value.value)
-        if operand.type is FieldType.MULTIPICKLIST and isinstance(cond.value, a.StringLit):
-            return p.Fixed(cond.value.value)  # compared as a set of values, see predicates
+        if operand.type is FieldType.MULTIPICKLIST and operand.func is None:
+            if cond.op not in ("=", "!="):
+                raise malformed(
+                    expr.pos,
+                    f"invalid operator on multipicklist field '{operand.path.field.name}': "
+                    f"{cond.op} (use =, !=, INCLUDES or EXCLUDES)",
+                )
+            if isinstance(cond.value, a.StringLit):
+                return p.Fixed(cond.value.value)  # compared as a set of values, see predicates
         literal = self.literal(operand, cond.value, expr.pos)
         if isinstance(literal, p.Fixed) and literal.value is None and cond.op not in ("=", "!="):
             raise malformed(cond.value.pos, "null can only be compared with = or !=")
