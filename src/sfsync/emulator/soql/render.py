@@ -44,7 +44,7 @@ class RenderBuilder:
         if all(
             isinstance(e, p.FieldEntry) and e.key == e.field and not e.labels for e in node.entries
         ):
-            # The bulk path: plain fields only, one dict update per record.
+            # The bulk path: plain fields only, one dict and one get per field per record.
             names = tuple(e.key for e in node.entries)
 
             def plain(record: Record) -> Rendered:
