@@ -106,6 +106,17 @@ class Harness:
         finally:
             engine.dispose()
 
+    def execute(self, sql: str) -> None:
+        engine = sa.create_engine(engine_url(self.settings), poolclass=sa.pool.NullPool)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(sql)
+        finally:
+            engine.dispose()
+
+    def quote(self, name: str) -> str:
+        return f"`{name}`" if self.dialect == "mysql" else f'"{name}"'
+
     def ref(self, table: str) -> str:
         q = '"' if self.dialect != "mysql" else "`"
         if isinstance(self.settings, PostgresConnection):

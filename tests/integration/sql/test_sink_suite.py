@@ -313,3 +313,23 @@ async def test_versions_without_a_version_field(harness: Harness) -> None:
     assert rows["k1"]["label"] == "five"
     assert str(rows["k1"]["_sfsync_version"]).startswith("2026-01-01T00:00:05")
     assert stamp(5).startswith("2026")
+
+
+async def test_a_table_made_by_hand_is_adopted(harness: Harness) -> None:
+    sink = await harness.sink()  # opening creates the PostgreSQL schema
+    q = harness.quote
+    harness.execute(
+        f"CREATE TABLE {harness.ref('account')} ({q('Id')} VARCHAR(18) PRIMARY KEY, "
+        f"{q('Name')} VARCHAR(20), {q('Legacy')} VARCHAR(10))"
+    )
+    harness.execute(
+        f"INSERT INTO {harness.ref('account')} ({q('Id')}, {q('Legacy')}) VALUES ('{A}', 'old')"
+    )
+    notices = await sink.prepare(ACCOUNT)
+    assert len(notices) == 1
+    assert "adopted the existing table 'account'" in notices[0]
+    await sink.write(Batch.of([event(A, 1, Employees=3)]))
+    await sink.flush(None)
+    row = harness.rows()[A]
+    assert row["Employees"] == 3
+    assert row["Legacy"] == "old"  # a column the sink does not know is left alone
