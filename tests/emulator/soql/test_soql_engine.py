@@ -353,3 +353,40 @@ def test_queries_against_the_standard_catalogue() -> None:
     with pytest.raises(ApiError) as caught:
         compile_query("SELECT Id FROM Account WHERE Industry LIKE 5", schema)
     assert caught.value.details[0].code == "INVALID_FIELD"
+
+
+def test_time_fields_take_time_literals() -> None:
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from sfsync.emulator.schema.model import FieldDef, FieldType, Schema
+
+    opens = FieldDef(name="Opens__c", type=FieldType.TIME, label="Opens")
+    account = SCHEMA.objects["account"]
+    fields = MappingProxyType({**account.fields, "opens__c": opens})
+    schema = Schema(MappingProxyType({"account": replace(account, fields=fields)}))
+    source = MemorySource.of(
+        {
+            "Account": [
+                {"Id": A[1], "Opens__c": "08:30:00.000Z"},
+                {"Id": A[2], "Opens__c": "09:30:00.000Z"},
+                {"Id": A[3], "Opens__c": None},
+            ]
+        }
+    )
+
+    def ids(where: str) -> list[str]:
+        result = compile_query(f"SELECT Id FROM Account WHERE {where} ORDER BY Opens__c", schema)
+        run = result.run(source, now=NOW, include_deleted=False, api_version="59.0")
+        return [str(r["Id"]) for r in run.records]
+
+    assert ids("Opens__c = 09:30:00Z") == [A[2]]
+    assert ids("Opens__c < 09:30:00.000Z") == [A[1]]
+    assert ids("Opens__c >= 08:30:00.0z") == [A[1], A[2]]
+    assert ids("Opens__c != null") == [A[1], A[2]]
+    with pytest.raises(ApiError) as caught:
+        ids("Opens__c = '09:30:00.000Z'")
+    assert caught.value.details[0].code == "INVALID_FIELD"
+    with pytest.raises(ApiError) as caught:
+        ids("Opens__c = 25:00:00Z")
+    assert caught.value.details[0].code == "MALFORMED_QUERY"

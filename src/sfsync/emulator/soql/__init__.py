@@ -14,10 +14,10 @@ Supported: field lists with relationship paths of any depth, child subqueries (n
 aggregates (``COUNT()``, ``COUNT``, ``COUNT_DISTINCT``, ``SUM``, ``AVG``, ``MIN``, ``MAX``)
 with ``GROUP BY`` (also ``ROLLUP``/``CUBE`` and ``GROUPING()``) and ``HAVING``; ``WHERE``
 with every comparison operator, ``LIKE``, ``IN``/``NOT IN`` lists, semi- and anti-joins,
-``INCLUDES``/``EXCLUDES``, date, datetime and relative date literals and date functions;
+``INCLUDES``/``EXCLUDES``, date, datetime, time and relative date literals, date functions;
 ``ORDER BY`` with ``NULLS FIRST|LAST``, ``LIMIT``, ``OFFSET`` (at most 2,000); ``USING
 SCOPE``, ``WITH``, ``FOR VIEW|REFERENCE|UPDATE``, ``UPDATE TRACKING|VIEWSTAT`` and ``ALL ROWS``.
-Not supported: ``WITH DATA CATEGORY``, geolocation functions (``DISTANCE``), time literals,
+Not supported: ``WITH DATA CATEGORY``, geolocation functions (``DISTANCE``),
 currency-prefixed literals, Apex bind variables.
 
 Where Salesforce's behaviour is not documented, the choice is stated in the docstring of the

@@ -94,6 +94,14 @@ class DateTimeLit:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeLit:
+    """A time literal (``09:30:00.000Z``), normalised to the wire form ``HH:MM:SS.mmmZ``."""
+
+    value: str
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
 class RelativeDateLit:
     """``TODAY``, ``LAST_N_DAYS:30`` ...: ``name`` upper-cased, ``n`` the parameter or None."""
 
@@ -102,7 +110,9 @@ class RelativeDateLit:
     pos: Pos
 
 
-Literal = StringLit | NumberLit | BoolLit | NullLit | DateLit | DateTimeLit | RelativeDateLit
+Literal = (
+    StringLit | NumberLit | BoolLit | NullLit | DateLit | DateTimeLit | TimeLit | RelativeDateLit
+)
 
 
 # -- conditions -----------------------------------------------------------------------------

@@ -174,7 +174,11 @@ class ConditionBinder(NameResolver):
                     INVALID_QUERY_FILTER_OPERATOR, lit.pos, f"invalid ID field: {lit.value}"
                 )
             return p.Fixed(wide.lower())
-        if kind.is_text or kind is FieldType.TIME:
+        if kind is FieldType.TIME:
+            if not isinstance(lit, a.TimeLit):
+                raise wrong_literal_type(field_pos, name, "time", False)
+            return p.Fixed(lit.value)
+        if kind.is_text:
             if not isinstance(lit, a.StringLit):
                 raise wrong_literal_type(field_pos, name, "string", True)
             text = lit.value.replace("\\%", "%").replace("\\_", "_")

@@ -122,6 +122,16 @@ class _Builder(Transformer[Token, Any]):
         pos = _pos(items[0])
         return a.DateTimeLit(_parse_datetime(str(items[0]), pos), pos)
 
+    def time(self, items: list[Token]) -> a.TimeLit:
+        pos = _pos(items[0])
+        text = str(items[0])
+        hours, minutes, rest = text[:-1].split(":")
+        seconds, _, fraction = rest.partition(".")
+        if int(hours) > 23 or int(minutes) > 59 or int(seconds) > 59:
+            raise unexpected(pos, text)
+        millis = (fraction + "000")[:3]
+        return a.TimeLit(f"{hours}:{minutes}:{seconds}.{millis}Z", pos)
+
     def date(self, items: list[Token]) -> a.DateLit:
         pos = _pos(items[0])
         try:

@@ -89,7 +89,7 @@ def path_getter(path: p.Path, source: RecordSource) -> Getter:
 
 def _folds_case(operand: p.Operand) -> bool:
     kind = operand.type
-    return (kind.is_text or kind is FieldType.TIME) and not operand.case_sensitive
+    return kind.is_text and not operand.case_sensitive
 
 
 def value_getter(operand: p.Operand, source: RecordSource) -> Getter:
