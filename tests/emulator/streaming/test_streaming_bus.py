@@ -81,3 +81,26 @@ def test_waiters_and_watchers_wake_on_publish(clock: OrgClock) -> None:
     bus.publish("/event/Printer__e", _body(2))
     assert woken == [1]
     assert bus.wait_after(2, "/event/Printer__e", timeout=0.05) == []
+
+
+def test_concurrent_publishers_get_distinct_ordered_ids(clock: OrgClock) -> None:
+    bus = EventBus(clock)
+    per_thread = 200
+
+    def publish_many(tag: int) -> None:
+        for n in range(per_thread):
+            bus.publish(f"/event/T{tag}__e", _body(n))
+
+    threads = [threading.Thread(target=publish_many, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = [e.replay_id for t in range(4) for e in bus.events_after(0, f"/event/T{t}__e")]
+    assert sorted(ids) == list(range(1, 4 * per_thread + 1))
+    for t in range(4):
+        mine = [e.replay_id for e in bus.events_after(0, f"/event/T{t}__e")]
+        assert mine == sorted(mine)
+        assert [e.body.values["Model__c"] for e in bus.events_after(0, f"/event/T{t}__e")] == [
+            str(n) for n in range(per_thread)
+        ]

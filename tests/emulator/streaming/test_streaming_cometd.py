@@ -253,3 +253,13 @@ def test_platform_events_from_rest_reach_cometd(http: httpx.Client) -> None:
     assert event["data"]["payload"]["Model__c"] == "XZO-5"
     assert event["data"]["payload"]["Pages__c"] == 3
     assert set(event["data"]["event"]) == {"replayId", "EventUuid"}
+
+
+def test_org_reset_forgets_clients_and_pending_gaps(http: httpx.Client) -> None:
+    client_id = handshake(http)
+    state = http.put("/__emulator__/streaming", json={"gaps": 3}).json()
+    assert state["gaps_pending"] == 3
+    assert http.post("/__emulator__/reset").status_code == 204
+    assert http.get("/__emulator__/streaming").json()["gaps_pending"] == 0
+    (gone,) = bayeux(http, connect(client_id, "3"))
+    assert gone["error"] == "403::Unknown client"

@@ -25,6 +25,7 @@ on the publishing thread, so it must only hand over, e.g. ``loop.call_soon_threa
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -182,7 +183,7 @@ class EventBus:
     def _scan(self, cursor: int, subscription: str, limit: int | None) -> list[BusEvent]:
         start = bisect.bisect_right(self._ids, cursor)
         out: list[BusEvent] = []
-        for event in self._events[start:]:
+        for event in itertools.islice(self._events, start, None):
             if channel_matches(subscription, event.channel):
                 out.append(event)
                 if limit is not None and len(out) >= limit:

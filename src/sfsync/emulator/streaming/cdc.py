@@ -110,6 +110,11 @@ class ChangeEventBuilder:
         with self._lock:
             self._gaps_pending += max(0, count)
 
+    def clear_gaps(self) -> None:
+        """Forget gap injections not used yet."""
+        with self._lock:
+            self._gaps_pending = 0
+
     @property
     def gaps_pending(self) -> int:
         with self._lock:

@@ -98,6 +98,11 @@ class CometdSessions:
         with self._lock:
             return client_id in self._clients
 
+    def clear(self) -> None:
+        """Forget every client."""
+        with self._lock:
+            self._clients.clear()
+
     def drop(self, client_id: str) -> None:
         with self._lock:
             self._clients.pop(client_id, None)
@@ -117,6 +122,7 @@ def sessions_of(org: Org) -> CometdSessions:
         sessions = _SESSIONS.get(hub)
         if sessions is None:
             sessions = _SESSIONS[hub] = CometdSessions(hub)
+            hub.on_reset(sessions.clear)
         return sessions
 
 

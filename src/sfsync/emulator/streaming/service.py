@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -76,7 +76,19 @@ class Streaming:
         self.bus = EventBus(org.clock)
         self.cdc = ChangeEventBuilder(org.schema, cdc)
         self.settings = StreamingSettings()
-        self._lock = threading.Lock()
+        self._reset_hooks: list[Callable[[], None]] = []
+
+    def on_reset(self, hook: Callable[[], None]) -> None:
+        """Register state to forget on the org's reset (e.g. CometD clients)."""
+        self._reset_hooks.append(hook)
+
+    def reset(self) -> None:
+        """On ``POST /__emulator__/reset``: drop pending gap injections and forget streaming
+        sessions (CometD clients then get ``403::Unknown client``), as the org forgets its
+        sessions and faults. Events stay on the bus: they are data, like records."""
+        self.cdc.clear_gaps()
+        for hook in self._reset_hooks:
+            hook()
 
     # ----------------------------------------------------------------------------- publishing
 
@@ -156,6 +168,7 @@ def attach(org: Org) -> Streaming:
             return hub
         hub = Streaming(org)
         _HUBS[org] = hub
+    org.on_reset(hub.reset)
     commit_listener = getattr(org.store, "add_commit_listener", None)
     change_listener = getattr(org.store, "add_listener", None)
     if callable(commit_listener):
