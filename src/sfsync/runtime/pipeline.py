@@ -25,7 +25,7 @@ import enum
 import logging
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TypeVar
@@ -277,11 +277,13 @@ class Pipeline:
         todo = [e for e in self.options.entities if e not in checkpoint.snapshot.done]
         await self._publish_totals(todo)
         self._tracker = AckTracker(committed=checkpoint.positions)
-        async for batch in self.source.snapshot(todo, checkpoint):
-            checkpoint = await self._apply(batch, checkpoint)
-            self._publish(snapshot_done=checkpoint.snapshot.done)
-            if self.stop_requested:
-                return checkpoint
+
+        def remaining(cp: Checkpoint) -> AsyncIterator[Batch]:
+            return self.source.snapshot([e for e in todo if e not in cp.snapshot.done], cp)
+
+        checkpoint, finished = await self._consume(remaining, checkpoint)
+        if not finished:
+            return checkpoint
         checkpoint = replace(
             checkpoint,
             snapshot=replace(
@@ -317,10 +319,7 @@ class Pipeline:
                 # is applied and checkpointed under a shield in _apply.
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._cancel_on_stop, scope)
-                    async for batch in self.source.changes(checkpoint):
-                        checkpoint = await self._apply(batch, checkpoint)
-                        if self.stop_requested:
-                            break
+                    checkpoint, _ = await self._consume(self.source.changes, checkpoint)
                     tg.cancel_scope.cancel()
             if self._stop.is_set() or self.options.mode is RunMode.ONCE:
                 return
@@ -342,6 +341,42 @@ class Pipeline:
 
             tg.start_soon(sleeper)
             tg.start_soon(stopper)
+
+    async def _consume(
+        self, read: Callable[[Checkpoint], AsyncIterator[Batch]], checkpoint: Checkpoint
+    ) -> tuple[Checkpoint, bool]:
+        """Apply every batch of ``read(checkpoint)``; returns the checkpoint and whether the
+        reading finished (rather than stopped on request).
+
+        A :class:`RetryableError` from the source (a 503, a query timeout, a lost connection
+        while paging) is retried under the retry policy by reading again from the checkpoint:
+        sources resume from it (snapshot cursors, polling cursors), so nothing is skipped and
+        at most the unfinished page is read twice. Progress resets the attempt count.
+        """
+        attempt = 0
+        started = self.clock.monotonic()
+        while True:
+            try:
+                async for batch in read(checkpoint):
+                    checkpoint = await self._apply(batch, checkpoint)
+                    if checkpoint.snapshot.status is not SnapshotStatus.COMPLETE:
+                        self._publish(snapshot_done=checkpoint.snapshot.done)
+                    attempt, started = 0, self.clock.monotonic()
+                    if self.stop_requested:
+                        return checkpoint, False
+                return checkpoint, True
+            except RetryableError as exc:
+                attempt += 1
+                decision = self.options.retry.decide(
+                    attempt, exc, elapsed=self.clock.monotonic() - started, rand=self._rand
+                )
+                if isinstance(decision, GiveUp):
+                    exc.add_note(decision.reason)
+                    raise
+                self._count_retry(attempt, exc, decision.seconds)
+                await self._pause(decision.seconds)
+                if self.stop_requested:
+                    return checkpoint, False
 
     async def _cancel_on_stop(self, scope: anyio.CancelScope) -> None:
         await self._stop.wait()
