@@ -11,6 +11,7 @@ cleanly (in-flight requests finish; with ``--data`` every committed write is in 
 from __future__ import annotations
 
 import secrets
+import socket
 import string
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from sfsync.emulator.faults import FaultPlan, load_fault_plan, parse_rule_spec
 from sfsync.emulator.limits import DEVELOPER_EDITION_DAILY_REQUESTS
 from sfsync.emulator.org import Org
 from sfsync.emulator.server import RunningServer, serve
+from sfsync.emulator.streaming.grpc_server import DEFAULT_GRPC_PORT
 
 emulator_app = typer.Typer(
     name="emulator",
@@ -65,6 +67,26 @@ def _announce(org: Org, token: str, server: RunningServer) -> None:
     sys.stdout.flush()
 
 
+def _free_or_any(host: str, grpc_port: int) -> int:
+    """``grpc_port``, except that when it is the default (7443) and another process holds it,
+    any free port (with a warning): a second local org, or a parallel test run, still starts,
+    and the banner prints the port actually used. Any other busy port fails to start, as a
+    busy HTTP port does."""
+    if grpc_port != DEFAULT_GRPC_PORT:
+        return grpc_port
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, grpc_port))
+        except OSError:
+            typer.echo(
+                f"warning: gRPC port {grpc_port} is in use; serving the Pub/Sub API on a free "
+                "port instead (see grpc_port)",
+                err=True,
+            )
+            return 0
+    return grpc_port
+
+
 @emulator_app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -72,7 +94,7 @@ def serve_command(
     grpc_port: Annotated[
         int,
         typer.Option(help="Pub/Sub API (gRPC) port (0 = any free port; TLS with --tls, same CA)."),
-    ] = 7443,
+    ] = DEFAULT_GRPC_PORT,
     tls: Annotated[
         bool, typer.Option("--tls", help="Serve HTTPS with a generated local CA.")
     ] = False,
@@ -157,7 +179,7 @@ def serve_command(
         keyfile=keyfile,
         tls_dir=(state_dir / "tls") if state_dir else None,
         on_started=lambda server: _announce(org, fixed, server),
-        grpc_port=grpc_port,
+        grpc_port=_free_or_any(host, grpc_port),
     )
 
 
