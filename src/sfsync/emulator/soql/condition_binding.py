@@ -173,7 +173,7 @@ class ConditionBinder(NameResolver):
                 raise SoqlSyntaxError(
                     INVALID_QUERY_FILTER_OPERATOR, lit.pos, f"invalid ID field: {lit.value}"
                 )
-            return p.Fixed(wide.lower())
+            return p.Fixed(wide)
         if kind is FieldType.TIME:
             if not isinstance(lit, a.TimeLit):
                 raise wrong_literal_type(field_pos, name, "time", False)

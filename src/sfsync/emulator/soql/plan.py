@@ -42,7 +42,7 @@ class Operand:
 @dataclass(frozen=True, slots=True)
 class Fixed:
     """A literal in the comparable wire form of its operand (text lower-cased unless the
-    field is case-sensitive; ids in 18-character lower-case form; dates ``YYYY-MM-DD``;
+    field is case-sensitive; ids in their exact 18-character form; dates ``YYYY-MM-DD``;
     datetimes ``YYYY-MM-DDTHH:MM:SS.mmm+0000``; numbers; booleans; ``None``)."""
 
     value: WireValue

@@ -89,12 +89,17 @@ def path_getter(path: p.Path, source: RecordSource) -> Getter:
 
 def _folds_case(operand: p.Operand) -> bool:
     kind = operand.type
+    # Ids compare exactly: literals are restored to their true case when bound, and only
+    # the exact form orders ids as they were created (``...0aAAA`` after ``...0AAAQ``), so
+    # that ``Id > :last ORDER BY Id`` paging never skips a record.
+    if kind in (FieldType.ID, FieldType.REFERENCE):
+        return False
     return kind.is_text and not operand.case_sensitive
 
 
 def value_getter(operand: p.Operand, source: RecordSource) -> Getter:
     """The comparable value of ``operand``: date function applied, text lower-cased (unless
-    case-sensitive; ids are always folded, their 18-character form is case-safe)."""
+    case-sensitive; ids are never folded, see :func:`_folds_case`)."""
     base = path_getter(operand.path, source)
     func = DATE_FUNCTIONS[operand.func] if operand.func is not None else None
     fold = _folds_case(operand)
@@ -271,11 +276,12 @@ class PredicateBuilder:
         sub_where = self.build(cond.where) if cond.where is not None else None
         sub_get = path_getter(cond.path, self.source)
         ids: set[WireValue] = set()
+        fold = _folds_case(cond.operand)
         for row in self.source.scan(cond.object_name, include_deleted=False):
             if sub_where is None or sub_where(row):
                 v = sub_get(row)
                 if isinstance(v, str):
-                    ids.add(v.lower())
+                    ids.add(v.lower() if fold else v)
         get = value_getter(cond.operand, self.source)
         if cond.negated:
 
