@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from sfsync.connectors.sql.config import MySqlConnection, PostgresConnection, SqliteConnection
 from sfsync.spi.sink import Sink
 from sfsync.spi.spec import ConnectorRequest, ConnectorSpec
@@ -26,27 +28,18 @@ def _sink(conn: Any, request: ConnectorRequest) -> Sink:
     return SqlSink(conn, tables=tables, sync_id=request.sync_name)
 
 
-POSTGRES = ConnectorSpec(
-    name="postgres",
-    summary="PostgreSQL: COPY into a staging table and merge, checkpoint in the same transaction",
-    config=PostgresConnection,
-    sink=_sink,
+def _spec(name: str, summary: str, config: type[BaseModel]) -> ConnectorSpec:
+    return ConnectorSpec(name=name, summary=summary, config=config, sink=_sink)
+
+
+_UPSERTS = "batched upserts with a version guard, checkpoint in the same transaction"
+POSTGRES = _spec(
+    "postgres",
+    "PostgreSQL: COPY into a staging table and merge, checkpoint in the same transaction",
+    PostgresConnection,
 )
-MYSQL = ConnectorSpec(
-    name="mysql",
-    summary="MySQL: batched upserts with a version guard, checkpoint in the same transaction",
-    config=MySqlConnection,
-    sink=_sink,
-)
-MARIADB = ConnectorSpec(
-    name="mariadb",
-    summary="MariaDB: batched upserts with a version guard, checkpoint in the same transaction",
-    config=MySqlConnection,
-    sink=_sink,
-)
-SQLITE = ConnectorSpec(
-    name="sqlite",
-    summary="SQLite file: the embedded default target, no service needed",
-    config=SqliteConnection,
-    sink=_sink,
+MYSQL = _spec("mysql", f"MySQL: {_UPSERTS}", MySqlConnection)
+MARIADB = _spec("mariadb", f"MariaDB: {_UPSERTS}", MySqlConnection)
+SQLITE = _spec(
+    "sqlite", "SQLite file: the embedded default target, no service needed", SqliteConnection
 )
