@@ -201,3 +201,12 @@ async def test_etag_and_preconditions(client: httpx.AsyncClient, org: FakeOrg) -
         headers={"If-Unmodified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"},
     )
     assert too_old.status_code == 412
+
+
+async def test_head_answers_like_get(client: httpx.AsyncClient) -> None:
+    record_id = await _create(client, Name="Head")
+    response = await client.head(f"{V}/sobjects/Account/{record_id}")
+    assert response.status_code == 200
+    assert "etag" in response.headers
+    missing = await client.head(f"{V}/sobjects/Account/001xx0000009999AAA")
+    assert missing.status_code == 404
