@@ -333,3 +333,33 @@ async def test_a_table_made_by_hand_is_adopted(harness: Harness) -> None:
     row = harness.rows()[A]
     assert row["Employees"] == 3
     assert row["Legacy"] == "old"  # a column the sink does not know is left alone
+
+
+async def test_integer_keys_from_a_database_source(harness: Harness) -> None:
+    orders = EntitySchema.of(
+        "public.orders",
+        "id",
+        [
+            FieldSpec(name="id", kind=FieldKind.INTEGER),
+            FieldSpec(name="total", kind=FieldKind.DECIMAL, precision=12, scale=2),
+            FieldSpec(name="updated_at", kind=FieldKind.DATETIME),
+        ],
+        version_field="updated_at",
+    )
+    sink = await harness.sink({"public.orders": TableOptions(table="orders")})
+    await sink.prepare(orders)
+
+    def order(key: str, n: int, total: str) -> ChangeEvent:
+        return replace(
+            event(key, n, entity="public.orders"),
+            after={"id": key, "total": total, "updated_at": stamp(n)},
+        )
+
+    out = await sink.write(Batch.of([order("7", 2, "10.00"), order("8", 1, "1.00")]))
+    assert kinds(out) == ["applied", "applied"]
+    out = await sink.write(Batch.of([order("7", 1, "99.00"), order("x", 3, "1.00")]))
+    assert kinds(out) == ["stale", "rejected"]
+    await sink.flush(None)
+    rows = harness.rows("orders", kinds={"total": FieldKind.DECIMAL})
+    assert rows["7"]["total"] == Decimal("10")
+    assert set(rows) == {"7", "8"}

@@ -39,6 +39,8 @@ class Shape:
     Attributes:
         entity: the entity name (for messages).
         key_column: the primary-key column.
+        key_convert: turns ``ChangeEvent.key`` (text) into the key column's value, or ``None``
+            when the key column is text.
         fields: per source field: its column, the converter for non-null values, and the one
             class whose values need no conversion (``str`` for text, ``bool`` for booleans..;
             ``type(None)`` when every value must be converted).
@@ -53,6 +55,7 @@ class Shape:
 
     entity: str
     key_column: str
+    key_convert: Converter | None
     fields: Mapping[str, tuple[str, Converter, type]]
     template: Mapping[str, object]
     version_field: str | None
@@ -68,7 +71,7 @@ class Pending:
     """The one operation a key needs after folding its events.
 
     Attributes:
-        key: the key value.
+        key: the key column's value.
         delete: remove the row (hard delete).
         delete_first: remove the row (guarded by ``delete_version``) before writing ``values``:
             a hard delete followed by newer events in the same batch.
@@ -81,7 +84,7 @@ class Pending:
         events: batch indexes of the events folded into this operation.
     """
 
-    key: str
+    key: object
     delete: bool
     values: dict[str, object]
     partial: bool
@@ -130,6 +133,7 @@ def plan_events(
     for index, event in events:
         key = event.key
         try:
+            db_key = key if shape.key_convert is None else shape.key_convert(key)
             values = None if event.op is Operation.DELETE else _values_of(shape, event, unknown)
             version = _version_of(shape, event, values)
         except (ValueError, TypeError, OverflowError) as exc:
@@ -150,16 +154,16 @@ def plan_events(
         op = pending.get(key)
         if op is None and values is not None and not event.partial:
             # The bulk case, a key's first event carrying a full state: no folding needed.
-            values[key_column] = key
+            values[key_column] = db_key
             if deleted_column is not None:
                 values[deleted_column] = False
             values[synced_column] = synced_value
             if version is not None:
                 values[version_column] = version
-            pending[key] = Pending(key, False, values, False, version, [index])
+            pending[key] = Pending(db_key, False, values, False, version, [index])
             continue
         if op is None:
-            op = pending[key] = Pending(key, False, {shape.key_column: key}, True, None)
+            op = pending[key] = Pending(db_key, False, {key_column: db_key}, True, None)
         op.events.append(index)
         _fold(shape, op, event, values, version)
     return Plan(list(pending.values()), outcomes, unknown)

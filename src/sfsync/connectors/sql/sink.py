@@ -41,6 +41,7 @@ from sfsync.connectors.sql.ddl import (
 from sfsync.connectors.sql.errors import DATABASE_ERRORS, classify
 from sfsync.connectors.sql.plan import Pending, Plan, Shape, plan_events
 from sfsync.connectors.sql.types import (
+    TEXT_KINDS,
     canonical_version_text,
     converter,
     explain_rejection,
@@ -96,7 +97,7 @@ class SqlSink:
         tables: Mapping[str, TableOptions] | None = None,
         sync_id: str | None = None,
     ) -> None:
-        self._client = SqlClient(settings, application_name=f"sfsync sink {sync_id or ''}".strip())
+        self._client = SqlClient(settings)
         self._options = MappingProxyType(dict(tables or {}))
         self._sync_id = sync_id
         self._ctx: SinkContext | None = None
@@ -137,6 +138,7 @@ class SqlSink:
         self._ctx = ctx
         if self._sync_id is None:
             self._sync_id = ctx.sync_name
+        self._client.application_name = f"sfsync sink {self._sync_id}"[:63]
         await self._client.run(self._open_sync)
 
     def _open_sync(self) -> None:
@@ -153,6 +155,10 @@ class SqlSink:
     def _prepare_sync(self, schema: EntitySchema) -> list[str]:
         self._ensure_connected()
         table = self.table_name(schema.name)
+        conn = self._client.conn
+        # A savepoint keeps unflushed data if the DDL fails (PostgreSQL would otherwise abort the
+        # whole transaction). Not on MySQL: its DDL commits implicitly, ending any savepoint.
+        savepoint = conn.begin_nested() if self.dialect != "mysql" else None
         try:
             state, notices = prepare_table(
                 self._client,
@@ -161,14 +167,21 @@ class SqlSink:
                 soft_delete=self._soft(schema.name),
                 now=self._context.clock.now(),
             )
+            if savepoint is not None:
+                savepoint.commit()
             # DDL is committed at once (MySQL would commit it implicitly anyway). Data written
             # before it is committed with it, which is safe: it is ahead of the checkpoint and
             # replays apply idempotently.
-            self._client.conn.commit()
+            conn.commit()
             self._unflushed = 0
-        except sa.exc.SQLAlchemyError as exc:
-            self._client.conn.rollback()
-            raise classify(exc, during=f"preparing table {table!r}") from exc
+        except SyncError:
+            if savepoint is not None and savepoint.is_active:
+                savepoint.rollback()
+            raise
+        except _ANY_DB_ERROR as exc:
+            raise self._transaction_failure(
+                exc, savepoint, during=f"preparing table {table!r}"
+            ) from exc
         self._schemas[schema.name] = schema
         self._writers[schema.name] = TableWriter(self._client, state)
         for notice in notices:
@@ -213,7 +226,7 @@ class SqlSink:
                 outcomes.update(self._write_entity(entity, events))
             savepoint.commit()
         except _ANY_DB_ERROR as exc:
-            raise self._transaction_failure(exc, savepoint) from exc
+            raise self._transaction_failure(exc, savepoint, during="writing a batch") from exc
         self._unflushed += 1
         return [outcomes[i] for i in range(len(batch.events))]
 
@@ -226,8 +239,8 @@ class SqlSink:
                 f"events for {entity} arrived before prepare() described it",
                 hint="this is a bug in the runtime; report it with the log",
             )
-        keys = list(dict.fromkeys(event.key for _, event in events))
-        plan = plan_events(self._shape(writer), events, writer.read_versions(keys))
+        shape = self._shape(writer)
+        plan = plan_events(shape, events, writer.read_versions(_db_keys(shape, events)))
         self._warn_unknown(entity, plan)
         savepoint = self._client.conn.begin_nested()
         try:
@@ -272,8 +285,22 @@ class SqlSink:
         for index in op.events:
             plan.outcomes[index] = rejected
 
-    def _transaction_failure(self, exc: Exception, savepoint: object) -> SyncError:
-        error = classify(exc, during="writing a batch")
+    def _transaction_failure(self, exc: Exception, savepoint: object, *, during: str) -> SyncError:
+        """The error ``write``/``prepare`` raise for ``exc``, after cleaning up the transaction.
+
+        Rolls back to ``savepoint`` when the transaction survived; when it did not (connection
+        lost, MySQL deadlock, no savepoint to return to), closes the connection so that the
+        next call reconnects, and turns the error fatal if unflushed batches were lost with it.
+        """
+        error = classify(exc, during=during)
+        if isinstance(error, SkippableError):
+            # A row-level refusal outside the per-row path (reading versions, say): write()
+            # may only raise retryable or fatal errors, and this one would repeat on retry.
+            error = FatalError(
+                f"the database refused a whole batch: {error.message}",
+                hint="report this with the log; nothing after the last checkpoint was committed",
+                code=error.code,
+            )
         lost = (
             isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
         ) or error.code == "1213"  # MySQL rolls back the whole transaction on a deadlock
@@ -312,6 +339,7 @@ class SqlSink:
             for spec in schema
             if spec.name in state.field_columns
         }
+        key_spec = schema.fields[schema.key]
         vf = schema.version_field
         if vf is not None:
             convert_version = fields[vf][1]
@@ -332,6 +360,9 @@ class SqlSink:
         return Shape(
             entity=schema.name,
             key_column=state.key_column,
+            key_convert=None
+            if key_spec.kind in TEXT_KINDS
+            else converter(key_spec.kind, dialect, nullable=False),
             fields=fields,
             template=dict.fromkeys(writer.full_columns),
             version_field=vf,
@@ -417,6 +448,22 @@ class SqlSink:
                 f"the checkpoint of sync {self._sync_id!r} in {CHECKPOINTS_TABLE} is unreadable",
                 hint=f"delete its row from {CHECKPOINTS_TABLE} to resync from the start",
             ) from exc
+
+
+def _db_keys(shape: Shape, events: list[tuple[int, ChangeEvent]]) -> list[object]:
+    """The distinct keys of ``events`` as the key column holds them (unreadable ones left out:
+    the planner rejects their events)."""
+    keys = dict.fromkeys(event.key for _, event in events)
+    convert = shape.key_convert
+    if convert is None:
+        return list(keys)
+    found: list[object] = []
+    for key in keys:
+        try:
+            found.append(convert(key))
+        except (ValueError, TypeError, ArithmeticError):
+            continue
+    return found
 
 
 def _field_values(writer: TableWriter, op: Pending) -> dict[str, object]:

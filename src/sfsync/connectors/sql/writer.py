@@ -63,7 +63,7 @@ class TableWriter:
 
     # --- reading ----------------------------------------------------------------------------
 
-    def read_versions(self, keys: Sequence[str]) -> dict[str, object]:
+    def read_versions(self, keys: Sequence[object]) -> dict[str, object]:
         """Stored versions (comparable form, ``None`` if unversioned) of the existing ``keys``."""
         client, q = self.client, self.client.quote
         select = f"SELECT {q(self._key)}, {q(self._version)} FROM {self._ref} WHERE {q(self._key)}"
