@@ -155,6 +155,58 @@ def demo(
     raise typer.Exit(code)
 
 
+deadletters_app = typer.Typer(
+    help="Records that could not be applied, kept with their reason.", no_args_is_help=True
+)
+app.add_typer(deadletters_app, name="deadletters")
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    config: Annotated[Path, typer.Argument(help="The sync configuration file (YAML).")],
+    sync: Annotated[str | None, typer.Option("--sync", "-s", help="Only this sync.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, oldest first.")] = 50,
+    payload: Annotated[bool, typer.Option(help="Also print each record's data.")] = False,
+) -> None:
+    """List dead letters: what failed, why, and how to fix it."""
+    import anyio
+    from rich.table import Table
+
+    from sfsync.app import load
+    from sfsync.core.deadletter import DeadLetter
+    from sfsync.stores.checkpoints import open_state
+
+    cfg = load(config)
+
+    async def fetch() -> tuple[int, list[DeadLetter]]:
+        state = await open_state(cfg.state.url)
+        try:
+            return await state.dead_letters.count(sync), list(
+                await state.dead_letters.list(sync, limit=limit)
+            )
+        finally:
+            await state.aclose()
+
+    total, letters = anyio.run(fetch)
+    table = Table("when", "sync", "kind", "object", "key", "code", "message", "fix")
+    for d in letters:
+        table.add_row(
+            d.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            d.sync,
+            d.kind.value,
+            d.entity,
+            d.key,
+            d.code or "",
+            d.message,
+            d.hint or "",
+        )
+    out_console.print(table)
+    if payload:
+        for d in letters:
+            out_console.print(d.payload, markup=False, soft_wrap=True)
+    out_console.print(f"{len(letters)} of {total} dead letters shown")
+
+
 @app.command()
 def connectors() -> None:
     """List the connectors installed, with what each can do."""

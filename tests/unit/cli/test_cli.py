@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,46 @@ def test_status_board_shows_snapshot_progress_and_eta() -> None:
     assert "25%" in text
     assert "ETA" in text
     assert "snapshot done" in text
+
+
+def test_deadletters_list_shows_reason_and_fix(tmp_path: Path) -> None:
+    import anyio
+
+    from sfsync.core.deadletter import DeadLetter, DeadLetterKind
+    from sfsync.core.errors import SkippableError
+    from sfsync.core.events import ChangeEvent, Operation, Position
+    from sfsync.stores.deadletters import SqliteDeadLetterStore
+
+    text = (ROOT / "examples" / "demo.yaml").read_text()
+    config = tmp_path / "sync.yaml"
+    config.write_text(text.replace("${SFSYNC_DEMO_DIR:-.sfsync}", str(tmp_path)))
+    event = ChangeEvent(
+        entity="Account",
+        key="001A",
+        op=Operation.UPDATE,
+        after={"Name": "x" * 300},
+        position=Position("s", "1"),
+        committed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    error = SkippableError("Name: data value too large", code="STRING_TOO_LONG", hint="shorten")
+
+    async def put() -> None:
+        store = SqliteDeadLetterStore(tmp_path / "state.sqlite")
+        await store.put(
+            [
+                DeadLetter.of(
+                    "crm-to-local", DeadLetterKind.REJECTED, event, error, event.committed_at
+                )
+            ]
+        )
+        await store.aclose()
+
+    anyio.run(put)
+    result = runner.invoke(
+        app, ["deadletters", "list", str(config), "--payload"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "STRING_TOO_LONG" in result.output
+    assert "shorten" in result.output
+    assert "1 of 1 dead letters shown" in result.output
+    assert '"key": "001A"' in result.output
