@@ -99,13 +99,16 @@ class CometdSessions:
             return client_id in self._clients
 
     def clear(self) -> None:
-        """Forget every client."""
+        """Forget every client (their held polls return at once)."""
         with self._lock:
             self._clients.clear()
+        self.hub.bus.wake_all()
 
     def drop(self, client_id: str) -> None:
+        """Forget one client (``/meta/disconnect``); a poll it still holds returns at once."""
         with self._lock:
             self._clients.pop(client_id, None)
+        self.hub.bus.wake_all()
 
     def touch(self, client: CometdClient) -> None:
         client.last_seen = self.hub.org.clock.time()
