@@ -23,10 +23,21 @@ which the property tests check against that sequential reading.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sfsync.connectors.sql.types import Converter, comparable_version
+from sfsync.connectors.sql.ddl import DELETED, SYNCED_AT, TableState
+from sfsync.connectors.sql.types import (
+    TEXT_KINDS,
+    Converter,
+    Dialect,
+    canonical_version_text,
+    comparable_version,
+    converter,
+    ready_class,
+    sqlite_datetime_text,
+)
 from sfsync.core.errors import SkippableError
 from sfsync.core.events import ChangeEvent, Operation
 from sfsync.spi.sink import Outcome, OutcomeKind
@@ -242,3 +253,67 @@ def _values_of(shape: Shape, event: ChangeEvent, unknown: set[str]) -> dict[str,
                 raise ValueError(f"field {name!r}: {exc}") from exc
         values[column] = raw
     return values
+
+
+def build_shape(
+    state: TableState, columns: Sequence[str], dialect: Dialect, now: datetime
+) -> Shape:
+    """The :class:`Shape` of a prepared table.
+
+    Args:
+        state: the table as prepared.
+        columns: the columns a full event writes, in table order (the writer's).
+        dialect: the database family, for value conversion.
+        now: the time written to ``_sfsync_synced_at``.
+    """
+    schema = state.schema
+    fields = {
+        spec.name: (
+            state.field_columns[spec.name],
+            converter(spec.kind, dialect, nullable=False),
+            ready_class(spec.kind, dialect),
+        )
+        for spec in schema
+        if spec.name in state.field_columns
+    }
+    key_spec = schema.fields[schema.key]
+    vf = schema.version_field
+    version: Callable[[str], object] = canonical_version_text
+    if vf is not None:
+        version = fields[vf][1]
+    synced: object = now
+    if dialect == "mysql":
+        synced = now.replace(tzinfo=None)  # DATETIME holds UTC without a zone
+    elif dialect == "sqlite":
+        synced = sqlite_datetime_text(now)
+    return Shape(
+        entity=schema.name,
+        key_column=state.key_column,
+        key_convert=None
+        if key_spec.kind in TEXT_KINDS
+        else converter(key_spec.kind, dialect, nullable=False),
+        fields=fields,
+        template=dict.fromkeys(columns),
+        version_field=vf,
+        version_column=state.version_column,
+        version_convert=version,
+        deleted_column=DELETED if state.soft_delete else None,
+        synced_column=SYNCED_AT,
+        synced_value=synced,
+    )
+
+
+def db_keys(shape: Shape, events: list[tuple[int, ChangeEvent]]) -> list[object]:
+    """The distinct keys of ``events`` as the key column holds them (unreadable ones left out:
+    the planner rejects their events)."""
+    keys = dict.fromkeys(event.key for _, event in events)
+    convert = shape.key_convert
+    if convert is None:
+        return list(keys)
+    found: list[object] = []
+    for key in keys:
+        try:
+            found.append(convert(key))
+        except (ValueError, TypeError, ArithmeticError):
+            continue
+    return found

@@ -29,9 +29,9 @@ from types import MappingProxyType
 
 import sqlalchemy as sa
 
+from sfsync.connectors.sql import checkpoints
 from sfsync.connectors.sql.client import ConnectionSettings, SqlClient
 from sfsync.connectors.sql.ddl import (
-    CHECKPOINTS_TABLE,
     DELETED,
     SYNCED_AT,
     VERSION,
@@ -39,15 +39,8 @@ from sfsync.connectors.sql.ddl import (
     prepare_table,
 )
 from sfsync.connectors.sql.errors import DATABASE_ERRORS, classify
-from sfsync.connectors.sql.plan import Pending, Plan, Shape, plan_events
-from sfsync.connectors.sql.types import (
-    TEXT_KINDS,
-    canonical_version_text,
-    converter,
-    explain_rejection,
-    ready_class,
-    sqlite_datetime_text,
-)
+from sfsync.connectors.sql.plan import Pending, Plan, Shape, build_shape, db_keys, plan_events
+from sfsync.connectors.sql.types import explain_rejection
 from sfsync.connectors.sql.writer import TableWriter
 from sfsync.core.checkpoint import Checkpoint
 from sfsync.core.errors import FatalError, RetryableError, SkippableError, SyncError
@@ -240,7 +233,7 @@ class SqlSink:
                 hint="this is a bug in the runtime; report it with the log",
             )
         shape = self._shape(writer)
-        plan = plan_events(shape, events, writer.read_versions(_db_keys(shape, events)))
+        plan = plan_events(shape, events, writer.read_versions(db_keys(shape, events)))
         self._warn_unknown(entity, plan)
         savepoint = self._client.conn.begin_nested()
         try:
@@ -327,50 +320,8 @@ class SqlSink:
         return error
 
     def _shape(self, writer: TableWriter) -> Shape:
-        state = writer.state
-        dialect = self._client.dialect
-        schema = state.schema
-        fields = {
-            spec.name: (
-                state.field_columns[spec.name],
-                converter(spec.kind, dialect, nullable=False),
-                ready_class(spec.kind, dialect),
-            )
-            for spec in schema
-            if spec.name in state.field_columns
-        }
-        key_spec = schema.fields[schema.key]
-        vf = schema.version_field
-        if vf is not None:
-            convert_version = fields[vf][1]
-
-            def version(text: str) -> object:
-                return convert_version(text)
-        else:
-
-            def version(text: str) -> object:
-                return canonical_version_text(text)
-
-        now = self._context.clock.now()
-        synced: object = now
-        if dialect == "mysql":
-            synced = now.replace(tzinfo=None)
-        elif dialect == "sqlite":
-            synced = sqlite_datetime_text(now)
-        return Shape(
-            entity=schema.name,
-            key_column=state.key_column,
-            key_convert=None
-            if key_spec.kind in TEXT_KINDS
-            else converter(key_spec.kind, dialect, nullable=False),
-            fields=fields,
-            template=dict.fromkeys(writer.full_columns),
-            version_field=vf,
-            version_column=state.version_column,
-            version_convert=version,
-            deleted_column=DELETED if state.soft_delete else None,
-            synced_column=SYNCED_AT,
-            synced_value=synced,
+        return build_shape(
+            writer.state, writer.full_columns, self._client.dialect, self._context.clock.now()
         )
 
     def _warn_unknown(self, entity: str, plan: Plan) -> None:
@@ -391,7 +342,9 @@ class SqlSink:
         client = self._client
         try:
             if checkpoint is not None:
-                self._store_checkpoint(checkpoint)
+                checkpoints.store(
+                    self._client, self._sync_name, checkpoint, self._context.clock.now()
+                )
             client.conn.commit()
         except sa.exc.SQLAlchemyError as exc:
             error = classify(exc, during="committing")
@@ -406,64 +359,18 @@ class SqlSink:
             ) from exc
         self._unflushed = 0
 
-    def _store_checkpoint(self, checkpoint: Checkpoint) -> None:
-        client = self._client
-        ph, ref = client.placeholder, client.table_ref(CHECKPOINTS_TABLE)
-        now = self._context.clock.now()
-        stamp: object = now
-        if client.dialect == "mysql":
-            stamp = now.replace(tzinfo=None)
-        elif client.dialect == "sqlite":
-            stamp = sqlite_datetime_text(now)
-        insert = f"INSERT INTO {ref} (sync_id, checkpoint, updated_at) VALUES ({ph}, {ph}, {ph})"
-        if client.dialect == "mysql":
-            sql = (
-                f"{insert} ON DUPLICATE KEY UPDATE checkpoint = VALUES(checkpoint), "
-                "updated_at = VALUES(updated_at)"
-            )
-        else:
-            sql = (
-                f"{insert} ON CONFLICT (sync_id) DO UPDATE SET checkpoint = excluded.checkpoint, "
-                "updated_at = excluded.updated_at"
-            )
-        client.conn.exec_driver_sql(sql, (self._sync_id, checkpoint.to_json(), stamp))
-
     def _load_checkpoint_sync(self) -> Checkpoint | None:
         self._ensure_connected()
-        client = self._client
         try:
-            row = client.conn.exec_driver_sql(
-                f"SELECT checkpoint FROM {client.table_ref(CHECKPOINTS_TABLE)} "
-                f"WHERE sync_id = {client.placeholder}",
-                (self._sync_id,),
-            ).first()
+            return checkpoints.load(self._client, self._sync_name)
         except sa.exc.SQLAlchemyError as exc:
             raise classify(exc, during="reading the checkpoint") from exc
-        if row is None:
-            return None
-        try:
-            return Checkpoint.from_json(str(row[0]))
-        except ValueError as exc:
-            raise FatalError(
-                f"the checkpoint of sync {self._sync_id!r} in {CHECKPOINTS_TABLE} is unreadable",
-                hint=f"delete its row from {CHECKPOINTS_TABLE} to resync from the start",
-            ) from exc
 
-
-def _db_keys(shape: Shape, events: list[tuple[int, ChangeEvent]]) -> list[object]:
-    """The distinct keys of ``events`` as the key column holds them (unreadable ones left out:
-    the planner rejects their events)."""
-    keys = dict.fromkeys(event.key for _, event in events)
-    convert = shape.key_convert
-    if convert is None:
-        return list(keys)
-    found: list[object] = []
-    for key in keys:
-        try:
-            found.append(convert(key))
-        except (ValueError, TypeError, ArithmeticError):
-            continue
-    return found
+    @property
+    def _sync_name(self) -> str:
+        if self._sync_id is None:
+            raise RuntimeError("SqlSink.open() was not called")
+        return self._sync_id
 
 
 def _field_values(writer: TableWriter, op: Pending) -> dict[str, object]:
