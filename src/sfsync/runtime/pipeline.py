@@ -355,28 +355,38 @@ class Pipeline:
         """
         attempt = 0
         started = self.clock.monotonic()
-        while True:
-            try:
-                async for batch in read(checkpoint):
-                    checkpoint = await self._apply(batch, checkpoint)
-                    if checkpoint.snapshot.status is not SnapshotStatus.COMPLETE:
-                        self._publish(snapshot_done=checkpoint.snapshot.done)
-                    attempt, started = 0, self.clock.monotonic()
+        batches = read(checkpoint)
+        try:
+            while True:
+                try:
+                    batch = await anext(batches)
+                except StopAsyncIteration:
+                    return checkpoint, True
+                except RetryableError as exc:
+                    # Only the source's own failures are retried here: a write that outlasted
+                    # its retries has already been retried and ends the run.
+                    attempt += 1
+                    decision = self.options.retry.decide(
+                        attempt, exc, elapsed=self.clock.monotonic() - started, rand=self._rand
+                    )
+                    if isinstance(decision, GiveUp):
+                        exc.add_note(decision.reason)
+                        raise
+                    self._count_retry(attempt, exc, decision.seconds)
+                    await self._pause(decision.seconds)
                     if self.stop_requested:
                         return checkpoint, False
-                return checkpoint, True
-            except RetryableError as exc:
-                attempt += 1
-                decision = self.options.retry.decide(
-                    attempt, exc, elapsed=self.clock.monotonic() - started, rand=self._rand
-                )
-                if isinstance(decision, GiveUp):
-                    exc.add_note(decision.reason)
-                    raise
-                self._count_retry(attempt, exc, decision.seconds)
-                await self._pause(decision.seconds)
+                    await _aclose(batches)
+                    batches = read(checkpoint)
+                    continue
+                checkpoint = await self._apply(batch, checkpoint)
+                if checkpoint.snapshot.status is not SnapshotStatus.COMPLETE:
+                    self._publish(snapshot_done=checkpoint.snapshot.done)
+                attempt, started = 0, self.clock.monotonic()
                 if self.stop_requested:
                     return checkpoint, False
+        finally:
+            await _aclose(batches)
 
     async def _cancel_on_stop(self, scope: anyio.CancelScope) -> None:
         await self._stop.wait()
@@ -521,3 +531,10 @@ class Pipeline:
                 changes["last_commit"] = newest
                 changes["lag_seconds"] = max(0.0, (self.clock.now() - newest).total_seconds())
         self._publish(**changes)
+
+
+async def _aclose(iterator: AsyncIterator[Batch]) -> None:
+    """Close a source's iterator early (async generators release their queries this way)."""
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()

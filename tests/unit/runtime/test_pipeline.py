@@ -326,3 +326,30 @@ async def test_a_new_source_field_reaches_the_sink_without_a_restart() -> None:
     status = await pipeline.run()
     assert status.state is PipelineState.STOPPED
     assert h.sink.prepared == ["Account", "Account"]  # at start, and once after the change
+
+
+@pytest.mark.anyio
+async def test_write_failures_that_outlast_retries_are_not_retried_again_as_reads() -> None:
+    h = Harness(rows=4, fail_writes=1000)
+    status = await h.pipeline(retry=RetryPolicy(max_attempts=3)).run()
+    assert status.state is PipelineState.FAILED
+    assert h.sink.writes == 3  # one round of attempts, not one per re-read
+
+
+@pytest.mark.anyio
+async def test_a_source_failure_mid_read_is_retried_from_the_checkpoint() -> None:
+    from sfsync.core.errors import RetryableError
+
+    h = Harness(rows=10, batch_size=3)
+    failures = iter([RetryableError("connection reset while paging")])
+
+    def fail_once() -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+
+    h.source.on_snapshot_batch.append(fail_once)
+    status = await h.pipeline().run()
+    assert status.state is PipelineState.STOPPED
+    assert status.counters.retries == 1
+    assert len(h.sink.rows("Account")) == 10
