@@ -363,3 +363,24 @@ async def test_integer_keys_from_a_database_source(harness: Harness) -> None:
     rows = harness.rows("orders", kinds={"total": FieldKind.DECIMAL})
     assert rows["7"]["total"] == Decimal("10")
     assert set(rows) == {"7", "8"}
+
+
+async def test_a_refused_event_leaves_its_key_s_other_events_applied(harness: Harness) -> None:
+    if harness.dialect == "sqlite":
+        pytest.skip("SQLite does not enforce lengths")
+    sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
+    out = await sink.write(
+        Batch.of(
+            [
+                event(A, 1, Employees=1),
+                event(A, 2, partial=True, Name="x" * 21),  # too long for varchar(20)
+                event(A, 3, partial=True, Employees=3),
+                event(B, 1),
+            ]
+        )
+    )
+    assert kinds(out) == ["applied", "rejected", "applied", "applied"]
+    await sink.flush(None)
+    row = harness.rows()[A]
+    assert (row["Name"], row["Employees"], row["SystemModstamp"]) == ("n1", 3, at(3))

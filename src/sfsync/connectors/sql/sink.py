@@ -245,23 +245,47 @@ class SqlSink:
                 raise
             savepoint.rollback()
             writer.forget_staging()
-            self._apply_row_by_row(writer, plan)
+            self._apply_row_by_row(writer, shape, plan, dict(events))
         return plan.outcomes
 
-    def _apply_row_by_row(self, writer: TableWriter, plan: Plan) -> None:
-        """Apply each pending row in its own savepoint; reject exactly the rows that fail."""
-        conn = self._client.conn
+    def _apply_row_by_row(
+        self, writer: TableWriter, shape: Shape, plan: Plan, events: Mapping[int, ChangeEvent]
+    ) -> None:
+        """Apply each pending row in its own savepoint; reject exactly the rows that fail.
+
+        A refused row folded from several events is retried one event at a time, so that the
+        events before the bad one are still applied (as one-by-one application would do).
+        """
         for op in plan.pending:
-            savepoint = conn.begin_nested()
-            try:
-                writer.apply([op], bulk=False)
-                savepoint.commit()
-            except DATABASE_ERRORS as exc:
-                error = classify(exc, during=f"writing {writer.state.schema.name} {op.key}")
-                if not isinstance(error, SkippableError):
-                    raise
-                savepoint.rollback()
+            error = self._try_apply(writer, op)
+            if error is None:
+                continue
+            if len(op.events) == 1:
                 self._reject(writer, plan, op, error)
+                continue
+            for index in op.events:
+                single = [(index, events[index])]
+                stored = writer.read_versions(db_keys(shape, single))
+                sub_plan = plan_events(shape, single, stored)
+                plan.outcomes[index] = sub_plan.outcomes[index]
+                for sub_op in sub_plan.pending:
+                    sub_error = self._try_apply(writer, sub_op)
+                    if sub_error is not None:
+                        self._reject(writer, plan, sub_op, sub_error)
+
+    def _try_apply(self, writer: TableWriter, op: Pending) -> SkippableError | None:
+        """Apply ``op`` in a savepoint; the row-level error if the database refused it."""
+        savepoint = self._client.conn.begin_nested()
+        try:
+            writer.apply([op], bulk=False)
+            savepoint.commit()
+        except DATABASE_ERRORS as exc:
+            error = classify(exc, during=f"writing {writer.state.schema.name} {op.key}")
+            if not isinstance(error, SkippableError):
+                raise
+            savepoint.rollback()
+            return error
+        return None
 
     def _reject(
         self,
