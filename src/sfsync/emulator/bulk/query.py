@@ -22,14 +22,17 @@ double-quoted, nulls as ``""``, booleans ``true``/``false``, datetimes ``…T09:
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
-from sfsync.emulator.bulk.csvcodec import DELIMITERS, LINE_ENDINGS, quote
+from sfsync.emulator.bulk.csvcodec import DELIMITERS, LINE_ENDINGS
 from sfsync.emulator.bulk.jobs import BulkJob
 from sfsync.emulator.clock import OrgClock
 from sfsync.emulator.errors import ApiError
@@ -48,28 +51,13 @@ PK_CHUNKING_OBJECTS = frozenset(
 )  # fmt: skip
 """Objects PK chunking supports (section 4.6), besides custom objects."""
 
-Column = tuple[tuple[str, ...], Callable[[object], str]]
+Column = tuple[tuple[str, ...], str]
+"""A CSV column: the path into a rendered record (``("Account", "Name")``) and its kind
+(``"text"``, ``"boolean"`` or ``"datetime"``: how the value becomes CSV text)."""
 
 
 def unsupported(message: str) -> ApiError:
     return ApiError.of(400, "API_ERROR", message)
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
-
-
-def _datetime_text(value: object) -> str:
-    # Wire datetimes are "2024-01-15T09:30:00.000+0000" (always UTC): Bulk CSV writes "Z".
-    if isinstance(value, str) and value.endswith("+0000"):
-        return value[:-5] + "Z"
-    return _text(value)
 
 
 def csv_columns(compiled: CompiledQuery, schema: Schema) -> list[Column]:
@@ -84,14 +72,17 @@ def csv_columns(compiled: CompiledQuery, schema: Schema) -> list[Column]:
     return _node_columns(plan.node, (), schema)
 
 
+_KINDS = {FieldType.BOOLEAN: "boolean", FieldType.DATETIME: "datetime"}
+
+
 def _node_columns(node: p.RenderNode, prefix: tuple[str, ...], schema: Schema) -> list[Column]:
     obj = schema.object(node.type_name)
     columns: list[Column] = []
     for entry in node.entries:
         if isinstance(entry, p.FieldEntry):
             f = obj.field(entry.field) if obj is not None else None
-            convert = _datetime_text if f is not None and f.type is FieldType.DATETIME else _text
-            columns.append(((*prefix, entry.key), convert))
+            kind = _KINDS.get(f.type, "text") if f is not None else "text"
+            columns.append(((*prefix, entry.key), kind))
         elif isinstance(entry, p.ParentEntry):
             columns.extend(_node_columns(entry.node, (*prefix, entry.key), schema))
         elif isinstance(entry, p.CompoundEntry):
@@ -162,11 +153,8 @@ class QueryJob(BulkJob):
 
     def page(self, source: Any, offset: int, count: int) -> Iterator[bytes]:
         """The CSV of ``count`` records from ``offset`` (header first), as UTF-8 chunks."""
-        sep = DELIMITERS[self.delimiter]
-        end = LINE_ENDINGS[self.line_ending]
-        columns = self.columns
-        header = sep.join(quote(".".join(path)) for path, _ in columns) + end
-        yield header.encode("utf-8")
+        writer = CsvWriter(self.columns, self.delimiter, self.line_ending)
+        yield writer.header().encode("utf-8")
         records = self._records(source, offset)
         remaining = count
         while remaining > 0:
@@ -174,23 +162,73 @@ class QueryJob(BulkJob):
             if not batch:
                 break
             remaining -= len(batch)
-            lines = [sep.join(csv_cells(record, columns)) + end for record in batch]
-            yield "".join(lines).encode("utf-8")
+            yield writer.rows(batch).encode("utf-8")
         with self.lock:
             # Keep the iterator for the next page, so in-order paging scans the data once.
             self._cursor = (offset + count, records)
 
 
-def csv_cells(record: dict[str, object], columns: Sequence[Column]) -> list[str]:
-    """One rendered record as quoted CSV cells, in column order."""
-    out: list[str] = []
-    for path, convert in columns:
-        value: object = record
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        text = convert(value)
-        out.append('"' + text.replace('"', '""') + '"' if '"' in text else '"' + text + '"')
-    return out
+class CsvWriter:
+    """Rendered records to Bulk CSV text, fast: the values of a batch of records are pulled
+    with ``itemgetter`` and written by the C ``csv`` writer (every value quoted); only the
+    boolean and datetime columns get per-value Python work."""
+
+    def __init__(
+        self, columns: Sequence[Column], delimiter: str = "COMMA", line_ending: str = "LF"
+    ) -> None:
+        self.columns = list(columns)
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(
+            self._buffer,
+            delimiter=DELIMITERS[delimiter],
+            lineterminator=LINE_ENDINGS[line_ending],
+            quoting=csv.QUOTE_ALL,
+        )
+        paths = [path for path, _ in self.columns]
+        self._flat = all(len(path) == 1 for path in paths) and bool(paths)
+        self._get = itemgetter(*[path[0] for path in paths]) if self._flat else None
+        self._booleans = [i for i, (_, kind) in enumerate(self.columns) if kind == "boolean"]
+        self._datetimes = [i for i, (_, kind) in enumerate(self.columns) if kind == "datetime"]
+
+    def header(self) -> str:
+        return self._render([[".".join(path) for path, _ in self.columns]])
+
+    def rows(self, records: Sequence[dict[str, object]]) -> str:
+        """The CSV lines of ``records`` (REST-rendered records of the query)."""
+        if self._get is not None:
+            get = self._get
+            if len(self.columns) == 1:
+                table = [[get(r)] for r in records]
+            else:
+                table = [list(get(r)) for r in records]
+        else:
+            table = [[_at(r, path) for path, _ in self.columns] for r in records]
+        for i in self._booleans:
+            for row in table:
+                value = row[i]
+                if value is not None:
+                    row[i] = "true" if value else "false"
+        for i in self._datetimes:
+            for row in table:
+                value = row[i]
+                # Wire datetimes are "2024-01-15T09:30:00.000+0000" (UTC): Bulk CSV writes "Z".
+                if isinstance(value, str) and value.endswith("+0000"):
+                    row[i] = value[:-5] + "Z"
+        return self._render(table)
+
+    def _render(self, table: Sequence[Sequence[object]]) -> str:
+        self._writer.writerows(table)
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text
+
+
+def _at(record: dict[str, object], path: tuple[str, ...]) -> object:
+    value: object = record
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
 def run_query_job(job: QueryJob, source: Any, clock: OrgClock) -> None:

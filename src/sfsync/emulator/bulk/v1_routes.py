@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sfsync.emulator.bulk.query import csv_cells, csv_columns
+from sfsync.emulator.bulk.query import CsvWriter, csv_columns
 from sfsync.emulator.bulk.service import BulkService, service_of
 from sfsync.emulator.bulk.v1_model import (
     CONTENT_TYPES,
@@ -348,10 +348,9 @@ async def query_result(request: Request) -> Response:
     if kind == "CSV":
         org = _service(request).org
         compiled = compile_query(batch.request.decode("utf-8", errors="replace"), org.schema)
-        columns = csv_columns(compiled, org.schema)
-        lines = [",".join(f'"{".".join(path)}"' for path, _ in columns)]
-        lines += [",".join(csv_cells(r, columns)) for r in records]
-        return Response(("\n".join(lines) + "\n").encode(), media_type=CSV_TYPE)
+        writer = CsvWriter(csv_columns(compiled, org.schema))
+        text = writer.header() + writer.rows(records)
+        return Response(text.encode(), media_type=CSV_TYPE)
     inner = "".join(_xml_record(r, "records") for r in records)
     document = (
         f'<?xml version="1.0" encoding="UTF-8"?><queryResult xmlns="{NS}" '
