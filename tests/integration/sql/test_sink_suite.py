@@ -384,3 +384,71 @@ async def test_a_refused_event_leaves_its_key_s_other_events_applied(harness: Ha
     await sink.flush(None)
     row = harness.rows()[A]
     assert (row["Name"], row["Employees"], row["SystemModstamp"]) == ("n1", 3, at(3))
+
+
+EVERY_KIND = EntitySchema.of(
+    "Every",
+    "Id",
+    [
+        FieldSpec(name="Id", kind=FieldKind.ID, length=18),
+        FieldSpec(name="Ref", kind=FieldKind.REFERENCE, length=18),
+        FieldSpec(name="Str", kind=FieldKind.STRING, length=300),
+        FieldSpec(name="Txt", kind=FieldKind.TEXT),
+        FieldSpec(name="Flag", kind=FieldKind.BOOLEAN),
+        FieldSpec(name="Count", kind=FieldKind.INTEGER),
+        FieldSpec(name="Money", kind=FieldKind.DECIMAL, precision=18, scale=2),
+        FieldSpec(name="Ratio", kind=FieldKind.FLOAT),
+        FieldSpec(name="Day", kind=FieldKind.DATE),
+        FieldSpec(name="At", kind=FieldKind.DATETIME),
+        FieldSpec(name="Clock", kind=FieldKind.TIME),
+        FieldSpec(name="Doc", kind=FieldKind.JSON),
+        FieldSpec(name="Blob", kind=FieldKind.BINARY),
+        FieldSpec(name="SystemModstamp", kind=FieldKind.DATETIME),
+    ],
+    version_field="SystemModstamp",
+)
+
+
+@pytest.mark.parametrize("rows", [3, 150])  # executemany, and PostgreSQL's COPY path
+async def test_every_kind_round_trips(harness: Harness, rows: int) -> None:
+    sink = await harness.sink()
+    await sink.prepare(EVERY_KIND)
+    values: dict[str, object] = {
+        "Ref": "003000000000001AAA",
+        "Str": "ü" * 300,
+        "Txt": "tab\there\nnewline \\ backslash",
+        "Flag": "true",
+        "Count": 2**40,
+        "Money": 1234567.89,
+        "Ratio": 0.1,
+        "Day": "2024-02-29",
+        "At": "2024-02-29T23:59:59.123+0100",
+        "Clock": "10:30:00.250Z",
+        "Doc": {"a": [1, None, "ß"]},
+        "Blob": "AAEC/w==",
+    }
+    batch = [
+        replace(
+            event(f"a{i:017d}", 1, entity="Every"),
+            after={"Id": f"a{i:017d}", "SystemModstamp": stamp(1), **values},
+        )
+        for i in range(rows)
+    ]
+    out = await sink.write(Batch.of(batch))
+    assert {o.kind for o in out} == {OutcomeKind.APPLIED}
+    await sink.flush(None)
+    kinds_of = {s.name: s.kind for s in EVERY_KIND}
+    got = harness.rows("every", kinds=kinds_of)
+    assert len(got) == rows
+    row = got[f"a{0:017d}"]
+    assert row["Str"] == "ü" * 300
+    assert row["Txt"] == "tab\there\nnewline \\ backslash"
+    assert row["Flag"] is True
+    assert row["Count"] == 2**40
+    assert row["Money"] == Decimal("1234567.89")
+    assert row["Ratio"] == pytest.approx(0.1)
+    assert row["Day"] == date(2024, 2, 29)
+    assert row["At"] == datetime(2024, 2, 29, 22, 59, 59, 123000, tzinfo=UTC)
+    assert str(row["Clock"]).startswith("10:30:00.25")
+    assert row["Doc"] == {"a": [1, None, "ß"]}
+    assert bytes(row["Blob"]) == b"\x00\x01\x02\xff"  # type: ignore[arg-type]

@@ -101,7 +101,7 @@ class SqlSink:
         self.capabilities = SinkCapabilities(
             deletes=True,
             partial_updates=True,
-            max_batch=max(settings.batch_size, 1000),
+            max_batch=settings.batch_size,
             stores_checkpoints=True,
         )
 
