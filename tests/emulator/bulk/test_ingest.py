@@ -331,3 +331,12 @@ async def test_retention_and_reset(api: httpx.AsyncClient, org: Org) -> None:
     assert (await api.get(f"{V}/jobs/ingest/{open_job}")).status_code == 200
     org.reset()
     assert (await api.get(f"{V}/jobs/ingest/{open_job}")).status_code == 404
+
+
+async def test_no_upload_to_a_job_older_than_a_day(api: httpx.AsyncClient, org: Org) -> None:
+    created = await api.post(f"{V}/jobs/ingest", json={"object": "Account", "operation": "insert"})
+    job = f"{V}/jobs/ingest/{created.json()['id']}"
+    org.clock.advance(timedelta(hours=24, seconds=1).total_seconds())
+    late = await api.put(f"{job}/batches", content=b"Name\nA\n")
+    assert late.status_code == 409
+    assert "older than 24 hours" in late.json()[0]["message"]

@@ -27,6 +27,7 @@ job's unprocessed records.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from sfsync.emulator.errors import ApiError
 from sfsync.emulator.ids import normalise
 from sfsync.emulator.schema.model import ObjectDef, Schema
 from sfsync.emulator.store_changes import call_context
+
+_log = logging.getLogger(__name__)
 
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 CHUNK_ROWS = 200
@@ -269,7 +272,18 @@ def _not_found_as_cross_reference(error: ApiError) -> ApiError:
 
 
 def process_ingest(job: IngestJob, schema: Schema, store: Any, allocations: Allocations) -> None:
-    """Run an UploadComplete job to JobComplete, Failed or Aborted (see the module docstring)."""
+    """Run an UploadComplete job to JobComplete, Failed or Aborted (see the module docstring).
+
+    An unexpected exception (a store that cannot persist, a bug) fails the job with
+    ``UNKNOWN_EXCEPTION : <text>`` instead of leaving it InProgress for ever."""
+    try:
+        _process(job, schema, store, allocations)
+    except Exception as error:
+        _log.exception("bulk ingest job %s failed", job.id)
+        job.finish("Failed", allocations.clock, f"UNKNOWN_EXCEPTION : {error}")
+
+
+def _process(job: IngestJob, schema: Schema, store: Any, allocations: Allocations) -> None:
     clock: OrgClock = allocations.clock
     with job.lock:
         if job.state != "UploadComplete":

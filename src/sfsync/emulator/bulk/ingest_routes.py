@@ -28,7 +28,7 @@ from starlette.responses import Response
 
 from sfsync.emulator.bulk.csvcodec import validate_format
 from sfsync.emulator.bulk.ingest import OPERATIONS, TERMINAL_STATES, IngestJob, process_ingest
-from sfsync.emulator.bulk.jobs import BulkJob, invalid_state, job_not_found
+from sfsync.emulator.bulk.jobs import DAY_SECONDS, BulkJob, invalid_state, job_not_found
 from sfsync.emulator.bulk.service import BulkService, service_of
 from sfsync.emulator.bulk.v1_model import classic_listing
 from sfsync.emulator.clock import format_datetime
@@ -159,6 +159,9 @@ async def upload(request: Request) -> Response:
     job = _job(request)
     if job.state != "Open":
         raise invalid_state(f"Job {job.id} is not in the Open state; data cannot be uploaded")
+    if service.org.clock.time() - job.created_at > DAY_SECONDS:
+        # Section 4.5: data cannot be added to a job older than 24 hours.
+        raise invalid_state(f"Job {job.id} is older than 24 hours; data cannot be uploaded")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

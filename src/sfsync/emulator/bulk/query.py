@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from sfsync.emulator.errors import ApiError
 from sfsync.emulator.schema.model import FieldType, Schema
 from sfsync.emulator.soql import CompiledQuery
 from sfsync.emulator.soql import plan as p
+
+_log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 2000
 """Rows rendered per streamed chunk."""
@@ -232,7 +235,17 @@ def _at(record: dict[str, object], path: tuple[str, ...]) -> object:
 
 
 def run_query_job(job: QueryJob, source: Any, clock: OrgClock) -> None:
-    """UploadComplete -> InProgress -> JobComplete (or Failed): count the results."""
+    """UploadComplete -> InProgress -> JobComplete (or Failed): count the results.
+
+    An unexpected exception fails the job (``UNKNOWN_EXCEPTION : <text>``)."""
+    try:
+        _run(job, source, clock)
+    except Exception as error:
+        _log.exception("bulk query job %s failed", job.id)
+        job.finish("Failed", clock, f"UNKNOWN_EXCEPTION : {error}")
+
+
+def _run(job: QueryJob, source: Any, clock: OrgClock) -> None:
     with job.lock:
         if job.state != "UploadComplete":
             return

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from sfsync.emulator.errors import ApiError
 from sfsync.emulator.schema.model import ObjectDef, Schema, WireValue
 from sfsync.emulator.soql import compile_query
 from sfsync.emulator.store_changes import call_context
+
+_log = logging.getLogger(__name__)
 
 NS = "http://www.force.com/2009/06/asyncapi/dataload"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -287,6 +290,12 @@ def process_batch(
         with job.lock:
             batch.state = "Failed"
             batch.state_message = str(error)
+    except Exception as error:
+        # A bug or a store failure must not leave the batch InProgress for ever.
+        _log.exception("bulk batch %s failed", batch.id)
+        with job.lock:
+            batch.state = "Failed"
+            batch.state_message = f"UNKNOWN_EXCEPTION : {error}"
     else:
         with job.lock:
             batch.state = "Completed"
