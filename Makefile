@@ -37,10 +37,14 @@ fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-# Regenerate the emulator's Pub/Sub API gRPC modules (checked in) from its .proto.
+# Regenerate the emulator's Pub/Sub API gRPC modules (checked in) from its .proto. The messages
+# go to a private descriptor pool: a process may also load Salesforce's own generated
+# eventbus.v1 classes (a client), which would clash in the default pool.
 proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -Isrc --python_out=src --pyi_out=src --grpc_python_out=src \
 		src/sfsync/emulator/streaming/proto/pubsub_api.proto
+	sed -i 's/^DESCRIPTOR = _descriptor_pool.Default()/DESCRIPTOR = _descriptor_pool.DescriptorPool()/' \
+		src/sfsync/emulator/streaming/proto/pubsub_api_pb2.py
 
 # Regenerate the pinned versions after changing dependencies in pyproject.toml.
 lock: $(STAMP)
