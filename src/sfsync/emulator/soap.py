@@ -232,5 +232,5 @@ def soap_routes() -> list[BaseRoute]:
     return [
         Route(f"/services/Soap/{flavour}/{{version}}{tail}", soap_endpoint, methods=["POST"])
         for flavour in ("u", "c")
-        for tail in ("", "/{org_id}")
+        for tail in ("", "/", "/{org_id}")
     ]
