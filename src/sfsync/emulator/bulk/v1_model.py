@@ -342,8 +342,7 @@ def _run_dml(job: ClassicJob, batch: Batch, schema: Schema, store: Any) -> None:
                 for values in records[start : start + CHUNK_ROWS]:
                     known = applier.known_id(values)
                     try:
-                        with store.transaction():
-                            rid, created = applier.apply(dict(values))
+                        rid, created = applier.apply(dict(values))
                     except ApiError as error:
                         detail = error.details[0]
                         code, message = detail.code, detail.message
