@@ -340,3 +340,33 @@ async def test_no_upload_to_a_job_older_than_a_day(api: httpx.AsyncClient, org: 
     late = await api.put(f"{job}/batches", content=b"Name\nA\n")
     assert late.status_code == 409
     assert "older than 24 hours" in late.json()[0]["message"]
+
+
+async def test_multipart_create_carries_the_data(api: httpx.AsyncClient, org: Org) -> None:
+    boundary = "BOUNDARY"
+    body = (
+        f"--{boundary}\r\n"
+        'Content-Type: application/json\r\nContent-Disposition: form-data; name="job"\r\n\r\n'
+        '{"object":"Account","contentType":"CSV","operation":"insert"}\r\n'
+        f"--{boundary}\r\n"
+        'Content-Type: text/csv\r\nContent-Disposition: form-data; name="content"; '
+        'filename="content"\r\n\r\n'
+        "Name\nMulti One\nMulti Two\n\r\n"
+        f"--{boundary}--\r\n"
+    )
+    created = await api.post(
+        f"{V}/jobs/ingest",
+        content=body.encode(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert created.status_code == 200, created.text
+    assert created.json()["state"] == "UploadComplete"
+    info = await wait_job(api, f"{V}/jobs/ingest/{created.json()['id']}")
+    assert (info["state"], info["numberRecordsProcessed"]) == ("JobComplete", 2)
+    assert org.store.count("Account") == 2
+    missing = await api.post(
+        f"{V}/jobs/ingest",
+        content=f"--{boundary}--\r\n".encode(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert missing.status_code == 400

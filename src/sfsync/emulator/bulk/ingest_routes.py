@@ -3,7 +3,9 @@
 * ``POST /jobs/ingest`` JSON job body -> 200 job info, state ``Open`` (200 rather than 201:
   UNCONFIRMED, simple-salesforce accepts both). Errors: 400 ``INVALIDJOB`` for a bad body,
   400 ``INVALIDENTITY`` for an unknown object, 403 ``REQUEST_LIMIT_EXCEEDED`` when the day's
-  batches are spent.
+  batches are spent. A ``multipart/form-data`` request with a ``job`` part (JSON) and a
+  ``content`` part (CSV) creates the job with its data: it answers UploadComplete and the job
+  runs at once (UNCONFIRMED).
 * ``PUT /jobs/ingest/{id}/batches`` raw CSV -> 201, empty body; only while ``Open`` (409
   ``INVALIDJOBSTATE`` otherwise); more than 100 MB of CSV per upload -> 413
   ``REQUEST_ENTITY_TOO_LARGE`` (status and code UNCONFIRMED).
@@ -21,6 +23,9 @@
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
+from email.message import EmailMessage
 from typing import Any
 
 from starlette.requests import Request
@@ -40,6 +45,7 @@ from sfsync.emulator.rest.common import (
     json_object,
     no_content,
     org_of,
+    parse_json,
     user_id_of,
     version_of,
 )
@@ -102,9 +108,56 @@ def ingest_info(job: IngestJob, *, full: bool) -> dict[str, Any]:
 
 
 async def create_job(request: Request) -> Response:
+    """``POST /jobs/ingest``: a JSON job body, or one multipart request carrying the job and
+    its data (then the job starts UploadComplete, processing at once; UNCONFIRMED)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/form-data"):
+        return await _create_with_data(request, content_type)
+    job = _new_job(request, json_object(await json_body(request)))
+    return json_bytes_response(ingest_info(job, full=False))
+
+
+async def _create_with_data(request: Request, content_type: str) -> Response:
+    service = _service(request)
+    raw = await request.body()
+    if len(raw) > service.max_upload_bytes:
+        raise _too_large()
+    message = email.message_from_bytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + raw, policy=email.policy.HTTP
+    )
+    parts: dict[str, bytes] = {}
+    if isinstance(message, EmailMessage) and message.is_multipart():
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(payload, bytes):
+                parts[name] = payload
+    if "job" not in parts or "content" not in parts:
+        raise bad_job("A multipart job request needs a 'job' part and a 'content' part")
+    job = _new_job(request, json_object(parse_json(parts["job"])))
+    org = service.org
+    with job.lock:
+        job.uploads.append(parts["content"])
+        job.upload_bytes = len(parts["content"])
+        job.state = "UploadComplete"
+        job.touch(org.clock)
+        answer = ingest_info(job, full=False)
+    service.submit(lambda: process_ingest(job, org.schema, org.store, service.allocations))
+    return json_bytes_response(answer)
+
+
+def _too_large() -> ApiError:
+    return ApiError.of(
+        413,
+        "REQUEST_ENTITY_TOO_LARGE",
+        "The upload exceeds the maximum size of 150 MB (base64-encoded) for a job",
+    )
+
+
+def _new_job(request: Request, body: dict[str, Any]) -> IngestJob:
+    """Validate a job body and register the Open job it describes."""
     service = _service(request)
     org = service.org
-    body = json_object(await json_body(request))
     name, operation = body.get("object"), body.get("operation")
     if not isinstance(name, str) or not name:
         raise bad_job("Object is required")
@@ -147,7 +200,7 @@ async def create_job(request: Request) -> Response:
         assignment_rule_id=_optional_str(body.get("assignmentRuleId")),
     )
     service.registry.add(job)
-    return json_bytes_response(ingest_info(job, full=False))
+    return job
 
 
 def _optional_str(value: object) -> str | None:
@@ -167,11 +220,7 @@ async def upload(request: Request) -> Response:
     async for chunk in request.stream():
         size += len(chunk)
         if job.upload_bytes + size > service.max_upload_bytes:
-            raise ApiError.of(
-                413,
-                "REQUEST_ENTITY_TOO_LARGE",
-                "The upload exceeds the maximum size of 150 MB (base64-encoded) for a job",
-            )
+            raise _too_large()
         chunks.append(chunk)
     with job.lock:
         if job.state != "Open":
