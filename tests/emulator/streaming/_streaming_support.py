@@ -23,6 +23,7 @@ events:
     fields:
       Model__c: {type: string, length: 40}
       Pages__c: {type: int}
+      Body__c: {type: longtextarea, length: 131072}
 """
 
 

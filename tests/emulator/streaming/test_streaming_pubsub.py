@@ -350,6 +350,7 @@ def test_publish_reaches_pubsub_and_cometd_subscribers(
         "CreatedById",
         "Model__c",
         "Pages__c",
+        "Body__c",
     ]
     parsed = fastavro.parse_schema(schema)
 
@@ -458,3 +459,62 @@ def test_tls_with_the_same_ca(tmp_path: Path) -> None:
             assert topic.tenant_guid == org.org_id
     finally:
         org.close()
+
+
+def _event_payload(schema: dict[str, Any], **values: Any) -> bytes:
+    out = io.BytesIO()
+    record = {"CreatedDate": 0, "CreatedById": "005000000000000AAA", **values}
+    fastavro.schemaless_writer(out, fastavro.parse_schema(schema), record)
+    return out.getvalue()
+
+
+def test_large_events_spread_over_responses_and_long_values_are_refused(
+    stub: pb_grpc.PubSubStub, metadata: Metadata
+) -> None:
+    topic = stub.GetTopic(pb.TopicRequest(topic_name="/event/Printer__e"), metadata=metadata)
+    schema = schema_of(stub, metadata, topic.schema_id)
+    refused = stub.Publish(
+        pb.PublishRequest(
+            topic_name="/event/Printer__e",
+            events=[
+                pb.ProducerEvent(
+                    schema_id=topic.schema_id, payload=_event_payload(schema, Model__c="M" * 41)
+                )
+            ],
+        ),
+        metadata=metadata,
+    )
+    assert refused.results[0].error.code == pb.PUBLISH
+    assert "Model__c" in refused.results[0].error.msg
+    body = "x" * 130_000
+    for _ in range(2):  # two requests: one would pass gRPC's 4 MB message limit
+        published = stub.Publish(
+            pb.PublishRequest(
+                topic_name="/event/Printer__e",
+                events=[
+                    pb.ProducerEvent(
+                        schema_id=topic.schema_id, payload=_event_payload(schema, Body__c=body)
+                    )
+                    for _ in range(15)
+                ],
+            ),
+            metadata=metadata,
+        )
+        assert all(r.replay_id for r in published.results)
+    fetch = Fetcher(
+        stub,
+        metadata,
+        pb.FetchRequest(
+            topic_name="/event/Printer__e", replay_preset=pb.EARLIEST, num_requested=30
+        ),
+    )
+    try:
+        sizes: list[int] = []
+        while sum(sizes) < 30:
+            response = fetch.next()
+            assert response.ByteSize() < 4 * 1024 * 1024
+            sizes.append(len(response.events))
+    finally:
+        fetch.close()
+    assert len(sizes) == 2
+    assert sizes[0] > sizes[1] > 0

@@ -12,7 +12,8 @@ Every error carries such an ``error-code`` trailer and ends its description with
 * ``Subscribe``: the first ``FetchRequest`` names the topic and the replay start
   (``LATEST`` default, ``EARLIEST``, ``CUSTOM`` = after ``replay_id``); every request adds
   ``num_requested`` credits (at most 100 outstanding); events go out in replay order, never more
-  than the outstanding credits, ``pending_num_requested`` is what remains; while credits remain
+  than the outstanding credits (and no more than about 3 MB per response),
+  ``pending_num_requested`` is what remains; while credits remain
   and nothing arrives, an empty ``FetchResponse`` with ``latest_replay_id`` is sent every
   ``keepalive_seconds`` (270 s). Errors: a later request naming another topic
   (``subscription.fetch.topic.mismatch``), ``num_requested <= 0``
@@ -30,12 +31,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, NoReturn
 
 import grpc
 
 from sfsync.emulator.errors import ApiError
+from sfsync.emulator.schema.model import ObjectDef, WireValue
 from sfsync.emulator.streaming.avro import (
     change_event_schema,
     decode_platform_event,
@@ -51,6 +53,8 @@ from sfsync.emulator.streaming.service import Streaming, Topic
 ERROR_PREFIX = "sfdc.platform.eventbus.grpc."
 MAX_OUTSTANDING = 100
 MAX_EVENT_BYTES = 1_048_576
+MAX_RESPONSE_BYTES = 3 * 1_048_576
+"""Events per FetchResponse stop here, under gRPC's default 4 MB message limit."""
 
 
 class PubSubServicer(pb_grpc.PubSubServicer):
@@ -137,6 +141,20 @@ class PubSubServicer(pb_grpc.PubSubServicer):
             )
         return pb.ConsumerEvent(event=producer, replay_id=replay_bytes(event.replay_id))
 
+    def _batch(self, events: list[BusEvent]) -> list[tuple[BusEvent, pb.ConsumerEvent | None]]:
+        """The leading events that fit one FetchResponse (at least one): gRPC clients refuse
+        messages over 4 MB, so large payloads are spread over several responses."""
+        batch: list[tuple[BusEvent, pb.ConsumerEvent | None]] = []
+        size = 0
+        for event in events:
+            rendered = self._consumer_event(event)
+            weight = rendered.ByteSize() if rendered is not None else 0
+            if batch and size + weight > MAX_RESPONSE_BYTES:
+                break
+            batch.append((event, rendered))
+            size += weight
+        return batch
+
     # ----------------------------------------------------------------------------- unary
 
     async def GetTopic(self, request: pb.TopicRequest, context: Any) -> pb.TopicInfo:  # noqa: N802
@@ -186,6 +204,10 @@ class PubSubServicer(pb_grpc.PubSubServicer):
                     values = decode_platform_event(topic.obj, event.payload)
                 except ValueError as exc:
                     problem = str(exc)
+                else:
+                    problem = _too_long(topic.obj, values)
+                    if problem is not None:
+                        values = None
             if values is None:
                 results.append(
                     pb.PublishResult(
@@ -329,12 +351,12 @@ class PubSubServicer(pb_grpc.PubSubServicer):
             if state.topic is not None and state.credits > 0:
                 events = bus.events_after(state.cursor, state.topic.name, limit=state.credits)
                 if events:
-                    state.cursor = events[-1].replay_id
-                    state.credits -= len(events)
-                    rendered = [e for e in map(self._consumer_event, events) if e is not None]
+                    batch = self._batch(events)
+                    state.cursor = batch[-1][0].replay_id
+                    state.credits -= len(batch)
                     last_sent = loop.time()
                     yield pb.FetchResponse(
-                        events=rendered,
+                        events=[rendered for _, rendered in batch if rendered is not None],
                         latest_replay_id=replay_bytes(state.cursor),
                         rpc_id=rpc_id,
                         pending_num_requested=state.credits,
@@ -359,6 +381,16 @@ class PubSubServicer(pb_grpc.PubSubServicer):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.wake.wait(), timeout)
             state.wake.clear()
+
+
+def _too_long(obj: ObjectDef, values: Mapping[str, WireValue]) -> str | None:
+    """A text value longer than its field allows (what Salesforce refuses on publish;
+    the message wording is UNCONFIRMED)."""
+    for name, value in values.items():
+        f = obj.field(name)
+        if f is not None and f.length and isinstance(value, str) and len(value) > f.length:
+            return f"{f.name}: data value too large (max length={f.length})"
+    return None
 
 
 class _FetchState:
