@@ -16,6 +16,7 @@ from bulk_helpers import TOKEN
 
 from sfsync.emulator.app import build_app
 from sfsync.emulator.org import Org
+from sfsync.emulator.store_changes import ChangeRecord
 
 pytestmark = pytest.mark.anyio
 
@@ -294,3 +295,49 @@ async def test_abort_and_listing_as_classic(bulk: httpx.AsyncClient, org: Org) -
         "/services/data/v59.0/jobs/ingest", params={"jobType": "Classic"}, headers=JSON
     )
     assert [r["id"] for r in listing.json()["records"]] == [job["id"]]
+
+
+async def test_xml_query_results_and_cdc_tagging(bulk: httpx.AsyncClient, org: Org) -> None:
+    heard: list[ChangeRecord] = []
+    org.store.add_listener(heard.append)
+    job = _info(
+        await bulk.post(
+            f"{A}/job",
+            content=orjson.dumps(
+                {"operation": "insert", "object": "Account", "contentType": "XML"}
+            ),
+            headers={**JSON, "Sforce-Call-Options": "client=loader/2"},
+        )
+    )
+    records = (
+        f'<sObjects xmlns="{NS[1:-1]}"><sObject><Name>Tagged</Name></sObject></sObjects>'
+    ).encode()
+    batch = _info(await bulk.post(f"{A}/job/{job['id']}/batch", content=records, headers=XML))
+    await wait_batch(bulk, str(job["id"]), str(batch["id"]), XML)
+    assert [(c.api, c.client_id) for c in heard] == [("bulkapi", "loader/2")]
+
+    query = _info(
+        await bulk.post(
+            f"{A}/job",
+            content=orjson.dumps({"operation": "query", "object": "Account", "contentType": "XML"}),
+            headers=JSON,
+        )
+    )
+    soql = b"SELECT Name, Phone, Owner.Name FROM Account WHERE Name = 'Tagged'"
+    qbatch = _info(await bulk.post(f"{A}/job/{query['id']}/batch", content=soql, headers=XML))
+    await wait_batch(bulk, str(query["id"]), str(qbatch["id"]), XML)
+    listing = await bulk.get(f"{A}/job/{query['id']}/batch/{qbatch['id']}/result", headers=XML)
+    result_id = ElementTree.fromstring(listing.content)[0].text
+    data = await bulk.get(
+        f"{A}/job/{query['id']}/batch/{qbatch['id']}/result/{result_id}", headers=XML
+    )
+    root = ElementTree.fromstring(data.content)
+    assert root.tag == f"{NS}queryResult"
+    record = root[0]
+    assert record.find(f"{NS}Name").text == "Tagged"  # type: ignore[union-attr]
+    nil = record.find(f"{NS}Phone")
+    assert nil is not None
+    assert nil.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true"
+    owner = record.find(f"{NS}Owner")
+    assert owner is not None
+    assert owner.find(f"{NS}Name").text == "Integration User"  # type: ignore[union-attr]
