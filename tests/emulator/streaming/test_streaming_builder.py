@@ -1,0 +1,71 @@
+"""The change-event builder on synthetic commits: merging and overflow as properties."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sfsync.emulator.schema.loader import load_schema
+from sfsync.emulator.store_changes import ChangeRecord
+from sfsync.emulator.streaming.cdc import CdcSettings, ChangeEventBuilder
+
+SCHEMA = load_schema(None)
+MOMENT = datetime(2024, 1, 15, 9, 30, tzinfo=UTC)
+
+
+def update(index: int, industry: str | None) -> ChangeRecord:
+    return ChangeRecord(
+        object_name="Account",
+        record_id=f"001xx{index:010d}AAA",
+        change_type="UPDATE",
+        changed_fields=("Industry", "LastModifiedDate"),
+        values_after={"Industry": industry, "LastModifiedDate": "2024-01-15T09:30:00.000+0000"},
+        transaction_key="tx",
+        commit_timestamp=MOMENT,
+        user_id="005xx0000000001AAA",
+        client_id=None,
+        api="rest",
+    )
+
+
+industries = st.lists(st.sampled_from(["Energy", "Banking", None]), min_size=1, max_size=30)
+
+
+@given(industries)
+def test_merged_events_cover_every_record_once_with_identical_changes(
+    values: list[str | None],
+) -> None:
+    changes = [update(i, v) for i, v in enumerate(values)]
+    built = ChangeEventBuilder(SCHEMA).build(changes)
+    seen = [rid for _, body in built for rid in body.header.record_ids]
+    assert sorted(seen) == sorted(c.record_id for c in changes)
+    by_id = {c.record_id: c.values_after["Industry"] for c in changes}
+    for channel, body in built:
+        assert channel == "/data/AccountChangeEvent"
+        assert {by_id[rid] for rid in body.header.record_ids} == {body.values["Industry"]}
+        assert body.header.nulled_fields == (
+            ("Industry",) if body.values["Industry"] is None else ()
+        )
+    assert [body.header.sequence_number for _, body in built] == list(range(1, len(built) + 1))
+    assert len(built) == len(set(values))
+    assert len({body.header.commit_number for _, body in built}) == 1
+
+
+@given(industries, st.integers(min_value=1, max_value=40))
+def test_overflow_turns_the_rest_of_the_commit_into_one_gap_event(
+    values: list[str | None], threshold: int
+) -> None:
+    changes = [update(i, v) for i, v in enumerate(values)]
+    builder = ChangeEventBuilder(SCHEMA, CdcSettings(overflow_threshold=threshold))
+    built = [body for _, body in builder.build(changes)]
+    kept = min(len(changes), threshold // 2)  # each update here changes two fields
+    normal = [b for b in built if b.header.change_type == "UPDATE"]
+    assert sum(len(b.header.record_ids) for b in normal) == kept
+    overflow = [b for b in built if b.header.change_type == "GAP_OVERFLOW"]
+    assert len(overflow) == (1 if kept < len(changes) else 0)
+    for gap in overflow:
+        assert gap.header.record_ids == ()
+        assert gap.header.entity_name == "Account"
+        assert gap is built[-1]
