@@ -244,6 +244,26 @@ def test_latest_and_custom_presets(
         assert idle.latest_replay_id == ids[-1]
     finally:
         latest.close()
+    # 73 hours on, the events have left the 72-hour retention window: their ids are refused.
+    assert http.post("/__emulator__/clock/advance", json={"seconds": 73 * 3600}).is_success
+    expired = stub.Subscribe(
+        iter(
+            [
+                pb.FetchRequest(
+                    topic_name="/data/AccountChangeEvent",
+                    replay_preset=pb.CUSTOM,
+                    replay_id=ids[0],
+                    num_requested=1,
+                )
+            ]
+        ),
+        metadata=metadata,
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        list(expired)
+    assert error_code(caught.value) == (
+        "sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted"
+    )
 
 
 @pytest.mark.parametrize(
