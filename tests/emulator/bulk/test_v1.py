@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
 from xml.etree import ElementTree
@@ -341,3 +342,38 @@ async def test_xml_query_results_and_cdc_tagging(bulk: httpx.AsyncClient, org: O
     owner = record.find(f"{NS}Owner")
     assert owner is not None
     assert owner.find(f"{NS}Name").text == "Integration User"  # type: ignore[union-attr]
+
+
+async def test_zip_csv_batch(bulk: httpx.AsyncClient, org: Org) -> None:
+    job = (
+        await bulk.post(
+            f"{A}/job",
+            content=orjson.dumps(
+                {"operation": "insert", "object": "Account", "contentType": "ZIP_CSV"}
+            ),
+            headers=JSON,
+        )
+    ).json()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("request.txt", "Name\nZipped One\nZipped Two\n")
+    batch = (
+        await bulk.post(
+            f"{A}/job/{job['id']}/batch",
+            content=buffer.getvalue(),
+            headers={"Content-Type": "zip/csv", "Accept": "application/json"},
+        )
+    ).json()
+    done = await wait_batch(bulk, job["id"], batch["id"], JSON)
+    assert (done["state"], done["numberRecordsProcessed"]) == ("Completed", 2)
+    assert org.store.count("Account") == 2
+    broken = (
+        await bulk.post(
+            f"{A}/job/{job['id']}/batch",
+            content=b"not a zip",
+            headers={"Content-Type": "zip/csv", "Accept": "application/json"},
+        )
+    ).json()
+    failed = await wait_batch(bulk, job["id"], broken["id"], JSON)
+    assert failed["state"] == "Failed"
+    assert "request.txt" in failed["stateMessage"]

@@ -23,6 +23,7 @@ import csv
 import io
 import logging
 import time
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,8 +186,12 @@ def parse_records(job: ClassicJob, obj: ObjectDef, schema: Schema, body: bytes) 
 ]:  # fmt: skip
     """A DML batch's records as store write values (CSV, JSON or XML by the job's type).
 
+    ``ZIP_*`` batches are zip files whose ``request.txt`` (``request.xml`` for ZIP_XML) holds
+    the records; other entries (binary attachments) are not supported and are ignored.
     Raises :class:`CsvInputError` (the batch fails with its text as ``stateMessage``)."""
     kind = job.content_type.removeprefix("ZIP_")
+    if job.content_type.startswith("ZIP_"):
+        body = _unzip_request(body, "request.xml" if kind == "XML" else "request.txt")
     if kind == "JSON":
         try:
             data = orjson.loads(body)
@@ -200,6 +205,14 @@ def parse_records(job: ClassicJob, obj: ObjectDef, schema: Schema, body: bytes) 
     header, rows = parse_csv(body)
     columns = resolve_columns(obj, schema, header)
     return [row_values(columns, row, obj) for row in rows]
+
+
+def _unzip_request(body: bytes, name: str) -> bytes:
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            return archive.read(name)
+    except (zipfile.BadZipFile, KeyError):
+        raise CsvInputError(f"InvalidBatch : The zip file has no {name}") from None
 
 
 def _json_values(record: Mapping[str, Any]) -> dict[str, Any]:
