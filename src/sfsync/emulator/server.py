@@ -17,6 +17,7 @@ would go out lower-cased; the middleware adds ``Date``. h11 also decodes chunked
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import threading
 import time
@@ -139,6 +140,20 @@ def _url(host: str, port: int, tls: bool) -> str:
     return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
+def tune_for_serving() -> None:
+    """Make the garbage collector cheap for a long-running org holding many records.
+
+    The records loaded so far are moved out of the collector's view (``gc.freeze``): they
+    live as long as the org, and scanning them again on every collection cost about a third
+    of the time spent rendering query pages. The young-generation threshold is raised for
+    the same reason: a page of 2,000 rendered records would otherwise trigger collections
+    while it is being built.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def serve(
     org: Org,
     host: str = "127.0.0.1",
@@ -169,7 +184,12 @@ def serve(
         log_level=log_level,
     )
 
-    grpc = _start_grpc(org, host, grpc_port, config)
+    tune_for_serving()
+    try:
+        grpc = _start_grpc(org, host, grpc_port, config)
+    except BaseException:
+        org.close()  # serve() owns the org: close it on every way out
+        raise
 
     def started(bound: int) -> None:
         if on_started is not None:
@@ -244,7 +264,12 @@ def serve_in_background(
             server.should_exit = True
             raise TimeoutError("emulator server did not start in time")
         time.sleep(0.01)
-    grpc = _start_grpc(org, host, grpc_port, config)
+    try:
+        grpc = _start_grpc(org, host, grpc_port, config)
+    except BaseException:
+        server.should_exit = True
+        thread.join(timeout=10)
+        raise
     try:
         grpc_bound = grpc.port if grpc is not None else None
         yield RunningServer(_url(host, bound[0], tls), host, bound[0], ca_cert, org, grpc_bound)

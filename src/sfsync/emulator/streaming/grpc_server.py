@@ -82,6 +82,9 @@ def start_grpc(
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE),
                 ("grpc.max_send_message_length", _MAX_MESSAGE),
+                # gRPC shares ports (SO_REUSEPORT) by default: a second org on the same port
+                # would silently take half the connections. Fail to bind instead.
+                ("grpc.so_reuseport", 0),
             ]
         )
         pb_grpc.add_PubSubServicer_to_server(  # type: ignore[no-untyped-call]
