@@ -111,7 +111,7 @@ def _server(records: int, conn: multiprocessing.connection.Connection) -> None:
 
     from sfsync.emulator.app import build_app
     from sfsync.emulator.org import Org
-    from sfsync.emulator.server import EmulatorH11Protocol
+    from sfsync.emulator.server import EmulatorH11Protocol, tune_for_serving
     from sfsync.emulator.soql import compile_query
 
     org = Org.create(access_token=TOKEN, daily_api_limit=10**9)
@@ -154,6 +154,7 @@ def _server(records: int, conn: multiprocessing.connection.Connection) -> None:
         date_header=False,
     )
     conn.send({"port": sock.getsockname()[1], "load_seconds": load_seconds})
+    tune_for_serving()  # as `sfsync emulator serve` does
     uvicorn.Server(config).run(sockets=[sock])
 
 

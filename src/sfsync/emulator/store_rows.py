@@ -23,6 +23,17 @@ class Row(Mapping[str, WireValue]):
         self._slot = slot
         self._values = values
 
+    @property
+    def slot_map(self) -> Mapping[str, int]:
+        """Field name -> position in :attr:`value_tuple`; one shared map per object (so fast paths
+        can precompute positions once and check them with an identity test)."""
+        return self._slot
+
+    @property
+    def value_tuple(self) -> tuple[WireValue, ...]:
+        """The stored values in slot order."""
+        return self._values
+
     def __getitem__(self, key: str) -> WireValue:
         return self._values[self._slot[key]]
 
