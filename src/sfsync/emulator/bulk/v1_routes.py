@@ -27,17 +27,15 @@ from starlette.routing import BaseRoute, Route
 
 from sfsync.emulator.bulk.query import CsvWriter, csv_columns
 from sfsync.emulator.bulk.service import BulkService, service_of
+from sfsync.emulator.bulk.v1_codec import NS, XSI, csv_results
 from sfsync.emulator.bulk.v1_model import (
     CONTENT_TYPES,
     MAX_BATCH_BYTES,
-    NS,
     OPERATIONS,
-    XSI,
     Batch,
     ClassicError,
     ClassicJob,
     chunk_ranges,
-    csv_results,
     new_batch,
     parse_pk_chunking,
     process_batch,
