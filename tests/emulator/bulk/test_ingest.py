@@ -370,3 +370,30 @@ async def test_multipart_create_carries_the_data(api: httpx.AsyncClient, org: Or
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     assert missing.status_code == 400
+
+
+async def test_abort_between_chunks_keeps_committed_rows(api: httpx.AsyncClient, org: Org) -> None:
+    service = service_of(org)
+    service.runner = lambda work: work()  # process inside the closing request
+    created = await api.post(f"{V}/jobs/ingest", json={"object": "Account", "operation": "insert"})
+    job_id = created.json()["id"]
+    job = service.registry.get(job_id)
+    assert job is not None
+
+    def abort_after_first_chunk(change: ChangeRecord) -> None:
+        if job.state == "InProgress":
+            # As a PATCH {"state": "Aborted"} from another client would, mid-job.
+            with job.lock:
+                job.state = "Aborted"
+
+    org.store.add_listener(abort_after_first_chunk)
+    data = "Name\n" + "".join(f"Row {i}\n" for i in range(450))
+    await api.put(f"{V}/jobs/ingest/{job_id}/batches", content=data.encode())
+    await api.patch(f"{V}/jobs/ingest/{job_id}", json={"state": "UploadComplete"})
+    info = (await api.get(f"{V}/jobs/ingest/{job_id}")).json()
+    assert info["state"] == "Aborted"
+    assert info["numberRecordsProcessed"] == 200
+    assert org.store.count("Account") == 200
+    unprocessed = rows(await results(api, job_id, "unprocessedrecords"))
+    assert len(unprocessed) == 1 + 250
+    assert unprocessed[1] == ["Row 200"]
