@@ -4,6 +4,7 @@ Run::
 
     .venv/bin/python bench/bench_sql_sink.py                  # 1,000,000 rows
     .venv/bin/python bench/bench_sql_sink.py --rows 200000    # quicker
+    .venv/bin/python bench/bench_sql_sink.py --rows 300000 --repeat 3   # medians, alternating order
 
 What it measures (each step in its own fresh schema, inputs built before the clock starts and
 frozen out of the garbage collector, one transaction per step with the commit timed):
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gc
 import random
+import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -271,6 +273,7 @@ def main() -> None:
     parser.add_argument("--changed-every", type=int, default=10, help="change every N-th row")
     parser.add_argument("--batch", type=int, default=2000, help="events per write() call")
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds (ratios use medians)")
     args = parser.parse_args()
 
     print(f"building {args.rows:,} records ...", flush=True)
@@ -283,44 +286,100 @@ def main() -> None:
     del source
 
     bench = Bench(args.url, args.batch)
+    results: dict[str, list[float]] = {}
     try:
-        rates: dict[str, float] = {}
-        sink_schema = bench.new_schema()
-        bench.admin("CHECKPOINT")
-        rates["sink"] = timed(
-            "sink load (write+flush)", len(rows), lambda: bench.sink_run(sink_schema, events)
-        )
-
-        copy_table = bench.raw_table(bench.new_schema())
-        bench.admin("CHECKPOINT")
-        rates["copy"] = timed(
-            "raw COPY write_row", len(rows), lambda: bench.raw_copy(copy_table, rows)
-        )
-
-        merge_table = bench.raw_table(bench.new_schema())
-        bench.admin("CHECKPOINT")
-        rates["merge"] = timed(
-            "raw COPY->temp->merge", len(rows), lambda: bench.raw_merge(merge_table, rows)
-        )
-
-        bench.settle(f'"{sink_schema}".account')
-        rates["sink_up"] = timed(
-            "sink upsert changed rows",
-            len(change_rows),
-            lambda: bench.sink_run(sink_schema, change_events),
-        )
-        bench.settle(merge_table)
-        rates["raw_up"] = timed(
-            "raw COPY->temp->merge changed",
-            len(change_rows),
-            lambda: bench.raw_merge(merge_table, change_rows),
-        )
+        for round_ in range(args.repeat):
+            if args.repeat > 1:
+                print(f"-- round {round_ + 1} of {args.repeat}")
+            # Alternate which path goes first: on a shared machine the load drifts.
+            order = ["sink", "raw"] if round_ % 2 == 0 else ["raw", "sink"]
+            for name, rate in one_round(bench, order, events, rows, change_events, change_rows):
+                results.setdefault(name, []).append(rate)
+            bench.cleanup()
+            bench.schemas.clear()
+        med = {name: statistics.median(rates) for name, rates in results.items()}
         print()
-        print(f"sink load / raw COPY          {rates['sink'] / rates['copy']:6.0%}")
-        print(f"sink load / raw COPY+merge    {rates['sink'] / rates['merge']:6.0%}")
-        print(f"sink upsert / raw upsert      {rates['sink_up'] / rates['raw_up']:6.0%}")
+        print(f"medians of {args.repeat} round(s):")
+        print(f"sink load / raw COPY          {med['sink'] / med['copy']:6.0%}")
+        print(f"sink load / raw COPY+merge    {med['sink'] / med['merge']:6.0%}")
+        print(f"sink upsert / raw upsert      {med['sink_up'] / med['raw_up']:6.0%}")
     finally:
         bench.cleanup()
+
+
+def one_round(
+    bench: Bench,
+    order: list[str],
+    events: list[ChangeEvent],
+    rows: list[tuple[object, ...]],
+    change_events: list[ChangeEvent],
+    change_rows: list[tuple[object, ...]],
+) -> list[tuple[str, float]]:
+    """One run of every step; returns ``(name, rows/s)`` pairs."""
+    rates: list[tuple[str, float]] = []
+    sink_schema = bench.new_schema()
+    merge_table = bench.raw_table(bench.new_schema())
+    copy_table = bench.raw_table(bench.new_schema())
+    for side in order:
+        if side == "sink":
+            bench.admin("CHECKPOINT")
+            rates.append(
+                (
+                    "sink",
+                    timed(
+                        "sink load (write+flush)",
+                        len(rows),
+                        lambda: bench.sink_run(sink_schema, events),
+                    ),
+                )
+            )
+        else:
+            bench.admin("CHECKPOINT")
+            rates.append(
+                (
+                    "copy",
+                    timed(
+                        "raw COPY write_row", len(rows), lambda: bench.raw_copy(copy_table, rows)
+                    ),
+                )
+            )
+            bench.admin("CHECKPOINT")
+            rates.append(
+                (
+                    "merge",
+                    timed(
+                        "raw COPY->temp->merge",
+                        len(rows),
+                        lambda: bench.raw_merge(merge_table, rows),
+                    ),
+                )
+            )
+    for side in order:
+        if side == "sink":
+            bench.settle(f'"{sink_schema}".account')
+            rates.append(
+                (
+                    "sink_up",
+                    timed(
+                        "sink upsert changed rows",
+                        len(change_rows),
+                        lambda: bench.sink_run(sink_schema, change_events),
+                    ),
+                )
+            )
+        else:
+            bench.settle(merge_table)
+            rates.append(
+                (
+                    "raw_up",
+                    timed(
+                        "raw COPY->temp->merge changed",
+                        len(change_rows),
+                        lambda: bench.raw_merge(merge_table, change_rows),
+                    ),
+                )
+            )
+    return rates
 
 
 if __name__ == "__main__":

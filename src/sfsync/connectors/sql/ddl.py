@@ -303,10 +303,14 @@ def _add_column(client: SqlClient, state: TableState, column: str, spec: FieldSp
     state.columns[column] = spec
 
 
-def _widen(client: SqlClient, state: TableState, column: str, spec: FieldSpec) -> None:
+def _widen(client: SqlClient, state: TableState, column: str, spec: FieldSpec) -> bool:
+    """Alter ``column`` to ``spec``'s type; False if the DDL type did not change."""
     old = state.columns[column]
     new_type = _ddl_type(client, spec)
-    if client.dialect != "sqlite" and _ddl_type(client, old) != new_type:
+    state.columns[column] = spec
+    if _ddl_type(client, old) == new_type:
+        return False
+    if client.dialect != "sqlite":  # SQLite columns take any value: nothing to alter
         ref, col = client.table_ref(state.table), client.quote(column)
         if client.dialect == "postgresql":
             sql = f"ALTER TABLE {ref} ALTER COLUMN {col} TYPE {new_type} USING {col}::{new_type}"
@@ -314,30 +318,38 @@ def _widen(client: SqlClient, state: TableState, column: str, spec: FieldSpec) -
             not_null = " NOT NULL" if column == state.key_column else ""
             sql = f"ALTER TABLE {ref} MODIFY COLUMN {col} {new_type}{not_null}"
         client.conn.exec_driver_sql(sql)
-    state.columns[column] = spec
+    return True
 
 
-def _place(client: SqlClient, state: TableState, spec: FieldSpec) -> tuple[str, bool]:
-    """Choose (and make ready) the column for ``spec``; True if it had to be quarantined.
+def _place(client: SqlClient, state: TableState, spec: FieldSpec) -> tuple[str, str]:
+    """Choose (and make ready) the column for ``spec``: ``(column, action)``.
 
-    The field's own column is used when it can hold the new type (widened if need be); else a
-    ``<field>__<kind>`` column that can; else that column is created.
+    The field's own column is used when it already holds every value of the new type
+    (``"kept"``: a shorter string, date into datetime) or can be widened to (``"widened"``);
+    else a ``<field>__<kind>`` column that can, else that column is created
+    (``"quarantined"``). A field without any column gets its own (``"added"``).
     """
     quarantine = f"{spec.name}__{spec.kind.value}"
     for column in (spec.name, quarantine):
         current = state.columns.get(column)
-        if current is not None and is_widening(current, spec):
-            _widen(client, state, column, spec)
-            return column, column != spec.name
+        if current is None:
+            continue
+        if is_widening(spec, current):
+            return column, "kept" if column == spec.name else "quarantined"
+        if is_widening(current, spec):
+            altered = _widen(client, state, column, spec)
+            if column != spec.name:
+                return column, "quarantined"
+            return column, "widened" if altered else "kept"
     if spec.name not in state.columns:
         _add_column(client, state, spec.name, spec)
-        return spec.name, False
+        return spec.name, "added"
     if quarantine in state.columns:
-        # Even the quarantine column cannot hold it (say string(10) -> string(5) is fine, but
-        # a second incompatible change is not): give up on the field, loudly.
+        # Neither column can take the new type (a second incompatible change): stop syncing
+        # the field, loudly, rather than guess.
         raise _UnplaceableError(quarantine)
     _add_column(client, state, quarantine, spec)
-    return quarantine, True
+    return quarantine, "quarantined"
 
 
 class _UnplaceableError(Exception):
@@ -359,7 +371,7 @@ def _evolve(client: SqlClient, state: TableState, schema: EntitySchema) -> list[
     for old, spec in changed:
         previous = state.field_columns.get(spec.name)
         try:
-            column, quarantined = _place(client, state, spec)
+            column, action = _place(client, state, spec)
         except _UnplaceableError as exc:
             state.field_columns.pop(spec.name, None)
             notices.append(
@@ -369,7 +381,7 @@ def _evolve(client: SqlClient, state: TableState, schema: EntitySchema) -> list[
             )
             continue
         state.field_columns[spec.name] = column
-        if quarantined and previous != column:
+        if action == "quarantined" and previous != column:
             was = type_label(old) if old is not None else type_label(state.columns[spec.name])
             notices.append(
                 f"{entity}.{spec.name} changed type from {was} to {type_label(spec)}, which "
@@ -377,12 +389,13 @@ def _evolve(client: SqlClient, state: TableState, schema: EntitySchema) -> list[
                 f"{spec.name!r} keeps the values synced before. To merge them, convert and copy "
                 f"{spec.name!r} into {column!r} yourself, or drop the table to resync it"
             )
-        elif old is not None and previous == column and old.kind is not spec.kind:
+        elif action == "widened":
+            was = type_label(old) if old is not None else "its old type"
             notices.append(
-                f"{entity}.{spec.name} widened from {type_label(old)} to {type_label(spec)}; "
+                f"{entity}.{spec.name} widened from {was} to {type_label(spec)}; "
                 f"column {column!r} was altered in place"
             )
-        elif old is None and not quarantined and previous is None and column in state.columns:
+        elif action == "added":
             notices.append(f"{entity}.{spec.name} is new: added column {column!r}")
     state.schema = schema
     return notices
