@@ -211,3 +211,23 @@ async def test_daily_query_job_limit(api: httpx.AsyncClient, org: Org) -> None:
     refused = await api.post(f"{V}/jobs/query", json={"query": "SELECT Id FROM Account"})
     assert refused.status_code == 403
     assert refused.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+
+
+async def test_interleaved_page_sequences(api: httpx.AsyncClient, org: Org) -> None:
+    org.store.bulk_load("Account", ({"Name": f"I {i:02d}"} for i in range(40)))
+    info = await query_job(api, "SELECT Name FROM Account")
+    url = f"{V}/jobs/query/{info['id']}/results"
+
+    async def page(locator: str | None) -> tuple[list[str], str]:
+        params: dict[str, str | int] = {"maxRecords": 10}
+        if locator:
+            params["locator"] = locator
+        response = await api.get(url, params=params)
+        return [r[0] for r in parse(response.text)[1:]], response.headers["Sforce-Locator"]
+
+    first, after_first = await page(None)
+    third, after_third = await page("MjA")  # offset 20, as a resultPages URL would start
+    second, _ = await page(after_first)
+    fourth, end = await page(after_third)
+    assert end == "null"
+    assert sorted(first + second + third + fourth) == [f"I {i:02d}" for i in range(40)]

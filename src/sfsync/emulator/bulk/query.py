@@ -10,8 +10,10 @@ when the job is created, so relative date literals do not drift between result p
 Results are never built whole: :meth:`QueryJob.page` re-runs the compiled query lazily and
 renders CSV lines as they are consumed, in chunks, so a million-row download keeps memory
 flat. A locator is the base64 text of a row offset (``MTAwMDA`` = ``10000``, the shape real
-locators have), so locators are stable and reusable for the job's life; the iterator of the
-last page is kept, so reading pages in order scans the data once. If records change between
+locators have), so locators are stable and reusable for the job's life; the iterator where a
+page ended is kept (up to :data:`MAX_CURSORS` per job), so reading pages in order, or several
+page sequences in parallel, scans the data once; any other locator re-runs the query and skips
+to its offset. If records change between
 pages, later pages reflect the change (Salesforce serves a snapshot; UNCONFIRMED whether a
 client could tell).
 
@@ -45,6 +47,10 @@ _log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 2000
 """Rows rendered per streamed chunk."""
+
+MAX_CURSORS = 8
+"""Open result iterators kept per job, keyed by the offset they stand at: clients that read
+several result pages in parallel (``resultPages``) each continue where they left off."""
 
 PK_CHUNKING_OBJECTS = frozenset(
     {
@@ -126,7 +132,7 @@ class QueryJob(BulkJob):
     processing_ms: int = 0
     error_message: str | None = None
     pk_chunking_supported: bool = False
-    _cursor: tuple[int, Iterator[dict[str, object]]] | None = None
+    _cursors: dict[int, Iterator[dict[str, object]]] = field(default_factory=dict)
 
     @property
     def include_deleted(self) -> bool:
@@ -143,9 +149,9 @@ class QueryJob(BulkJob):
     def _records(self, source: Any, offset: int) -> Iterator[dict[str, object]]:
         """Rendered records from ``offset`` on (the kept iterator when it is there)."""
         with self.lock:
-            cursor, self._cursor = self._cursor, None
-        if cursor is not None and cursor[0] == offset:
-            return cursor[1]
+            cursor = self._cursors.pop(offset, None)
+        if cursor is not None:
+            return cursor
         assert self.compiled is not None
         assert self.now is not None
         result = self.compiled.run(
@@ -168,7 +174,10 @@ class QueryJob(BulkJob):
             yield writer.rows(batch).encode("utf-8")
         with self.lock:
             # Keep the iterator for the next page, so in-order paging scans the data once.
-            self._cursor = (offset + count, records)
+            self._cursors[offset + count] = records
+            while len(self._cursors) > MAX_CURSORS:
+                # Forget the oldest: a re-run costs time, never correctness.
+                del self._cursors[next(iter(self._cursors))]
 
 
 class CsvWriter:
