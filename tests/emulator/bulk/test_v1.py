@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from xml.etree import ElementTree
 
@@ -16,6 +16,7 @@ import pytest
 from bulk_helpers import TOKEN
 
 from sfsync.emulator.app import build_app
+from sfsync.emulator.bulk.service import service_of
 from sfsync.emulator.org import Org
 from sfsync.emulator.store_changes import ChangeRecord
 
@@ -377,3 +378,31 @@ async def test_zip_csv_batch(bulk: httpx.AsyncClient, org: Org) -> None:
     failed = await wait_batch(bulk, job["id"], broken["id"], JSON)
     assert failed["state"] == "Failed"
     assert "request.txt" in failed["stateMessage"]
+
+
+async def test_serial_batches_run_in_order(bulk: httpx.AsyncClient, org: Org) -> None:
+    service = service_of(org)
+    held: list[Callable[[], None]] = []
+    service.runner = held.append
+    job = (
+        await bulk.post(
+            f"{A}/job",
+            content=orjson.dumps(
+                {"operation": "insert", "object": "Account", "contentType": "JSON",
+                 "concurrencyMode": 1}
+            ),
+            headers=JSON,
+        )
+    ).json()  # fmt: skip
+    assert job["concurrencyMode"] == "Serial"
+    for n in range(3):
+        await bulk.post(
+            f"{A}/job/{job['id']}/batch",
+            content=orjson.dumps([{"Name": f"Serial {n}"}]),
+            headers=JSON,
+        )
+    heard: list[str] = []
+    org.store.add_listener(lambda change: heard.append(str(change.values_after["Name"])))
+    for work in reversed(held):  # the scheduler runs them in any order
+        work()
+    assert heard == ["Serial 0", "Serial 1", "Serial 2"]

@@ -20,6 +20,7 @@ job marks its queued batches ``NotProcessed``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ class ClassicJob(BulkJob):
     pk_chunking: bool = False
     chunk_size: int = DEFAULT_CHUNK_SIZE
     batches: dict[str, Batch] = field(default_factory=dict)
+    serial: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def info(self) -> dict[str, Any]:
         """jobInfo with its batch and record counters."""
@@ -191,6 +193,20 @@ class _RangeSource:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
+
+
+def run_batches(job: ClassicJob, schema: Schema, store: Any, clock: OrgClock) -> None:
+    """Serial mode: run the job's Queued batches one at a time, in the order they were added.
+
+    Each added batch schedules one call; whichever call gets the job's ``serial`` lock first
+    runs every batch queued by then, so batches never overlap and never overtake each other."""
+    with job.serial:
+        while True:
+            with job.lock:
+                queued = next((b for b in job.batches.values() if b.state == "Queued"), None)
+            if queued is None:
+                return
+            process_batch(job, queued, schema, store, clock)
 
 
 def process_batch(

@@ -9,7 +9,8 @@ says JSON (``Content-Type``/``Accept``) or the job's ``contentType`` is JSON, XM
 batch with ``InvalidJob``/``InvalidBatch``; texts UNCONFIRMED).
 
 ``concurrencyMode`` is accepted as ``Parallel``/``Serial`` or simple-salesforce's ``0``/``1``;
-batches of a Serial job still run in the background one thread each (order not enforced).
+batches of a Parallel job run at the same time, those of a Serial job one after another in
+the order they were added.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from sfsync.emulator.bulk.v1_model import (
     new_batch,
     parse_pk_chunking,
     process_batch,
+    run_batches,
 )
 from sfsync.emulator.clock import format_datetime
 from sfsync.emulator.errors import ApiError
@@ -254,9 +256,12 @@ async def _add_batch(request: Request, job: ClassicJob) -> Response:
         work = _chunk(job, batch, service)
     answer = _answer(request, job, "batchInfo", batch.info(), 201)
     for item in work:
-        service.submit(
-            functools.partial(process_batch, job, item, org.schema, org.store, org.clock)
-        )
+        if job.concurrency_mode == "Serial":
+            service.submit(functools.partial(run_batches, job, org.schema, org.store, org.clock))
+        else:
+            service.submit(
+                functools.partial(process_batch, job, item, org.schema, org.store, org.clock)
+            )
     return answer
 
 
