@@ -272,8 +272,8 @@ async def test_writes_are_tagged_for_change_data_capture(api: httpx.AsyncClient,
     )
     assert info["numberRecordsProcessed"] == 450
     assert len(heard) == 450
-    assert {(c.api, c.client_id, c.change_type) for c in heard} == {
-        ("bulkapi", "sfsync-test/1.0", "CREATE")
+    assert {(c.api, c.client_id, c.api_version, c.change_type) for c in heard} == {
+        ("bulkapi", "sfsync-test/1.0", "59.0", "CREATE")
     }
     # Committed in chunks of 200 records per transaction, as the platform does.
     assert len({c.transaction_key for c in heard}) == 3

@@ -13,7 +13,8 @@ Processing (:func:`process_ingest`, run by the bulk worker once the job is Uploa
    sees bulk changes in transactions of up to 200 records, as the platform commits them) and
    each row inside it one store call (itself a nested transaction), so one bad row fails
    alone. All writes are tagged ``call_context(api="bulkapi", client_id=<the creator's
-   Sforce-Call-Options client>)`` and attributed to the job's creator.
+   Sforce-Call-Options client>, api_version=<the job's>)`` and attributed to the job's
+   creator.
 
 Throughput is the store's per-record insert path (validation, ids, indexes, change records):
 a few thousand rows a second; no fast path skips validation or the change listeners, because
@@ -311,7 +312,7 @@ def _process(job: IngestJob, schema: Schema, store: Any, allocations: Allocation
         job.finish("Failed", clock, refused)
         return
     applier = RowApplier(job, obj, store)
-    with call_context(api="bulkapi", client_id=job.client_id):
+    with call_context(api="bulkapi", client_id=job.client_id, api_version=job.api_version):
         for start in range(0, len(rows), CHUNK_ROWS):
             if job.state == "Aborted":
                 with job.lock:

@@ -274,7 +274,7 @@ def _run_dml(job: ClassicJob, batch: Batch, schema: Schema, store: Any) -> None:
         )
     applier = RowApplier(job, obj, store)
     results: list[dict[str, Any]] = []
-    with call_context(api="bulkapi", client_id=job.client_id):
+    with call_context(api="bulkapi", client_id=job.client_id, api_version=job.api_version):
         for start in range(0, len(records), CHUNK_ROWS):
             with store.transaction():
                 for values in records[start : start + CHUNK_ROWS]:
