@@ -141,8 +141,10 @@ def _server(records: int, conn: multiprocessing.connection.Connection) -> None:
 
     app = build_app(org)
     app.router.routes.insert(0, Route(f"{base}/{{n:int}}", prebuilt, methods=["GET"]))
+    tune_for_serving()  # as `sfsync emulator serve` does
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
     config = uvicorn.Config(
         app,
         http=EmulatorH11Protocol,
@@ -154,7 +156,6 @@ def _server(records: int, conn: multiprocessing.connection.Connection) -> None:
         date_header=False,
     )
     conn.send({"port": sock.getsockname()[1], "load_seconds": load_seconds})
-    tune_for_serving()  # as `sfsync emulator serve` does
     uvicorn.Server(config).run(sockets=[sock])
 
 
