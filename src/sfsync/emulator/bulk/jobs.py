@@ -1,8 +1,9 @@
 """Bulk jobs of one org: what they hold, how long they live, what they may consume.
 
-A :class:`BulkJob` is one Bulk API 2.0 ingest or query job or one Bulk API 1.0 job (its
-``kind``); the protocol modules keep their own per-kind details in ``extra``-style fields of
-the subclasses in :mod:`.ingest`, :mod:`.query` and :mod:`.v1`. The :class:`JobRegistry` holds
+A :class:`BulkJob` is what every Bulk API 2.0 ingest or query job and every Bulk API 1.0 job
+has (its ``kind`` says which); the subclasses :class:`~.ingest.IngestJob`,
+:class:`~.query.QueryJob` and :class:`~.v1_model.ClassicJob` add their own state. Jobs in a
+terminal state (or closed, for Bulk 1.0) have ``terminal_at`` set. The :class:`JobRegistry` holds
 them by id and forgets a job seven days after it reached a terminal state (section 4.5:
 "jobs in terminal state deleted after 7 days"), measured on the org clock, so tests can move
 time instead of waiting.
