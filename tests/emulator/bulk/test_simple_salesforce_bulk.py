@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import requests
 from simple_salesforce.api import Salesforce
@@ -121,3 +124,22 @@ def test_bulk2_upsert_and_delete(sf: Any) -> None:
     deleted = sf.bulk2.Account.delete(records=ids, wait=FAST)
     assert deleted[0]["numberRecordsProcessed"] == 2
     assert sf.query("SELECT COUNT() FROM Account WHERE Ext_Id__c LIKE 'U-%'")["totalSize"] == 0
+
+
+def test_result_headers_keep_salesforce_casing_on_the_wire(running: RunningServer) -> None:
+    """Over the socket (h11 keeps header names as sent), gzip included."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept-Encoding": "gzip"}
+    trust = ssl.create_default_context(cafile=str(running.ca_cert))
+    with httpx.Client(base_url=running.url, verify=trust, headers=headers) as client:
+        created = client.post(
+            "/services/data/v59.0/jobs/query", json={"query": "SELECT Id, Name FROM Account"}
+        )
+        job = f"/services/data/v59.0/jobs/query/{created.json()['id']}"
+        while client.get(job).json()["state"] != "JobComplete":
+            time.sleep(0.02)
+        response = client.get(f"{job}/results", params={"maxRecords": 1})
+    names = [name for name, _ in response.headers.raw]
+    assert b"Sforce-Locator" in names
+    assert b"Sforce-NumberOfRecords" in names
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.text.startswith('"Id","Name"')
