@@ -127,6 +127,7 @@ async def build_runtime(
             interval=every,
             retry=sync.retry.to_policy(),
             ignore_deletes=frozenset(e.name for e in entities if e.deletes == "ignore"),
+            max_dead_letters=sync.dead_letters.max_per_run,
         )
         runtime.pipelines.append(
             Pipeline(

@@ -78,6 +78,9 @@ class PipelineOptions:
         batch_size: events per batch asked of the source.
         ignore_deletes: entities whose deletes are acknowledged but not applied (the
             target keeps those rows untouched).
+        max_dead_letters: fail the run once more events than this were dead-lettered in it
+            (so many failures point at a mapping or permission problem, not at bad records);
+            ``None`` never fails.
         redescribe_every: seconds between re-reads of the source's metadata while changes
             flow (schema drift: new fields become new columns without a restart).
     """
@@ -90,6 +93,7 @@ class PipelineOptions:
     seed: int | None = None
     batch_size: int = 2000
     ignore_deletes: frozenset[str] = frozenset()
+    max_dead_letters: int | None = None
     redescribe_every: float = 600.0
 
 
@@ -126,6 +130,7 @@ class Pipeline:
         self._tracker = AckTracker()
         self._schemas: dict[str, EntitySchema] = {}
         self._described_at = 0.0
+        self._dead_in_run = 0
 
     # -- observation --------------------------------------------------------------------
 
@@ -183,10 +188,14 @@ class Pipeline:
         """
         opts = self.options
         try:
-            await self.source.open(
-                SourceContext(sync_name=opts.name, clock=self.clock, batch_size=opts.batch_size)
+            source_ctx = SourceContext(
+                sync_name=opts.name, clock=self.clock, batch_size=opts.batch_size
             )
-            await self.sink.open(SinkContext(sync_name=opts.name, clock=self.clock))
+            # An endpoint that is still starting (or briefly unreachable) is waited for.
+            await self._retrying(lambda: self.source.open(source_ctx))
+            await self._retrying(
+                lambda: self.sink.open(SinkContext(sync_name=opts.name, clock=self.clock))
+            )
             await self._prepare()
             checkpoint = await self._load()
             if checkpoint is None or checkpoint.snapshot.status is not SnapshotStatus.COMPLETE:
@@ -431,6 +440,7 @@ class Pipeline:
         if letters:
             # Durable before the checkpoint passes these events: nothing is ever lost.
             await self._retrying(lambda: self.dead_letters.put(letters))
+            self._dead_in_run += len(letters)
         # Positions the batch advances without events are final with it (tracked after its
         # events, so they never pass one that is still unfinished).
         tickets.extend(self._tracker.track(position) for position in batch.advances)
@@ -439,6 +449,13 @@ class Pipeline:
         checkpoint = checkpoint.record(self._tracker.safe_positions(), batch.completes)
         await self._save(checkpoint)
         self._account(events, final, ignored)
+        limit = self.options.max_dead_letters
+        if limit is not None and self._dead_in_run > limit:
+            raise FatalError(
+                f"{self._dead_in_run} events were dead-lettered in this run (the limit is "
+                f"{limit}): so many failures point at a mapping or permission problem",
+                hint="inspect them with `sfsync deadletters list CONFIG`, fix the cause, restart",
+            )
         return checkpoint
 
     async def _write(self, events: tuple[ChangeEvent, ...]) -> list[Outcome | RetryableError]:

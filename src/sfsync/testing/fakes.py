@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -14,7 +15,8 @@ class FakeClock:
 
     ``sleep(s)`` returns after yielding once to the event loop and moves the clock ``s``
     forward, so backoff loops run instantly and deterministically. ``sleeps`` records every
-    requested sleep so tests can assert the schedule.
+    requested sleep so tests can assert the schedule, and every callable in ``on_sleep`` is
+    called with the clock after each sleep (to change the world "while time passes").
 
     Args:
         start: the initial time (timezone-aware).
@@ -26,6 +28,7 @@ class FakeClock:
             raise ValueError("FakeClock needs a timezone-aware start")
         self._mono = 0.0
         self.sleeps: list[float] = []
+        self.on_sleep: list[Callable[[FakeClock], None]] = []
 
     def now(self) -> datetime:
         return self._now
@@ -43,6 +46,8 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.advance(max(0.0, seconds))
+        for hook in self.on_sleep:
+            hook(self)
         await anyio.lowlevel.checkpoint()
 
 

@@ -159,8 +159,9 @@ class MemorySink:
 
     Fault knobs: ``reject_keys`` get REJECTED outcomes; ``retry_keys[key] = n`` gets ``n``
     RETRY outcomes before it is applied; ``fail_writes = n`` makes the next ``n`` writes raise
-    a :class:`RetryableError`; ``crash_on_flush = n`` raises a :class:`FatalError` on the
-    ``n``-th flush (1-based), before anything of that flush is made durable.
+    a :class:`RetryableError`; ``fail_opens = n`` does the same for the next ``n`` opens;
+    ``crash_on_flush = n`` raises a :class:`FatalError` on the ``n``-th flush (1-based),
+    before anything of that flush is made durable.
 
     ``tables`` holds durable state only: writes are staged and made durable by ``flush``,
     so a crash before a flush loses them, as a real transactional sink would.
@@ -170,6 +171,8 @@ class MemorySink:
     reject_keys: set[str] = field(default_factory=set)
     retry_keys: dict[str, int] = field(default_factory=dict)
     fail_writes: int = 0
+    fail_opens: int = 0
+    opens: int = 0
     crash_on_flush: int | None = None
     tables: dict[str, dict[str, _Row]] = field(default_factory=dict)
     applied_log: list[tuple[str, str, str | None]] = field(default_factory=list)
@@ -187,6 +190,10 @@ class MemorySink:
         return {k: r.values for k, r in self.tables.get(entity, {}).items() if not r.deleted}
 
     async def open(self, ctx: SinkContext) -> None:
+        self.opens += 1
+        if self.fail_opens > 0:
+            self.fail_opens -= 1
+            raise RetryableError("connection refused (fault injected by the test)")
         self._staged = {e: dict(rows) for e, rows in self.tables.items()}
 
     async def prepare(self, schema: EntitySchema) -> list[str]:

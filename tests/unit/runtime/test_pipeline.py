@@ -229,22 +229,14 @@ async def test_continuous_mode_polls_on_the_clock_until_stopped() -> None:
     h = Harness(rows=1)
     pipeline = h.pipeline(RunMode.CONTINUOUS, interval=30.0)
 
-    def stop_after_polls() -> None:
-        if len(h.clock.sleeps) >= 3:
+    def stop_after_polls(clock: FakeClock) -> None:
+        if len(clock.sleeps) >= 3:
             pipeline.request_stop()
 
-    polls: list[float] = []
-    original_sleep = h.clock.sleep
-
-    async def sleep(seconds: float) -> None:
-        polls.append(seconds)
-        await original_sleep(seconds)
-        stop_after_polls()
-
-    h.clock.sleep = sleep  # type: ignore[method-assign]
+    h.clock.on_sleep.append(stop_after_polls)
     status = await pipeline.run()
     assert status.state is PipelineState.STOPPED
-    assert polls[:3] == [30.0, 30.0, 30.0]
+    assert h.clock.sleeps[:3] == [30.0, 30.0, 30.0]
 
 
 @pytest.mark.anyio
@@ -313,16 +305,14 @@ async def test_a_new_source_field_reaches_the_sink_without_a_restart() -> None:
         [*SCHEMA, FieldSpec(name="Tier__c", kind=FieldKind.STRING, length=10)],
         version_field="V",
     )
-    original_sleep = h.clock.sleep
 
-    async def sleep(seconds: float) -> None:
-        await original_sleep(seconds)
-        if h.clock.monotonic() >= 120 and h.source.schemas["Account"] is SCHEMA:
+    def time_passes(clock: FakeClock) -> None:
+        if clock.monotonic() >= 120 and h.source.schemas["Account"] is SCHEMA:
             h.source.schemas["Account"] = wider  # a field is added in the source
-        if h.clock.monotonic() >= 600:
+        if clock.monotonic() >= 600:
             pipeline.request_stop()
 
-    h.clock.sleep = sleep  # type: ignore[method-assign]
+    h.clock.on_sleep.append(time_passes)
     status = await pipeline.run()
     assert status.state is PipelineState.STOPPED
     assert h.sink.prepared == ["Account", "Account"]  # at start, and once after the change
@@ -353,3 +343,22 @@ async def test_a_source_failure_mid_read_is_retried_from_the_checkpoint() -> Non
     assert status.state is PipelineState.STOPPED
     assert status.counters.retries == 1
     assert len(h.sink.rows("Account")) == 10
+
+
+@pytest.mark.anyio
+async def test_too_many_dead_letters_in_one_run_stop_it_with_a_hint() -> None:
+    h = Harness(rows=10, reject_keys={f"a{i:04d}" for i in range(6)})
+    status = await h.pipeline(max_dead_letters=3).run()
+    assert status.state is PipelineState.FAILED
+    assert "dead-lettered" in (status.last_error or "")
+    assert "deadletters list" in (status.last_error or "")
+    assert await h.dead.count() >= 4  # nothing that failed was lost on the way
+
+
+@pytest.mark.anyio
+async def test_an_endpoint_that_is_still_starting_is_waited_for() -> None:
+    h = Harness(rows=3, fail_opens=2)
+    status = await h.pipeline().run()
+    assert status.state is PipelineState.STOPPED
+    assert h.sink.opens == 3
+    assert status.counters.retries == 2
