@@ -286,14 +286,18 @@ async def test_rows_the_database_refuses_are_rejected_alone(harness: Harness) ->
     batch = [event(f"001{i:015d}", 1) for i in range(150)]  # enough for PostgreSQL's COPY path
     batch[10] = event(batch[10].key, 1, Name="x" * 21)
     batch[20] = event(batch[20].key, 1, Amount="123456789.00")
+    batch[30] = event(batch[30].key, 1, Employees=2**70)  # beyond bigint
     out = await sink.write(Batch.of(batch))
     rejected = [i for i, o in enumerate(out) if o.kind is OutcomeKind.REJECTED]
-    assert rejected == [10, 20]
+    assert rejected == [10, 20, 30]
     assert "field 'Name' has 21 characters, its column allows 20" in str(out[10].error)
     assert "'Amount'" in str(out[20].error)
     assert all(isinstance(out[i].error, SkippableError) for i in rejected)
     await sink.flush(None)
-    assert len(harness.rows()) == 148
+    assert len(harness.rows()) == 147
+    # The next batch takes the fast path again.
+    out = await sink.write(Batch.of([event(f"002{i:015d}", 1) for i in range(150)]))
+    assert {o.kind for o in out} == {OutcomeKind.APPLIED}
 
 
 async def test_versions_without_a_version_field(harness: Harness) -> None:

@@ -24,8 +24,18 @@ import sqlalchemy.exc
 
 from sfsync.core.errors import ConfigError, FatalError, RetryableError, SkippableError, SyncError
 
-DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlalchemy.exc.DBAPIError, psycopg.Error)
-"""What a statement can raise: SQLAlchemy's wrapper, or psycopg's own error from ``COPY``."""
+
+class RowValueError(Exception):
+    """A value the driver could not encode on a bulk path; some row of the batch is bad."""
+
+
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.DBAPIError,
+    psycopg.Error,
+    RowValueError,
+)
+"""What a statement can raise: SQLAlchemy's wrapper, psycopg's own error from ``COPY``, or
+:class:`RowValueError` from a bulk path."""
 
 # PostgreSQL SQLSTATE classes (first two characters) and single codes.
 _PG_RETRY_CLASSES = frozenset({"08", "53", "57", "58"})  # connection, resources, operator, system
@@ -87,7 +97,7 @@ def classify(exc: BaseException, *, during: str = "writing") -> SyncError:
         return _classify_mysql(orig, during)
     if isinstance(orig, sqlite3.Error):
         return _classify_sqlite(orig, during)
-    if isinstance(orig, (TypeError, ValueError, OverflowError)):
+    if isinstance(orig, (TypeError, ValueError, OverflowError, RowValueError)):
         # A driver refused to bind a Python value: that row's problem.
         return SkippableError(f"the database driver cannot store a value: {orig}")
     if isinstance(orig, (ConnectionError, TimeoutError)):
@@ -118,6 +128,9 @@ def _classify_pg(exc: psycopg.Error, during: str) -> SyncError:
         if "does not exist" in lowered:
             return ConfigError(f"PostgreSQL: {text}", hint=_PG_CONFIG_CODES["3D000"], code="3D000")
         return RetryableError(f"PostgreSQL connection failed while {during}: {text}")
+    if not state and isinstance(exc, (psycopg.DataError, psycopg.ProgrammingError)):
+        # Raised by psycopg itself when it cannot adapt a Python value: that row's problem.
+        return SkippableError(f"PostgreSQL driver cannot send a value: {text}")
     if state in _PG_RETRY_CODES or state[:2] in _PG_RETRY_CLASSES:
         return RetryableError(f"PostgreSQL ({state}) while {during}: {text}", code=state)
     if state[:2] in _PG_ROW_CLASSES:
