@@ -108,7 +108,10 @@ def _server(rows: int, conn: multiprocessing.connection.Connection) -> None:
     app.router.routes.insert(0, Route(base, prebuilt, methods=["GET"]))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    from sfsync.emulator.server import EmulatorH11Protocol
+    from sfsync.emulator.server import EmulatorH11Protocol, tune_for_serving
+
+    # As ``sfsync.emulator.server.serve`` does: the loaded records leave the GC's view.
+    tune_for_serving()
 
     config = uvicorn.Config(
         app,
