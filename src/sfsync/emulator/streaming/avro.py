@@ -117,8 +117,15 @@ def _avro_type(f: FieldDef) -> str:
     return "string"
 
 
-def _optional(name: str, kind: object) -> dict[str, Any]:
-    return {"name": name, "type": ["null", kind], "default": None}
+def _optional(name: str, kind: object, f: FieldDef | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": name, "type": ["null", kind], "default": None}
+    # Salesforce documents a field's type in ``doc`` (``"CreatedDate:DateTime"``): the only
+    # way a client can tell that a ``long`` is a datetime or a date.
+    if f is not None and f.type is FieldType.DATETIME:
+        spec["doc"] = f"{f.name}:DateTime"
+    elif f is not None and f.type is FieldType.DATE:
+        spec["doc"] = f"{f.name}:Date"
+    return spec
 
 
 @layout.per_object
@@ -129,7 +136,7 @@ def change_event_schema(obj: ObjectDef) -> EventSchema:
     for slot in layout.slots(obj):
         if not slot.compound:
             assert slot.field is not None
-            fields.append(_optional(slot.name, _avro_type(slot.field)))
+            fields.append(_optional(slot.name, _avro_type(slot.field), slot.field))
             continue
         type_name = "Address" if slot.name.endswith("Address") else "PersonName"
         if type_name in defined:
@@ -140,7 +147,7 @@ def change_event_schema(obj: ObjectDef) -> EventSchema:
             "type": "record",
             "name": type_name,
             "namespace": NAMESPACE,
-            "fields": [_optional(n, _avro_type(f)) for n, f in slot.children],
+            "fields": [_optional(n, _avro_type(f), f) for n, f in slot.children],
         }
         fields.append(_optional(slot.name, nested))
     return EventSchema(
