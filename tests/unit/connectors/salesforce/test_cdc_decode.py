@@ -106,9 +106,7 @@ def _received(org: Org, since: int) -> tuple[Layout, list[tuple[BusEvent, dict[s
     obj = org.schema.object("Account")
     assert obj is not None
     schema = streaming.schema_of(obj)
-    parsed = fastavro.parse_schema(
-        fastavro.json_read_schema if False else __import__("json").loads(schema.json)
-    )
+    parsed = fastavro.parse_schema(json.loads(schema.json))
     out = []
     for event in streaming.bus.events_after(since, "/data/AccountChangeEvent"):
         assert isinstance(event.body, ChangeEventBody)
