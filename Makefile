@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CLIENT_PROTO := src/sfsync/connectors/salesforce/pubsub_proto
 
 .PHONY: install demo test lint unit fmt bench lock clean proto
 
@@ -45,6 +46,14 @@ proto: $(STAMP)
 		src/sfsync/emulator/streaming/proto/pubsub_api.proto
 	sed -i 's/^DESCRIPTOR = _descriptor_pool.Default()/DESCRIPTOR = _descriptor_pool.DescriptorPool()/' \
 		src/sfsync/emulator/streaming/proto/pubsub_api_pb2.py
+	# The Salesforce connector's own client modules, from the same .proto (the public
+	# contract), in a package of their own: the connector never imports the emulator.
+	$(BIN)/python -m grpc_tools.protoc -Isrc/sfsync/emulator/streaming/proto \
+		--python_out=$(CLIENT_PROTO) --pyi_out=$(CLIENT_PROTO) --grpc_python_out=$(CLIENT_PROTO) \
+		src/sfsync/emulator/streaming/proto/pubsub_api.proto
+	sed -i 's/^DESCRIPTOR = _descriptor_pool.Default()/DESCRIPTOR = _descriptor_pool.DescriptorPool()/' \
+		$(CLIENT_PROTO)/pubsub_api_pb2.py
+	sed -i 's/^import pubsub_api_pb2 as/from . import pubsub_api_pb2 as/' $(CLIENT_PROTO)/pubsub_api_pb2_grpc.py
 
 # Regenerate the pinned versions after changing dependencies in pyproject.toml.
 lock: $(STAMP)

@@ -1,0 +1,1 @@
+"""Generated gRPC client modules of the Salesforce Pub/Sub API (``make proto``; do not edit)."""
