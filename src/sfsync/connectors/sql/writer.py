@@ -1,6 +1,7 @@
 """The statements that apply pending row operations to one table, fastest path per dialect.
 
-* PostgreSQL, many full rows: ``COPY`` into a temporary staging table, then one
+* PostgreSQL, many full rows: binary ``COPY`` (text ``COPY`` after a refused batch, or when a
+  field's kind differs from its column's) into a temporary staging table, then one
   ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE <guard>`` (the measured best
   path, see ``docs/sql-sink.md``). Few rows, and partial rows: ``executemany`` of the same upsert
   with ``VALUES`` (psycopg pipelines it).
