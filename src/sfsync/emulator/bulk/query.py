@@ -7,15 +7,14 @@ from ``Selecting compound data not supported in Bulk Query``). Running it (in th
 counts the matching records (``numberRecordsProcessed``) at the job's moment (``now`` is fixed
 when the job is created, so relative date literals do not drift between result pages).
 
-Results are never built whole: :meth:`QueryJob.page` re-runs the compiled query lazily and
-renders CSV lines as they are consumed, in chunks, so a million-row download keeps memory
-flat. A locator is the base64 text of a row offset (``MTAwMDA`` = ``10000``, the shape real
-locators have), so locators are stable and reusable for the job's life; the iterator where a
-page ended is kept (up to :data:`MAX_CURSORS` per job), so reading pages in order, or several
-page sequences in parallel, scans the data once; any other locator re-runs the query and skips
-to its offset. If records change between
-pages, later pages reflect the change (Salesforce serves a snapshot; UNCONFIRMED whether a
-client could tell).
+Results are rendered once, while the job runs (as Salesforce does: ``JobComplete`` means the
+results are stored), into a CSV spool on disk with the byte offset of every row
+(:class:`ResultSpool`). Downloads then stream byte ranges of that file, so a page costs what
+sending its bytes costs, memory stays flat however many rows a job has, and every page is the
+snapshot the job took. A locator is the base64 text of a row offset (``MTAwMDA`` = ``10000``,
+the shape real locators have), so locators are stable and reusable for the job's life and any
+offset can be served. A job whose spool is missing (it could not be written) falls back to
+re-running the query lazily from the locator's offset.
 
 CSV (section 4.4): header row of column names (``Account.Name`` for parent fields), every value
 double-quoted, nulls as ``""``, booleans ``true``/``false``, datetimes ``…T09:30:00.000Z``.
@@ -27,7 +26,12 @@ import base64
 import csv
 import io
 import logging
+import os
+import sys
+import tempfile
+import threading
 import time
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -118,6 +122,77 @@ def decode_locator(locator: str) -> int:
     return offset
 
 
+class ResultSpool:
+    """A job's CSV rows on disk, with every row's byte offset, read back by ranges.
+
+    Written once by the job's worker, then read concurrently by downloads: reads use
+    ``os.pread`` on the file descriptor, so they share no file position. Both temporary files
+    disappear when the spool is closed (or collected).
+    """
+
+    READ_CHUNK = 1 << 20
+
+    def __init__(self) -> None:
+        self._data = tempfile.TemporaryFile(prefix="sfsync-bulk-")  # noqa: SIM115 - owned
+        self._offset_file = tempfile.TemporaryFile(prefix="sfsync-bulk-idx-")  # noqa: SIM115
+        self._pending = array("Q")
+        self._size = 0
+        self.rows = 0
+        self._lock = threading.Lock()
+
+    def append(self, text: str, char_ends: Sequence[int]) -> None:
+        """Add rows rendered as one ``text``; ``char_ends`` are each row's end in ``text``."""
+        data = text.encode("utf-8")
+        if len(data) == len(text):  # ASCII: character and byte offsets agree
+            ends = [self._size + end for end in char_ends]
+        else:
+            ends, position, start = [], self._size, 0
+            for end in char_ends:
+                position += len(text[start:end].encode("utf-8"))
+                ends.append(position)
+                start = end
+        self._data.write(data)
+        self._size += len(data)
+        self._pending.extend(ends)
+        self.rows += len(char_ends)
+        if len(self._pending) >= 65_536:
+            self._spill()
+
+    def _spill(self) -> None:
+        self._pending.tofile(self._offset_file)
+        self._pending = array("Q")
+
+    def finish(self) -> None:
+        """Make everything written readable."""
+        self._spill()
+        self._offset_file.flush()
+        self._data.flush()
+
+    def _row_start(self, row: int) -> int:
+        if row <= 0:
+            return 0
+        raw = os.pread(self._offset_file.fileno(), 8, (row - 1) * 8)
+        return int.from_bytes(raw, sys.byteorder)  # array.tofile writes native order
+
+    def read(self, first: int, count: int) -> Iterator[bytes]:
+        """The bytes of rows ``[first, first + count)``, in chunks."""
+        last = min(self.rows, first + count)
+        if first >= last:
+            return
+        start, end = self._row_start(first), self._row_start(last)
+        fd = self._data.fileno()
+        while start < end:
+            chunk = os.pread(fd, min(self.READ_CHUNK, end - start), start)
+            if not chunk:
+                break
+            start += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._data.close()
+        self._offset_file.close()
+
+
 @dataclass(eq=False)
 class QueryJob(BulkJob):
     """A Bulk API 2.0 query job (``kind == "query"``)."""
@@ -132,6 +207,7 @@ class QueryJob(BulkJob):
     processing_ms: int = 0
     error_message: str | None = None
     pk_chunking_supported: bool = False
+    spool: ResultSpool | None = None
     _cursors: dict[int, Iterator[dict[str, object]]] = field(default_factory=dict)
 
     @property
@@ -164,6 +240,10 @@ class QueryJob(BulkJob):
         """The CSV of ``count`` records from ``offset`` (header first), as UTF-8 chunks."""
         writer = CsvWriter(self.columns, self.delimiter, self.line_ending)
         yield writer.header().encode("utf-8")
+        spool = self.spool
+        if spool is not None:
+            yield from spool.read(offset, count)
+            return
         records = self._records(source, offset)
         remaining = count
         while remaining > 0:
@@ -207,6 +287,21 @@ class CsvWriter:
 
     def rows(self, records: Sequence[dict[str, object]]) -> str:
         """The CSV lines of ``records`` (REST-rendered records of the query)."""
+        return self._render(self._table(records))
+
+    def rows_with_ends(self, records: Sequence[dict[str, object]]) -> tuple[str, list[int]]:
+        """Like :meth:`rows`, with the end of each record's line in the text (for spools)."""
+        ends: list[int] = []
+        write, tell = self._writer.writerow, self._buffer.tell
+        for row in self._table(records):
+            write(row)
+            ends.append(tell())
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text, ends
+
+    def _table(self, records: Sequence[dict[str, object]]) -> list[list[object]]:
         if self._get is not None:
             get = self._get
             if len(self.columns) == 1:
@@ -226,7 +321,7 @@ class CsvWriter:
                 # Wire datetimes are "2024-01-15T09:30:00.000+0000" (UTC): Bulk CSV writes "Z".
                 if isinstance(value, str) and value.endswith("+0000"):
                     row[i] = value[:-5] + "Z"
-        return self._render(table)
+        return table
 
     def _render(self, table: Sequence[Sequence[object]]) -> str:
         self._writer.writerows(table)
@@ -270,9 +365,32 @@ def _run(job: QueryJob, source: Any, clock: OrgClock) -> None:
     except ApiError as error:
         job.finish("Failed", clock, str(error))
         return
+    spool = _spool(job, result.records)
     with job.lock:
-        job.total = result.total_size
+        job.total = spool.rows if spool is not None else result.total_size
+        job.spool = spool
         job.processing_ms = max(1, int((time.perf_counter() - started) * 1000))
         if job.state == "Aborted":
             return
     job.finish("JobComplete", clock)
+
+
+def _spool(job: QueryJob, records: Iterator[dict[str, object]]) -> ResultSpool | None:
+    """Render every result row into a spool; ``None`` (lazy pages instead) if that fails."""
+    writer = CsvWriter(job.columns, job.delimiter, job.line_ending)
+    spool = ResultSpool()
+    try:
+        while True:
+            batch = list(islice(records, CHUNK_ROWS))
+            if not batch:
+                break
+            text, ends = writer.rows_with_ends(batch)
+            spool.append(text, ends)
+            if job.state == "Aborted":
+                break
+        spool.finish()
+    except OSError:
+        _log.exception("bulk query job %s: cannot spool results; serving them lazily", job.id)
+        spool.close()
+        return None
+    return spool
