@@ -153,14 +153,23 @@ def _download(
 
 
 def _query_job(client: httpx.Client, soql: str) -> str:
+    started = time.perf_counter()
     created = client.post(f"/services/data/v{VERSION}/jobs/query", json={"query": soql})
     created.raise_for_status()
     job_id = str(created.json()["id"])
-    while client.get(f"/services/data/v{VERSION}/jobs/query/{job_id}").json()["state"] not in (
-        "JobComplete",
-        "Failed",
-    ):
+    while True:
+        info = client.get(f"/services/data/v{VERSION}/jobs/query/{job_id}").json()
+        if info["state"] in ("JobComplete", "Failed"):
+            break
         time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    rows = int(info.get("numberRecordsProcessed") or 0)
+    if rows > 10:
+        # The job runs the query and stores its CSV (as Salesforce does) before any download.
+        print(
+            f"{'job (query + store)':20s} {rows / seconds:>12,.0f} rows/s  {seconds:7.2f} s  "
+            f"state {info['state']}, totalProcessingTime {info.get('totalProcessingTime')} ms"
+        )
     return f"/services/data/v{VERSION}/jobs/query/{job_id}/results"
 
 
