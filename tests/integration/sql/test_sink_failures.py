@@ -137,3 +137,12 @@ async def test_bad_settings_refuse_to_start(dialect: str, request: pytest.Fixtur
         await sink.open(SinkContext(sync_name="s", clock=FakeClock()))
     assert info.value.hint
     await sink.aclose()
+
+
+async def test_a_closed_sink_refuses_to_write(harness: Harness) -> None:
+    sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
+    await sink.aclose()
+    await sink.aclose()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        await sink.write(Batch.of([event(A, 1)]))

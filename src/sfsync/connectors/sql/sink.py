@@ -97,6 +97,7 @@ class SqlSink:
         self._schemas: dict[str, EntitySchema] = {}
         self._writers: dict[str, TableWriter] = {}
         self._unflushed = 0  # batches written since the last commit
+        self._closed = False
         self._warned: set[tuple[str, str]] = set()
         self.capabilities = SinkCapabilities(
             deletes=True,
@@ -132,6 +133,7 @@ class SqlSink:
         if self._sync_id is None:
             self._sync_id = ctx.sync_name
         self._client.application_name = f"sfsync sink {self._sync_id}"[:63]
+        self._closed = False
         await self._client.run(self._open_sync)
 
     def _open_sync(self) -> None:
@@ -193,12 +195,15 @@ class SqlSink:
         return await self._client.run(self._load_checkpoint_sync)
 
     async def aclose(self) -> None:
+        self._closed = True
         await self._client.run(self._client.dispose)
         self._writers.clear()
 
     # --- write ------------------------------------------------------------------------------
 
     def _ensure_connected(self) -> None:
+        if self._closed:
+            raise RuntimeError("the SQL sink is closed; open() it again first")
         if not self._client.connected:
             self._client.connect()
             # Staging tables and cached state lived in the old session.
