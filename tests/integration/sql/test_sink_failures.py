@@ -104,8 +104,13 @@ async def test_flush_on_a_lost_connection_is_fatal(harness: Harness) -> None:
 
 async def test_events_before_prepare_are_a_fatal_bug(harness: Harness) -> None:
     sink = await harness.sink()
+    await sink.prepare(ACCOUNT)
     with pytest.raises(FatalError, match="before prepare"):
-        await sink.write(Batch.of([event(A, 1)]))
+        # Account is applied first, then Contact fails: neither may stay in the transaction.
+        await sink.write(Batch.of([event(A, 1), event(B, 1, entity="Contact")]))
+    await sink.write(Batch.of([event(B, 1)]))
+    await sink.flush(None)
+    assert set(harness.rows()) == {B}
 
 
 async def test_unknown_fields_are_reported_once(

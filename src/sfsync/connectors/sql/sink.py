@@ -21,6 +21,7 @@ Failures inside ``write``:
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -225,6 +226,13 @@ class SqlSink:
             savepoint.commit()
         except _ANY_DB_ERROR as exc:
             raise self._transaction_failure(exc, savepoint, during="writing a batch") from exc
+        except BaseException:
+            # Not a database failure (a batch before prepare(), a cancellation): undo the
+            # batch's partial work so the transaction holds only whole batches.
+            if savepoint is not None and savepoint.is_active:
+                with contextlib.suppress(*_ANY_DB_ERROR):
+                    savepoint.rollback()
+            raise
         self._unflushed += 1
         return [outcomes[i] for i in range(len(batch.events))]
 
