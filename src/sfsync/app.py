@@ -6,19 +6,21 @@ this module.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sfsync.config.model import ObjectSync, SyncConfig
 from sfsync.config.validate import load_config
+from sfsync.core.checkpoint import Checkpoint
 from sfsync.core.errors import ConfigError
 from sfsync.runtime.pipeline import Pipeline, PipelineOptions, RunMode, StatusListener
 from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.registry import Registry
+from sfsync.spi.sink import Sink, SinkContext
 from sfsync.spi.spec import ConnectorRequest, EntitySelection
-from sfsync.stores.checkpoints import open_state
+from sfsync.stores.checkpoints import ClosableCheckpointStore, open_state
 
 
 def default_registry() -> Registry:
@@ -145,3 +147,86 @@ async def build_runtime(
 
 def _with_role(registry: Registry, role: str) -> str:
     return ", ".join(n for n in registry.names() if role in registry.get(n).roles) or "none"
+
+
+@dataclass(frozen=True)
+class CheckpointView:
+    """Where one sync's checkpoint lives and what it says."""
+
+    sync: str
+    location: str
+    checkpoint: Checkpoint | None
+
+
+async def _with_sinks(
+    config: SyncConfig,
+    registry: Registry,
+    names: Sequence[str],
+    action: Callable[[str, Sink | None, ClosableCheckpointStore], Awaitable[CheckpointView]],
+) -> list[CheckpointView]:
+    """Run ``action`` for each named sync (all when empty) with its opened sink, if that sink
+    keeps checkpoints with its data, and the state store."""
+    unknown = set(names) - {s.name for s in config.syncs}
+    if unknown:
+        raise ConfigError(
+            f"no sync named {', '.join(sorted(unknown))}",
+            hint=f"defined syncs: {', '.join(s.name for s in config.syncs)}",
+        )
+    clock = SystemClock()
+    state = await open_state(config.state.url)
+    views: list[CheckpointView] = []
+    try:
+        for sync in config.syncs:
+            if names and sync.name not in names:
+                continue
+            conn = config.connections[sync.target]
+            spec = registry.get(conn.type)
+            sink: Sink | None = None
+            if spec.sink is not None:
+                request = ConnectorRequest(
+                    sync_name=sync.name,
+                    entities=tuple(selection(o) for o in sync.objects),
+                    clock=clock,
+                )
+                candidate = spec.sink(conn.config, request)
+                if candidate.capabilities.stores_checkpoints:
+                    sink = candidate
+                    await sink.open(SinkContext(sync_name=sync.name, clock=clock))
+            try:
+                views.append(await action(sync.name, sink, state.checkpoints))
+            finally:
+                if sink is not None:
+                    await sink.aclose()
+    finally:
+        await state.aclose()
+    return views
+
+
+async def read_checkpoints(
+    config: SyncConfig, registry: Registry, names: Sequence[str] = ()
+) -> list[CheckpointView]:
+    """Each sync's checkpoint, from the target when it keeps them with the data."""
+
+    async def read(name: str, sink: Sink | None, store: ClosableCheckpointStore) -> CheckpointView:
+        if sink is not None:
+            return CheckpointView(name, "target database", await sink.load_checkpoint())
+        return CheckpointView(name, "state store", await store.load(name))
+
+    return await _with_sinks(config, registry, names, read)
+
+
+async def reset_checkpoints(
+    config: SyncConfig, registry: Registry, names: Sequence[str]
+) -> list[CheckpointView]:
+    """Forget the checkpoints of ``names`` everywhere they may be kept: each next run starts
+    with a full snapshot (idempotent apply keeps the target's rows correct meanwhile)."""
+
+    async def forget(
+        name: str, sink: Sink | None, store: ClosableCheckpointStore
+    ) -> CheckpointView:
+        if sink is not None:
+            await sink.forget_checkpoint()
+        await store.delete(name)
+        return CheckpointView(name, "target database" if sink else "state store", None)
+
+    return await _with_sinks(config, registry, names, forget)

@@ -155,6 +155,87 @@ def demo(
     raise typer.Exit(code)
 
 
+checkpoints_app = typer.Typer(
+    help="Where each sync stands, and starting a sync over.", no_args_is_help=True
+)
+app.add_typer(checkpoints_app, name="checkpoints")
+
+
+@checkpoints_app.command("list")
+def checkpoints_list(
+    config: Annotated[Path, typer.Argument(help="The sync configuration file (YAML).")],
+    sync: Annotated[
+        list[str] | None, typer.Option("--sync", "-s", help="Only this sync (repeatable).")
+    ] = None,
+) -> None:
+    """Each sync's checkpoint: where it is kept, the snapshot's progress, the stream positions."""
+    import anyio
+    from rich.table import Table
+
+    from sfsync.app import default_registry, load, read_checkpoints
+
+    registry = default_registry()
+    cfg = load(config, registry)
+    views = anyio.run(lambda: read_checkpoints(cfg, registry, sync or []))
+    table = Table("sync", "kept in", "snapshot", "done", "positions")
+    for view in views:
+        cp = view.checkpoint
+        if cp is None:
+            table.add_row(view.sync, view.location, "never run", "", "")
+            continue
+        positions = "\n".join(f"{p.stream} @ {p.token}" for p in cp.positions.values())
+        table.add_row(
+            view.sync,
+            view.location,
+            cp.snapshot.status.value,
+            ", ".join(sorted(cp.snapshot.done)),
+            positions,
+        )
+    out_console.print(table)
+
+
+@checkpoints_app.command("show")
+def checkpoints_show(
+    config: Annotated[Path, typer.Argument(help="The sync configuration file (YAML).")],
+    sync: Annotated[str, typer.Argument(help="The sync's name.")],
+) -> None:
+    """Print one sync's checkpoint as stored (JSON)."""
+    import anyio
+
+    from sfsync.app import default_registry, load, read_checkpoints
+
+    registry = default_registry()
+    cfg = load(config, registry)
+    (view,) = anyio.run(lambda: read_checkpoints(cfg, registry, [sync]))
+    if view.checkpoint is None:
+        out_console.print(f"{sync}: no checkpoint (it has never run, or was reset)")
+        return
+    out_console.print_json(view.checkpoint.to_json())
+
+
+@checkpoints_app.command("reset")
+def checkpoints_reset(
+    config: Annotated[Path, typer.Argument(help="The sync configuration file (YAML).")],
+    sync: Annotated[list[str], typer.Argument(help="The syncs to start over.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do it without asking.")] = False,
+) -> None:
+    """Forget syncs' checkpoints: their next run starts with a full snapshot.
+
+    Rows already in the target stay; the new snapshot rewrites them (idempotently).
+    """
+    import anyio
+
+    from sfsync.app import default_registry, load, reset_checkpoints
+
+    registry = default_registry()
+    cfg = load(config, registry)
+    if not yes and not typer.confirm(f"Start {', '.join(sync)} over from a full snapshot?"):
+        raise typer.Exit(1)
+    views = anyio.run(lambda: reset_checkpoints(cfg, registry, sync))
+    for view in views:
+        out_console.print(f"{view.sync}: checkpoint forgotten ({view.location})")
+
+
 deadletters_app = typer.Typer(
     help="Records that could not be applied, kept with their reason.", no_args_is_help=True
 )
@@ -232,8 +313,24 @@ _mount_emulator()
 
 
 def main() -> None:
-    """Entry point of the ``sfsync`` console script."""
+    """Entry point of the ``sfsync`` console script.
+
+    Errors sfsync raises on purpose end the process with their message and fix, not a
+    traceback: configuration problems with exit code 2, the others with 1.
+    """
+    from sfsync.core.errors import ConfigError, SyncError
+
     try:
         app()
+    except ConfigError as exc:
+        problems = getattr(exc, "problems", None)
+        for problem in problems or ():
+            err_console.print(problem.render(), markup=False, soft_wrap=True)
+        if not problems:
+            err_console.print(f"configuration error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(EXIT_CONFIG)
+    except SyncError as exc:
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         sys.exit(130)

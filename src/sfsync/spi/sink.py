@@ -139,6 +139,11 @@ class Sink(Protocol):
         """The checkpoint stored by the last ``flush`` (``None`` if none or not supported)."""
         ...
 
+    async def forget_checkpoint(self) -> None:
+        """Delete the stored checkpoint (``sfsync checkpoints reset``); the next run of the
+        sync starts with a full snapshot. A no-op for sinks that store none."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections. Idempotent."""
         ...

@@ -252,6 +252,9 @@ class MemorySink:
     async def load_checkpoint(self) -> Checkpoint | None:
         return self.checkpoint
 
+    async def forget_checkpoint(self) -> None:
+        self.checkpoint = None
+
     async def aclose(self) -> None:
         self._staged = {}
 

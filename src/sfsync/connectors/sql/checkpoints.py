@@ -59,3 +59,12 @@ def load(client: SqlClient, sync_id: str) -> Checkpoint | None:
             f"the checkpoint of sync {sync_id!r} in {CHECKPOINTS_TABLE} is unreadable",
             hint=f"delete its row from {CHECKPOINTS_TABLE} to resync from the start",
         ) from exc
+
+
+def forget(client: SqlClient, sync_id: str) -> None:
+    """Delete ``sync_id``'s checkpoint in the open transaction (blocking): the next run of the
+    sync starts with a full snapshot."""
+    client.conn.exec_driver_sql(
+        f"DELETE FROM {client.table_ref(CHECKPOINTS_TABLE)} WHERE sync_id = {client.placeholder}",
+        (sync_id,),
+    )

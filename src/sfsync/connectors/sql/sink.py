@@ -195,6 +195,9 @@ class SqlSink:
     async def load_checkpoint(self) -> Checkpoint | None:
         return await self._client.run(self._load_checkpoint_sync)
 
+    async def forget_checkpoint(self) -> None:
+        await self._client.run(self._forget_checkpoint_sync)
+
     async def aclose(self) -> None:
         self._closed = True
         await self._client.run(self._client.dispose)
@@ -402,6 +405,14 @@ class SqlSink:
             return checkpoints.load(self._client, self._sync_name)
         except sa.exc.SQLAlchemyError as exc:
             raise classify(exc, during="reading the checkpoint") from exc
+
+    def _forget_checkpoint_sync(self) -> None:
+        self._ensure_connected()
+        try:
+            checkpoints.forget(self._client, self._sync_name)
+            self._client.conn.commit()
+        except sa.exc.SQLAlchemyError as exc:
+            raise classify(exc, during="deleting the checkpoint") from exc
 
     @property
     def _sync_name(self) -> str:
