@@ -618,7 +618,7 @@ def main() -> None:
         print(
             f"  in process, no gRPC: bus read + render (Avro + protobuf) "
             f"{rendered / render_seconds:,.0f} events/s ({render_seconds * 1e6 / rendered:.1f} "
-            f"us/event, server CPU)"
+            f"us/event, wall time on an otherwise idle server)"
         )
         print(
             f"  trivial gRPC stream of pre-encoded events, same client: {floor_rate:,.0f} events/s "
