@@ -183,11 +183,13 @@ def platform_event_schema(obj: ObjectDef) -> EventSchema:
 
 def to_millis(value: str) -> int:
     """A wire datetime (``...+0000``) or date (``2024-01-15``) as epoch milliseconds."""
+    # fromisoformat (which reads "+0000" on 3.11) is some 30 times cheaper than strptime,
+    # and this runs for every date field of every event delivered.
     if len(value) == 10:
-        moment = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        moment = datetime.fromisoformat(value).replace(tzinfo=UTC)
     else:
-        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
-    return int(moment.timestamp() * 1000)
+        moment = datetime.fromisoformat(value)
+    return round(moment.timestamp() * 1000)
 
 
 def from_millis(millis: int, f: FieldDef) -> str:

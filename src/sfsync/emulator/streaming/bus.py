@@ -25,7 +25,6 @@ on the publishing thread, so it must only hand over, e.g. ``loop.call_soon_threa
 from __future__ import annotations
 
 import bisect
-import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -140,9 +139,20 @@ class EventBus:
         self, cursor: int, subscription: str, limit: int | None = None
     ) -> list[BusEvent]:
         """Retained events newer than ``cursor`` on ``subscription``, oldest first."""
+        return self.read_after(cursor, subscription, limit)[0]
+
+    def read_after(
+        self, cursor: int, subscription: str, limit: int | None = None
+    ) -> tuple[list[BusEvent], int]:
+        """Like :meth:`events_after`, plus the newest replay id at the moment of the read.
+
+        When no event came back, every event up to that id is known not to match: a
+        subscriber may move its position there (keepalives). Reading the id separately, after
+        the lock is released, could skip an event committed in between.
+        """
         with self._cond:
             self._purge(self._clock.time())
-            return self._scan(cursor, subscription, limit)
+            return self._scan(cursor, subscription, limit), self._last_id
 
     def wait_after(
         self, cursor: int, subscription: str, timeout: float, limit: int | None = None
@@ -183,7 +193,10 @@ class EventBus:
     def _scan(self, cursor: int, subscription: str, limit: int | None) -> list[BusEvent]:
         start = bisect.bisect_right(self._ids, cursor)
         out: list[BusEvent] = []
-        for event in itertools.islice(self._events, start, None):
+        events = self._events
+        # By index from the cursor's place: islice would walk the whole list from its start.
+        for index in range(start, len(events)):
+            event = events[index]
             if channel_matches(subscription, event.channel):
                 out.append(event)
                 if limit is not None and len(out) >= limit:

@@ -347,9 +347,12 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         bus = self.hub.bus
         loop = asyncio.get_running_loop()
         last_sent = loop.time()
+        quiet_tip = 0  # newest replay id of the last read that found nothing for us
         while state.failure is None:
             if state.topic is not None and state.credits > 0:
-                events = bus.events_after(state.cursor, state.topic.name, limit=state.credits)
+                events, tip = bus.read_after(state.cursor, state.topic.name, limit=state.credits)
+                if not events:
+                    quiet_tip = tip
                 if events:
                     batch = self._batch(events)
                     state.cursor = batch[-1][0].replay_id
@@ -364,8 +367,9 @@ class PubSubServicer(pb_grpc.PubSubServicer):
                     continue
                 due = last_sent + self.hub.settings.keepalive_seconds - loop.time()
                 if due <= 0:
-                    # Nothing newer on this topic up to the bus's tip: safe to resume from it.
-                    state.cursor = max(state.cursor, bus.latest_id)
+                    # Nothing on this topic up to the tip the empty read saw: safe to resume
+                    # from there (never from a tip read later, which may hide a new event).
+                    state.cursor = max(state.cursor, quiet_tip)
                     last_sent = loop.time()
                     yield pb.FetchResponse(
                         latest_replay_id=replay_bytes(state.cursor),
