@@ -7,7 +7,7 @@ and compare the target with the org record by record.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -60,8 +60,10 @@ class Sync:
         jwt: bool = False,
         overlap: float = 60.0,
         bulk_threshold: int | None = None,
+        skew: float = 0.0,
     ) -> None:
         self.org = org
+        self.skew = skew
         self.overlap = overlap
         self.bulk_threshold = bulk_threshold
         self.where = where
@@ -83,7 +85,7 @@ class Sync:
             checkpoints=MemoryCheckpointStore(),
             dead_letters=self.dead,
             # The sync's clock agrees with the org's, as a real client's roughly does.
-            clock=FakeClock(self.org.clock.now()),
+            clock=FakeClock(self.org.clock.now() + timedelta(seconds=self.skew)),
         )
         status = await pipeline.run()
         assert status.state is PipelineState.STOPPED, status.last_error
@@ -271,4 +273,18 @@ async def test_records_purged_from_the_recycle_bin_are_deleted_too(org: Org) -> 
     await sync.run()
     assert ids[0] not in sync.target()
     assert ids[1] not in sync.target()
+    assert sync.target() == _org_rows(org)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("skew", [-3600.0, 3600.0])
+async def test_a_clock_that_disagrees_with_the_org_does_not_stop_the_sync(
+    org: Org, skew: float
+) -> None:
+    ids = _seed(org, 5)
+    sync = Sync(org, skew=skew)
+    await sync.run()
+    org.clock.advance(120)
+    org.store.update("Account", ids[0], {"Name": "changed"})
+    await sync.run()  # the deleted-records window may be refused: it is skipped, not fatal
     assert sync.target() == _org_rows(org)
