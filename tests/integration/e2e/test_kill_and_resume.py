@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -139,13 +139,31 @@ def _target_rows(pg_url: str, schema: str) -> dict[str, dict[str, str]]:
     return rows
 
 
-def _kill_after(proc: subprocess.Popen[str], seconds: float) -> None:
-    time.sleep(seconds)
-    assert proc.poll() is None, "the sync ended before it could be killed: " + str(
-        proc.stderr.read() if proc.stderr else ""
-    )
+def _kill_when(
+    proc: subprocess.Popen[str], ready: Callable[[], bool], *, timeout: float = 120.0
+) -> None:
+    """SIGKILL the sync as soon as ``ready()`` (progress was made), while it still runs."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            pytest.fail(
+                "the sync ended before it could be killed: "
+                + (proc.stderr.read() if proc.stderr else "")
+            )
+        assert time.monotonic() < deadline, "no progress to interrupt"
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sync ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+
+
+def _count(pg_url: str, sql: str) -> int:
+    try:
+        with psycopg.connect(pg_url) as conn:
+            row = conn.execute(sql).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return 0
+    return int(row[0]) if row else 0
 
 
 @pytest.mark.postgres
@@ -164,8 +182,9 @@ def test_sigkill_mid_snapshot_and_mid_poll_then_restart_converges(
             objects=_objects(),
         )
     )
-    # 1. Killed in the middle of the snapshot.
-    _kill_after(_sync(config), 4.0)
+    # 1. Killed in the middle of the snapshot: as soon as the first rows are in.
+    accounts = f'"{schema}".account'
+    _kill_when(_sync(config), lambda: _count(postgres_url, f"SELECT count(*) FROM {accounts}") > 0)
     partial = _target_rows(postgres_url, schema) if _tables_exist(postgres_url, schema) else {}
     assert sum(len(v) for v in partial.values()) < sum(len(v) for v in _org_rows(emulator).values())
 
@@ -187,8 +206,9 @@ def test_sigkill_mid_snapshot_and_mid_poll_then_restart_converges(
             assert http.delete(
                 f"/services/data/v62.0/sobjects/Account/{record_id}"
             ).status_code in (204, 400)
-    _kill_after(_sync(config), 2.5)
-    assert _target_rows(postgres_url, schema) != _org_rows(emulator)  # killed before the end
+    # Killed as soon as the first change is applied: the rest of that poll is cut off.
+    changed = f"SELECT count(*) FROM {accounts} WHERE \"Name\" LIKE 'Changed %%'"
+    _kill_when(_sync(config), lambda: _count(postgres_url, changed) > 0)
     proc = _sync(config)
     assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
     assert _target_rows(postgres_url, schema) == _org_rows(emulator)
