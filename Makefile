@@ -55,6 +55,11 @@ proto: $(STAMP)
 		$(CLIENT_PROTO)/pubsub_api_pb2.py
 	sed -i 's/^import pubsub_api_pb2 as/from . import pubsub_api_pb2 as/' $(CLIENT_PROTO)/pubsub_api_pb2_grpc.py
 
+# What the benchmarks need beyond the test tools (pandas for the comparison script).
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
+	@ls bench/*.py | sed 's/^/  $(BIN)\/python /; s/$$/ --help/'
+
 # Regenerate the pinned versions after changing dependencies in pyproject.toml.
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^sfsync' > constraints.txt

@@ -32,6 +32,7 @@ user waits for) and its peak RSS is the child's ``ru_maxrss`` (``os.wait4``).
 Goals printed next to the figures: sfsync >= 60 % of the limit, >= 8x the
 simple-salesforce + pandas script, peak memory < 300 MB.
 
+    .venv/bin/pip install -c constraints.txt -e '.[bench]'   # pandas, for the comparison
     .venv/bin/python bench/bench_sf_to_sql.py [--records 1000000]
         [--pg postgresql://postgres@127.0.0.1:5432/test] [--skip-pandas]
 """
