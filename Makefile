@@ -58,7 +58,7 @@ proto: $(STAMP)
 # What the benchmarks need beyond the test tools (pandas for the comparison script).
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
-	@ls bench/*.py | sed 's/^/  $(BIN)\/python /; s/$$/ --help/'
+	@ls bench/*.py | sed 's|^|  $(BIN)/python |; s|$$| --help|'
 
 # Regenerate the pinned versions after changing dependencies in pyproject.toml.
 lock: $(STAMP)
