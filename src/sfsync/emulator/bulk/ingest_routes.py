@@ -33,8 +33,8 @@ from starlette.responses import Response
 
 from sfsync.emulator.bulk.csvcodec import validate_format
 from sfsync.emulator.bulk.ingest import OPERATIONS, TERMINAL_STATES, IngestJob, process_ingest
-from sfsync.emulator.bulk.jobs import DAY_SECONDS, BulkJob, invalid_state, job_not_found
-from sfsync.emulator.bulk.service import BulkService, service_of
+from sfsync.emulator.bulk.jobs import DAY_SECONDS, BulkJob, invalid_state
+from sfsync.emulator.bulk.service import BulkService, job_from, service_for
 from sfsync.emulator.bulk.v1_model import classic_listing
 from sfsync.emulator.clock import format_datetime
 from sfsync.emulator.errors import ApiError
@@ -44,7 +44,6 @@ from sfsync.emulator.rest.common import (
     json_bytes_response,
     json_object,
     no_content,
-    org_of,
     parse_json,
     user_id_of,
     version_of,
@@ -58,27 +57,18 @@ def bad_job(message: str) -> ApiError:
 
 
 def _service(request: Request) -> BulkService:
-    return service_of(org_of(request))
+    return service_for(request)
 
 
 def _job(request: Request) -> IngestJob:
-    job = _service(request).registry.get(request.path_params["job_id"])
-    if not isinstance(job, IngestJob):
-        raise job_not_found()
-    return job
+    return job_from(request, IngestJob)
 
 
 def ingest_info(job: IngestJob, *, full: bool) -> dict[str, Any]:
     """The job info of section 4.2; ``full`` adds ``jobType`` and the counters (GET)."""
     with job.lock:
         info: dict[str, Any] = {
-            "id": job.id,
-            "operation": job.operation,
-            "object": job.object,
-            "createdById": job.created_by,
-            "createdDate": job.created_date,
-            "systemModstamp": job.system_modstamp,
-            "state": job.state,
+            **job.common_info(),
         }
         if job.external_id_field is not None:
             info["externalIdFieldName"] = job.external_id_field

@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sfsync.emulator.clock import OrgClock, format_datetime
 from sfsync.emulator.errors import ApiError
@@ -63,6 +64,18 @@ class BulkJob:
     def touch(self, clock: OrgClock) -> None:
         """Record a change of the job (``systemModstamp``)."""
         self.system_modstamp = format_datetime(clock.now())
+
+    def common_info(self) -> dict[str, Any]:
+        """The fields every Bulk 2.0 job info starts with (call with the lock held)."""
+        return {
+            "id": self.id,
+            "operation": self.operation,
+            "object": self.object,
+            "createdById": self.created_by,
+            "createdDate": self.created_date,
+            "systemModstamp": self.system_modstamp,
+            "state": self.state,
+        }
 
 
 class JobRegistry:

@@ -26,7 +26,7 @@ from starlette.responses import Response, StreamingResponse
 
 from sfsync.emulator.bulk.csvcodec import validate_format
 from sfsync.emulator.bulk.ingest_routes import CSV_TYPE, bad_job, list_page
-from sfsync.emulator.bulk.jobs import BulkJob, invalid_state, job_not_found
+from sfsync.emulator.bulk.jobs import BulkJob, invalid_state
 from sfsync.emulator.bulk.query import (
     PK_CHUNKING_OBJECTS,
     QueryJob,
@@ -35,7 +35,7 @@ from sfsync.emulator.bulk.query import (
     encode_locator,
     run_query_job,
 )
-from sfsync.emulator.bulk.service import BulkService, service_of
+from sfsync.emulator.bulk.service import BulkService, job_from, service_for
 from sfsync.emulator.clock import format_datetime
 from sfsync.emulator.errors import ApiError
 from sfsync.emulator.rest.common import (
@@ -44,7 +44,6 @@ from sfsync.emulator.rest.common import (
     json_bytes_response,
     json_object,
     no_content,
-    org_of,
     user_id_of,
     version_of,
 )
@@ -55,27 +54,18 @@ MAX_RESULT_PAGES = 5
 
 
 def _service(request: Request) -> BulkService:
-    return service_of(org_of(request))
+    return service_for(request)
 
 
 def _job(request: Request) -> QueryJob:
-    job = _service(request).registry.get(request.path_params["job_id"])
-    if not isinstance(job, QueryJob):
-        raise job_not_found()
-    return job
+    return job_from(request, QueryJob)
 
 
 def query_info(job: QueryJob, *, full: bool) -> dict[str, Any]:
     """Job info as section 4.3 lists it; ``full`` adds the GET-only fields."""
     with job.lock:
         info: dict[str, Any] = {
-            "id": job.id,
-            "operation": job.operation,
-            "object": job.object,
-            "createdById": job.created_by,
-            "createdDate": job.created_date,
-            "systemModstamp": job.system_modstamp,
-            "state": job.state,
+            **job.common_info(),
             "concurrencyMode": job.concurrency_mode,
             "contentType": "CSV",
             "apiVersion": float(job.api_version),

@@ -15,9 +15,11 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from sfsync.emulator.bulk.jobs import Allocations, JobRegistry
+from starlette.requests import Request
+
+from sfsync.emulator.bulk.jobs import Allocations, BulkJob, JobRegistry, job_not_found
 
 Runner = Callable[[Callable[[], None]], None]
 
@@ -74,3 +76,21 @@ def service_of(org: Any) -> BulkService:
             _SERVICES[org] = service
             org.on_reset(service.reset)
         return service
+
+
+J = TypeVar("J", bound=BulkJob)
+
+
+def service_for(request: Request) -> BulkService:
+    """The bulk service of the org serving ``request``."""
+    from sfsync.emulator.rest.common import org_of
+
+    return service_of(org_of(request))
+
+
+def job_from(request: Request, kind: type[J]) -> J:
+    """The job named by the request's ``job_id``, if it is of ``kind``; 404 otherwise."""
+    job = service_for(request).registry.get(request.path_params["job_id"])
+    if not isinstance(job, kind):
+        raise job_not_found()
+    return job
