@@ -35,6 +35,7 @@ from typing import Any
 
 from sfsync.connectors.salesforce.bulk import BULK_UNSUPPORTED, run_query_job
 from sfsync.connectors.salesforce.client import SalesforceClient
+from sfsync.connectors.salesforce.prefetch import prefetched
 from sfsync.connectors.salesforce.schema import entity_schema
 from sfsync.connectors.salesforce.soql import (
     Cursor,
@@ -209,10 +210,10 @@ class SalesforceSource:
             stream = snapshot_stream(entity)
             if await self._use_bulk(entity):
                 self.snapshot_api[entity] = "bulk"
-                pages = self._bulk_pages(entity, soql, schema)
+                pages = prefetched(self._bulk_pages(entity, soql, schema))
             else:
                 self.snapshot_api[entity] = "rest"
-                pages = self._rest_pages(soql)
+                pages = prefetched(self._rest_pages(soql))
             log.info("%s: snapshot through the %s API", entity, self.snapshot_api[entity])
             size = max(1, self.batch_size)
             async for records in pages:
