@@ -24,7 +24,7 @@ from sfsync.core.schema import EntitySchema, FieldKind
 from sfsync.spi.clock import Clock
 
 TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
-DEFAULT_MAX_RECORDS = 50_000
+DEFAULT_MAX_RECORDS = 10_000
 
 # Objects the Bulk API cannot query (Salesforce answers INVALIDENTITY); read them over REST.
 BULK_UNSUPPORTED = frozenset(
