@@ -27,28 +27,17 @@ import multiprocessing.connection
 import socket
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench_emulator_paging import FIELDS, realistic_rows
+from benchlib import FIELDS, realistic_rows, rss
 
 TOKEN = "bench-fixed-access-token"
 VERSION = "59.0"
 SOQL = f"SELECT {', '.join(FIELDS)} FROM Account"
 CHUNK_ROWS = 2000
 DISTINCT_PREBUILT_CHUNKS = 8
-
-
-def _rss(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of ``pid`` in MiB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) // 1024
-    return out
 
 
 def _server(rows: int, conn: multiprocessing.connection.Connection) -> None:
@@ -204,11 +193,11 @@ def main() -> None:
             ]
             for name, make_url in passes:
                 url = make_url()
-                before = _rss(server.pid or 0)
+                before = rss(server.pid or 0)
                 started = time.perf_counter()
                 rows, size = _download(client, url, args.max_records)
                 seconds = time.perf_counter() - started
-                after = _rss(server.pid or 0)
+                after = rss(server.pid or 0)
                 assert rows == args.rows, (name, rows)
                 figures[name] = rows / seconds
                 print(

@@ -23,83 +23,20 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import multiprocessing.connection
-import random
 import socket
 import statistics
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
+from benchlib import FIELDS, realistic_rows, rss
+
 TOKEN = "bench-fixed-access-token"
 VERSION = "59.0"
-FIELDS = (
-    "Id", "Name", "AccountNumber", "Type", "Industry", "Rating", "Phone", "Website",
-    "AnnualRevenue", "NumberOfEmployees", "Description", "BillingStreet", "BillingCity",
-    "BillingState", "BillingPostalCode", "BillingCountry", "OwnerId", "CreatedDate",
-    "LastModifiedDate", "SystemModstamp",
-)  # fmt: skip
 SOQL = f"SELECT {', '.join(FIELDS)} FROM Account"
 DISTINCT_PREBUILT_PAGES = 8
-
-_CITIES = (
-    ("Zürich", "ZH", "Switzerland"), ("São Paulo", "SP", "Brazil"), ("Berlin", "BE", "Germany"),
-    ("Austin", "TX", "USA"), ("Lyon", "ARA", "France"), ("Osaka", "27", "Japan"),
-)  # fmt: skip
-_WORDS = [
-    "alpha",
-    "beta",
-    "gamma",
-    "delta",
-    "supply",
-    "chain",
-    "cloud",
-    "retail",
-    "energy",
-    "logistics",
-    "partner",
-]
-
-
-def realistic_rows(count: int, seed: int = 20240601) -> Iterator[dict[str, Any]]:
-    """Account rows in wire form, deterministic from ``seed``."""
-    rng = random.Random(seed)
-    for n in range(count):
-        city, state, country = _CITIES[n % len(_CITIES)]
-        words = rng.randint(0, 30)
-        description = None if rng.random() < 0.3 else " ".join(rng.choices(_WORDS, k=words))
-        if description and rng.random() < 0.05:
-            description += "\nsecond line"
-        yield {
-            "Name": f"Account {n} {rng.choice(_WORDS).title()} GmbH",
-            "AccountNumber": f"AC-{n:08d}",
-            "Type": rng.choice(("Customer - Direct", "Prospect", "Partner")),
-            "Industry": rng.choice(("Energy", "Banking", "Retail", "Technology")),
-            "Rating": rng.choice(("Hot", "Warm", "Cold", None)),
-            "Phone": f"+41 44 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
-            "Website": f"https://www.example{n}.com",
-            "AnnualRevenue": None if rng.random() < 0.2 else round(rng.uniform(1e4, 1e9), 2),
-            "NumberOfEmployees": rng.randint(1, 100_000),
-            "Description": description,
-            "BillingStreet": f"Hauptstraße {rng.randint(1, 300)}",
-            "BillingCity": city,
-            "BillingState": state,
-            "BillingPostalCode": f"{rng.randint(1000, 99999)}",
-            "BillingCountry": country,
-        }
-
-
-def _rss(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of ``pid`` in MiB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) // 1024
-    return out
 
 
 def _server(records: int, conn: multiprocessing.connection.Connection) -> None:
@@ -124,7 +61,7 @@ def _server(records: int, conn: multiprocessing.connection.Connection) -> None:
         org.store, now=org.clock.now(), include_deleted=False, api_version=VERSION
     )
     page_records: list[bytes] = []
-    for _ in range(DISTINCT_PREBUILT_PAGES):
+    for _ in range(min(DISTINCT_PREBUILT_PAGES, -(-records // 2000))):
         batch = [next(result.records) for _ in range(min(2000, records))]
         page_records.append(orjson.dumps(batch))
     pages = -(-records // 2000)
@@ -213,11 +150,11 @@ def main() -> None:
             rates: dict[str, list[float]] = {name: [] for name, _, _ in paths}
             for round_number in range(1, args.rounds + 1):
                 for name, url, params in paths:
-                    before = _rss(server.pid or 0)
+                    before = rss(server.pid or 0)
                     started = time.perf_counter()
                     seen = _page_through(client, url, params)
                     seconds = time.perf_counter() - started
-                    after = _rss(server.pid or 0)
+                    after = rss(server.pid or 0)
                     assert seen == args.records, (name, seen)
                     rates[name].append(seen / seconds)
                     print(

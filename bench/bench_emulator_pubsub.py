@@ -55,19 +55,18 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import queue
-import random
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import fastavro
 import grpc
 import httpx
 
+from benchlib import realistic_rows, rss
 from sfsync.emulator.streaming.proto import pubsub_api_pb2 as pb
 from sfsync.emulator.streaming.proto import pubsub_api_pb2_grpc as pb_grpc
 
@@ -75,48 +74,6 @@ TOKEN = "bench-fixed-access-token"
 VERSION = "59.0"
 TOPIC = "/data/AccountChangeEvent"
 CREDITS = 100  # the emulator's (and Salesforce's) maximum outstanding num_requested
-
-_CITIES = (
-    ("Zürich", "ZH", "Switzerland"), ("São Paulo", "SP", "Brazil"), ("Berlin", "BE", "Germany"),
-    ("Austin", "TX", "USA"), ("Lyon", "ARA", "France"), ("Osaka", "27", "Japan"),
-)  # fmt: skip
-_WORDS = ("alpha", "beta", "gamma", "delta", "supply", "chain", "cloud", "retail", "energy")
-
-
-def realistic_rows(count: int, seed: int = 20240601) -> Iterator[dict[str, Any]]:
-    """Account rows in wire form (the shape of bench_emulator_paging.py), deterministic."""
-    rng = random.Random(seed)
-    for n in range(count):
-        city, state, country = _CITIES[n % len(_CITIES)]
-        words = rng.randint(0, 30)
-        description = None if rng.random() < 0.3 else " ".join(rng.choices(_WORDS, k=words))
-        yield {
-            "Name": f"Account {n} {rng.choice(_WORDS).title()} GmbH",
-            "AccountNumber": f"AC-{n:08d}",
-            "Type": rng.choice(("Customer - Direct", "Prospect", "Partner")),
-            "Industry": rng.choice(("Energy", "Banking", "Retail", "Technology")),
-            "Rating": rng.choice(("Hot", "Warm", "Cold", None)),
-            "Phone": f"+41 44 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
-            "Website": f"https://www.example{n}.com",
-            "AnnualRevenue": None if rng.random() < 0.2 else round(rng.uniform(1e4, 1e9), 2),
-            "NumberOfEmployees": rng.randint(1, 100_000),
-            "Description": description,
-            "BillingStreet": f"Hauptstraße {rng.randint(1, 300)}",
-            "BillingCity": city,
-            "BillingState": state,
-            "BillingPostalCode": f"{rng.randint(1000, 99999)}",
-            "BillingCountry": country,
-        }
-
-
-def _rss(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM of ``pid`` in MiB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) // 1024
-    return out
 
 
 def _load() -> str:
@@ -458,7 +415,7 @@ def main() -> None:
     target = f"127.0.0.1:{info['grpc_port']}"
     metadata = (("accesstoken", TOKEN), ("instanceurl", info["url"]), ("tenantid", info["org_id"]))
     print(f"records: {args.records:,} Accounts (bulk_insert {info['load_seconds']:.1f} s)")
-    rss: list[tuple[str, dict[str, int]]] = [("after load, serving", _rss(pid))]
+    memory: list[tuple[str, dict[str, int]]] = [("after load, serving", rss(pid))]
     http = httpx.Client(
         base_url=info["url"],
         headers={"Authorization": f"Bearer {TOKEN}", "Sforce-Call-Options": "client=bench"},
@@ -499,7 +456,7 @@ def main() -> None:
         sub.wait_for(len(ok), 30)
         time.sleep(0.5)  # let duplicates, if any, arrive
         sub.close()
-        rss.append(("after latency phase", _rss(pid)))
+        memory.append(("after latency phase", rss(pid)))
         received = [r for r in sub.received if r[0] == "L"]
         by_seq = {r[1]: r for r in received}
         commit_ms = [r[5] * 1000 - r[3] for r in received]
@@ -534,7 +491,7 @@ def main() -> None:
         sub.wait_for(len(paced), 60)
         time.sleep(0.5)
         sub.close()
-        rss.append(("after store-paced phase", _rss(pid)))
+        memory.append(("after store-paced phase", rss(pid)))
         received = [r for r in sub.received if r[0] == "P"]
         by_seq = {r[1]: r for r in received}
         span = paced[-1][2] - paced[0][1]
@@ -560,7 +517,7 @@ def main() -> None:
         sub.wait_for(args.changes, 600)
         time.sleep(0.5)
         sub.close()
-        rss.append(("after throughput phase", _rss(pid)))
+        memory.append(("after throughput phase", rss(pid)))
         got = [r for r in sub.received if r[0] == "T"]
         last_recv = max(r[4] for r in got)
         first_recv = min(r[4] for r in got)
@@ -597,7 +554,7 @@ def main() -> None:
             f"  replay of the same events (no commits running): {replay_rate:,.0f} events/s "
             f"({replay_seconds:.2f} s)  " + _integrity(sub.received, "T", set(range(args.changes)))
         )
-        rss.append(("after replay", _rss(pid)))
+        memory.append(("after replay", rss(pid)))
 
         # ------------------------------------------------------------------ 3. floor
         cursor = int.from_bytes(before_replay, "big")
@@ -634,9 +591,9 @@ def main() -> None:
         retained = parent.recv()
         print()
         print(f"4. server memory (bus retains {retained:,} events on {TOPIC}, 72 h)")
-        for label, mem in rss:
+        for label, mem in memory:
             print(f"  {label:24s} RSS {mem['VmRSS']:6,} MiB   peak {mem['VmHWM']:6,} MiB")
-        grown = rss[-1][1]["VmRSS"] - rss[0][1]["VmRSS"]
+        grown = memory[-1][1]["VmRSS"] - memory[0][1]["VmRSS"]
         print(
             f"  growth load -> after replay: {grown:+,} MiB "
             f"= {grown * 1024 * 1024 / max(1, retained):,.0f} B per retained event"

@@ -60,7 +60,7 @@ from typing import Any
 
 import httpx
 
-from bench_emulator_paging import FIELDS, realistic_rows
+from benchlib import FIELDS, realistic_rows
 
 TOKEN = "00D000000000001!bench-sf-to-sql-token"
 VERSION = "59.0"
