@@ -13,7 +13,7 @@ from sfsync.core.errors import (
 )
 from sfsync.core.events import Batch, ChangeEvent, Operation, Position
 from sfsync.core.retry import GiveUp, RetryPolicy, Wait
-from sfsync.core.state import PipelineState, TargetState, Trigger, next_state
+from sfsync.core.state import PipelineState, Trigger, next_state
 
 __all__ = [
     "AckTracker",
@@ -34,7 +34,6 @@ __all__ = [
     "SnapshotProgress",
     "SnapshotStatus",
     "SyncError",
-    "TargetState",
     "Trigger",
     "Wait",
     "next_state",

@@ -1,8 +1,8 @@
 """The pipeline's lifecycle as a transition table.
 
-:class:`TargetState` is what a user asks for (run, pause, stop); :class:`PipelineState` is what
-the pipeline reports. The runtime turns the difference into :class:`Trigger` values and asks
-:func:`next_state` where that leads. Any pair missing from :data:`TRANSITIONS` is illegal.
+:class:`PipelineState` is what the pipeline reports. What happens to it (a start, a finished
+snapshot, a stop request, a fatal error) arrives as a :class:`Trigger`, and :func:`next_state`
+says where that leads. Any pair missing from :data:`TRANSITIONS` is illegal.
 
 Retrying a transient failure is not a state: the executor retries a call in place and the
 pipeline's status reports it; only a failure that gives up fires ``FATAL``. Pausing a snapshot
@@ -15,14 +15,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from types import MappingProxyType
-
-
-class TargetState(enum.Enum):
-    """What the operator wants the pipeline to do."""
-
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
 
 
 class PipelineState(enum.Enum):

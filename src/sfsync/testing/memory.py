@@ -15,7 +15,7 @@ import anyio
 
 from sfsync.core.checkpoint import Checkpoint, snapshot_stream
 from sfsync.core.deadletter import DeadLetter
-from sfsync.core.errors import FatalError, RetryableError, SkippableError, SyncError
+from sfsync.core.errors import FatalError, RetryableError, SkippableError
 from sfsync.core.events import Batch, ChangeEvent, Operation, Position
 from sfsync.core.schema import EntitySchema
 from sfsync.spi.sink import Outcome, OutcomeKind, SinkCapabilities, SinkContext
@@ -273,8 +273,3 @@ class MemoryDeadLetterStore:
 
     async def count(self, sync: str | None = None) -> int:
         return len([d for d in self.letters if sync is None or d.sync == sync])
-
-
-def raise_error(error: SyncError) -> None:
-    """Raise ``error`` (for fault hooks written as lambdas)."""
-    raise error
