@@ -46,6 +46,16 @@ def selection(obj: ObjectSync) -> EntitySelection:
     )
 
 
+def check_sync_names(config: SyncConfig, names: Sequence[str]) -> None:
+    """Raise a ConfigError listing the defined syncs if ``names`` holds an unknown one."""
+    unknown = set(names) - {s.name for s in config.syncs}
+    if unknown:
+        raise ConfigError(
+            f"no sync named {', '.join(sorted(unknown))}",
+            hint=f"defined syncs: {', '.join(s.name for s in config.syncs)}",
+        )
+
+
 @dataclass
 class Runtime:
     """Pipelines built from a configuration, with the stores they share.
@@ -85,12 +95,7 @@ async def build_runtime(
     clock = clock or SystemClock()
     runtime = Runtime(config)
     wanted = set(only)
-    unknown = wanted - {s.name for s in config.syncs}
-    if unknown:
-        raise ConfigError(
-            f"no sync named {', '.join(sorted(unknown))}",
-            hint=f"defined syncs: {', '.join(s.name for s in config.syncs)}",
-        )
+    check_sync_names(config, only)
     syncs = [s for s in config.syncs if (s.name in wanted if wanted else s.enabled)]
     state = await open_state(config.state.url)
     runtime.stack.push_async_callback(state.aclose)
@@ -166,12 +171,7 @@ async def _with_sinks(
 ) -> list[CheckpointView]:
     """Run ``action`` for each named sync (all when empty) with its opened sink, if that sink
     keeps checkpoints with its data, and the state store."""
-    unknown = set(names) - {s.name for s in config.syncs}
-    if unknown:
-        raise ConfigError(
-            f"no sync named {', '.join(sorted(unknown))}",
-            hint=f"defined syncs: {', '.join(s.name for s in config.syncs)}",
-        )
+    check_sync_names(config, names)
     clock = SystemClock()
     state = await open_state(config.state.url)
     views: list[CheckpointView] = []

@@ -30,6 +30,16 @@ err_console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False)
 
 
+def print_config_error(exc: Exception) -> None:
+    """Every problem of a configuration error (file:line:col, field, fix), unwrapped, so
+    that editors can jump to the place; other configuration errors as one line."""
+    problems = getattr(exc, "problems", None)
+    for problem in problems or ():
+        err_console.print(problem.render(), markup=False, soft_wrap=True)
+    if not problems:
+        err_console.print(f"configuration error: {exc}", markup=False, soft_wrap=True)
+
+
 def _version(value: bool) -> None:
     if value:
         out_console.print(f"sfsync {__version__}")
@@ -112,12 +122,7 @@ def _run(config: Path, *, once: bool, only: list[str]) -> int:
     try:
         statuses = anyio.run(lambda: run_config(config, once=once, only=only, console=out_console))
     except ConfigError as exc:
-        problems = getattr(exc, "problems", None)
-        if problems:
-            for problem in problems:
-                err_console.print(problem.render(), markup=False, soft_wrap=True)
-        else:
-            err_console.print(f"configuration error: {exc}", markup=False, soft_wrap=True)
+        print_config_error(exc)
         return EXIT_CONFIG
     return exit_code(statuses)
 
@@ -323,11 +328,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        problems = getattr(exc, "problems", None)
-        for problem in problems or ():
-            err_console.print(problem.render(), markup=False, soft_wrap=True)
-        if not problems:
-            err_console.print(f"configuration error: {exc}", markup=False, soft_wrap=True)
+        print_config_error(exc)
         sys.exit(EXIT_CONFIG)
     except SyncError as exc:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
