@@ -22,7 +22,10 @@ class EntitySelection:
         fields: fields to sync, or ``None`` for all the source can read.
         exclude: fields to leave out.
         where: a row filter in the source's own condition language (SOQL for Salesforce).
-        target: the name in the target (a table), or ``None`` for the sink's default.
+        target: the entity's name on the side that is not Salesforce (the SQL table), whichever
+            way the sync runs: the table a sink writes, or the table a SQL source reads when the
+            sync writes into Salesforce (then ``name`` is the Salesforce object the rows become).
+            ``None`` for the connector's default.
         deletes: how the target applies deletes.
         key: the field that identifies records across both sides.
     """
