@@ -166,6 +166,42 @@ AUTH_FLOWS: tuple[str, ...] = (
 )
 
 
+class StreamingSettings(_Frozen):
+    """How `mode: realtime` syncs follow Change Data Capture (the Pub/Sub API, gRPC)."""
+
+    pubsub_endpoint: str = Field(
+        default="api.pubsub.salesforce.com:7443",
+        pattern=r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$",
+        description="`host:port` of the Pub/Sub API: Salesforce's global endpoint, or the "
+        "emulator's `--grpc-port` (`127.0.0.1:7011`).",
+    )
+    tls: bool = Field(
+        default=True,
+        description="Speak TLS to the Pub/Sub API (always for Salesforce; the emulator serves "
+        "plain gRPC unless started with a certificate).",
+    )
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of a private CA to trust for the Pub/Sub API (the emulator's).",
+    )
+    fallback_after: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive stream failures (with backoff between them) after which the "
+        "object is polled instead, until streaming works again.",
+    )
+    fallback_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between polls while an object is on the polling fallback.",
+    )
+    retry_stream_after: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds on the polling fallback before streaming is tried again.",
+    )
+
+
 class SalesforceConnection(_Frozen):
     """A Salesforce org (or the local emulator) and how to log in to it."""
 
@@ -196,6 +232,10 @@ class SalesforceConnection(_Frozen):
         default=120.0, gt=0, description="Seconds to wait for one HTTP response."
     )
     auth: SalesforceAuth = Field(description="How to log in; `flow` selects the method.")
+    streaming: StreamingSettings = Field(
+        default_factory=StreamingSettings,
+        description="Change Data Capture streaming, used by syncs with `mode: realtime`.",
+    )
 
     @field_validator("api_version", mode="before")
     @classmethod
