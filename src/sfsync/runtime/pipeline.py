@@ -189,7 +189,10 @@ class Pipeline:
         opts = self.options
         try:
             source_ctx = SourceContext(
-                sync_name=opts.name, clock=self.clock, batch_size=opts.batch_size
+                sync_name=opts.name,
+                clock=self.clock,
+                batch_size=opts.batch_size,
+                follow=opts.mode is RunMode.CONTINUOUS,
             )
             # An endpoint that is still starting (or briefly unreachable) is waited for.
             await self._retrying(lambda: self.source.open(source_ctx))

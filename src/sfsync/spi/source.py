@@ -60,12 +60,15 @@ class SourceContext:
         clock: the only time the source may use.
         logger: where the source logs.
         batch_size: preferred number of events per batch.
+        follow: ``changes`` of a real-time source follows the stream until cancelled; when
+            false (``sync --once``) it reads what is there now and ends, as a poll does.
     """
 
     sync_name: str
     clock: Clock
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("sfsync.source"))
     batch_size: int = 2000
+    follow: bool = True
 
 
 class Source(Protocol):
