@@ -100,12 +100,6 @@ async def build_runtime(
     state = await open_state(config.state.url)
     runtime.stack.push_async_callback(state.aclose)
     for sync in syncs:
-        if sync.mode == "realtime":
-            raise ConfigError(
-                f"sync {sync.name!r}: mode realtime needs Change Data Capture streaming, "
-                "which this version does not have yet",
-                hint="use mode: polling (near-real time) for now",
-            )
         source_conn = config.connections[sync.source]
         target_conn = config.connections[sync.target]
         source_spec = registry.get(source_conn.type)
@@ -121,12 +115,24 @@ async def build_runtime(
                 hint=f"connectors that can: {_with_role(registry, 'sink')}",
             )
         entities = tuple(selection(o) for o in sync.objects)
-        request = ConnectorRequest(sync_name=sync.name, entities=entities, clock=clock)
+        realtime = sync.mode == "realtime"
+        request = ConnectorRequest(
+            sync_name=sync.name,
+            entities=entities,
+            clock=clock,
+            options={"realtime": True} if realtime else {},
+        )
+        source = source_spec.source(source_conn.config, request)
+        if realtime and not source.capabilities.realtime:
+            raise ConfigError(
+                f"sync {sync.name!r}: connector {source_conn.type!r} cannot stream changes",
+                hint="use mode: polling for this source",
+            )
         # A sync without an interval (batch mode without a schedule) runs one pass even
-        # under `sfsync run`.
+        # under `sfsync run`; a real-time one follows its stream until stopped.
         repeat = sync.effective_interval
         every = interval if interval is not None else (repeat.total_seconds() if repeat else 0.0)
-        continuous = not once and (repeat is not None or interval is not None)
+        continuous = not once and (realtime or repeat is not None or interval is not None)
         options = PipelineOptions(
             name=sync.name,
             entities=tuple(e.name for e in entities),
@@ -139,7 +145,7 @@ async def build_runtime(
         runtime.pipelines.append(
             Pipeline(
                 options=options,
-                source=source_spec.source(source_conn.config, request),
+                source=source,
                 sink=sink_spec.sink(target_conn.config, request),
                 checkpoints=state.checkpoints,
                 dead_letters=state.dead_letters,

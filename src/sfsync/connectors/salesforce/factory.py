@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sfsync.connectors.salesforce.auth import (
     ClientCredentials,
     Grant,
@@ -20,7 +22,9 @@ from sfsync.connectors.salesforce.config import (
     RefreshTokenAuth,
     SalesforceConnection,
 )
+from sfsync.connectors.salesforce.pubsub import Credentials, PubSubClient
 from sfsync.connectors.salesforce.source import ObjectSelection, SalesforceSource
+from sfsync.connectors.salesforce.stream import StreamingSource, StreamOptions
 from sfsync.core.errors import ConfigError
 from sfsync.spi.clock import Clock
 from sfsync.spi.spec import ConnectorRequest
@@ -108,17 +112,42 @@ def build_client(conn: SalesforceConnection, clock: Clock) -> SalesforceClient:
     )
 
 
-def build_source(conn: SalesforceConnection, request: ConnectorRequest) -> SalesforceSource:
+def build_source(
+    conn: SalesforceConnection, request: ConnectorRequest
+) -> SalesforceSource | StreamingSource:
     """The source a sync reads Salesforce with.
 
-    Options (``request.options``): ``overlap`` (seconds re-read before the polling cursor).
+    Options (``request.options``): ``overlap`` (seconds re-read before the polling cursor);
+    ``realtime`` (true: follow Change Data Capture over the Pub/Sub API, with the
+    connection's ``streaming`` settings).
     """
     overlap = request.options.get("overlap", 60.0)
-    return SalesforceSource(
+    rest = SalesforceSource(
         build_client(conn, request.clock),
         [
             ObjectSelection(name=e.name, fields=e.fields, exclude=e.exclude, where=e.where)
             for e in request.entities
         ],
         overlap=float(overlap) if isinstance(overlap, int | float) else 60.0,
+    )
+    if not request.options.get("realtime"):
+        return rest
+    settings = conn.streaming
+
+    def pubsub(credentials: Callable[[], Credentials]) -> PubSubClient:
+        return PubSubClient(
+            settings.pubsub_endpoint,
+            credentials,
+            tls=settings.tls,
+            ca_file=str(settings.ca_file) if settings.ca_file else None,
+        )
+
+    return StreamingSource(
+        rest,
+        pubsub,
+        StreamOptions(
+            fallback_after=settings.fallback_after,
+            fallback_interval=settings.fallback_interval,
+            retry_stream_after=settings.retry_stream_after,
+        ),
     )
