@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sfsync.connectors.salesforce.config import SalesforceConnection
+from sfsync.spi.sink import Sink
 from sfsync.spi.source import Source
 from sfsync.spi.spec import ConnectorRequest, ConnectorSpec
 
@@ -21,9 +22,16 @@ def _source(conn: Any, request: ConnectorRequest) -> Source:
     return build_source(conn, request)
 
 
+def _sink(conn: Any, request: ConnectorRequest) -> Sink:
+    from sfsync.connectors.salesforce.factory import build_sink
+
+    return build_sink(conn, request)
+
+
 SPEC = ConnectorSpec(
     name="salesforce",
     summary="Salesforce orgs (and the local emulator): REST snapshot and incremental polling",
     config=SalesforceConnection,
     source=_source,
+    sink=_sink,
 )

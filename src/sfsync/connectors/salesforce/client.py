@@ -147,10 +147,12 @@ class SalesforceClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         what: str | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send one authenticated call; return the response if it succeeded (2xx, 300, 304).
 
-        ``path`` is a server path (``/services/data/...``) or an absolute URL.
+        ``path`` is a server path (``/services/data/...``) or an absolute URL. ``content`` is a
+        raw body (a Bulk CSV upload) sent instead of ``json``, with the caller's Content-Type.
 
         Raises:
             RetryableError, RateLimitError, SkippableError, FatalError: per
@@ -158,9 +160,9 @@ class SalesforceClient:
         """
         await self.open()
         url = path if path.startswith("http") else self.instance_url + path
-        content = orjson.dumps(json) if json is not None else None
         req_headers = dict(headers or {})
-        if content is not None:
+        if json is not None:
+            content = orjson.dumps(json)
             req_headers.setdefault("Content-Type", "application/json")
         label = what or f"{method} {path}"
         try:

@@ -202,6 +202,48 @@ class StreamingSettings(_Frozen):
     )
 
 
+class SinkSettings(_Frozen):
+    """How syncs write into this org (docs/salesforce-sink.md explains each choice)."""
+
+    bulk_threshold: int = Field(
+        default=5000,
+        ge=1,
+        description="Rows of one object and operation in one batch from which the Bulk API "
+        "2.0 is used instead of sObject Collections (200 records a call).",
+    )
+    budget_pressure: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Share of the org's daily API allocation in use above which the Bulk API "
+        "is used as soon as it needs fewer calls than Collections would.",
+    )
+    max_batch: int = Field(
+        default=10000,
+        ge=1,
+        description="The most events the sink takes in one write.",
+    )
+    collections_size: int = Field(
+        default=200,
+        ge=1,
+        le=200,
+        description="Records per sObject Collections call (Salesforce's maximum is 200).",
+    )
+    concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=25,
+        description="Collections calls in flight at once; rows of one parent always share a "
+        "call or go one after another, never in parallel (UNABLE_TO_LOCK_ROW).",
+    )
+    insert_markers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per object keyed by `Id`, a text field that receives the source row's key "
+        "on insert, so that a retried insert finds the record its first attempt created "
+        "(`{Contact: Sfsync_Key__c}`).",
+    )
+
+
 class SalesforceConnection(_Frozen):
     """A Salesforce org (or the local emulator) and how to log in to it."""
 
@@ -235,6 +277,10 @@ class SalesforceConnection(_Frozen):
     streaming: StreamingSettings = Field(
         default_factory=StreamingSettings,
         description="Change Data Capture streaming, used by syncs with `mode: realtime`.",
+    )
+    sink: SinkSettings = Field(
+        default_factory=SinkSettings,
+        description="How syncs write into Salesforce (Collections or Bulk API, batch sizes).",
     )
 
     @field_validator("api_version", mode="before")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sfsync.connectors.salesforce.auth import (
     ClientCredentials,
@@ -28,6 +29,9 @@ from sfsync.connectors.salesforce.stream import StreamingSource, StreamOptions
 from sfsync.core.errors import ConfigError
 from sfsync.spi.clock import Clock
 from sfsync.spi.spec import ConnectorRequest
+
+if TYPE_CHECKING:
+    from sfsync.connectors.salesforce.sink import SalesforceSink
 
 
 def _url(value: object) -> str:
@@ -150,4 +154,18 @@ def build_source(
             fallback_interval=settings.fallback_interval,
             retry_stream_after=settings.retry_stream_after,
         ),
+    )
+
+
+def build_sink(conn: SalesforceConnection, request: ConnectorRequest) -> SalesforceSink:
+    """The sink a sync writes Salesforce with: each entity's ``name`` is the object and its
+    ``key`` the field rows are matched by (``Id`` or an external id field); the connection's
+    ``sink`` section sets batch sizes and the Collections/Bulk threshold."""
+    from sfsync.connectors.salesforce.sink import SalesforceSink
+
+    return SalesforceSink(
+        build_client(conn, request.clock),
+        keys={e.name: e.key for e in request.entities},
+        settings=conn.sink,
+        clock=request.clock,
     )

@@ -1,0 +1,487 @@
+"""The Salesforce sink: ordered, lock-aware, duplicate-free writes into an org.
+
+Lifecycle (see :mod:`sfsync.spi.sink`): ``open`` logs in; ``prepare(schema)`` reads the
+object's describe, checks the configured key (``Id`` or an external id field) and names the
+fields Salesforce would refuse (they are left out of every write); ``write(batch)`` applies a
+batch and returns one outcome per event; ``flush`` has nothing to do (every call commits on
+its own) and checkpoints stay in the runtime's state store (``stores_checkpoints`` is false).
+
+How a batch is written:
+
+1. :func:`~.writeplan.plan_batch` turns events into record writes: upserts by external id,
+   inserts, updates and deletes by Id; consecutive changes of one record merge into one write,
+   and a record changed, deleted and changed again within a batch is written in rounds.
+2. Each round writes parents before children (:func:`~.ordering.object_order` from the
+   describe metadata's reference fields), deletes children before parents. A child refers to
+   a parent by the parent's external id (``Account.Ext_Id__c``), which Salesforce resolves
+   when the child is written: the parent needs no Salesforce Id yet, only to be written first,
+   which the order guarantees; a parent and a child of one object (a self-lookup) go in
+   successive calls.
+3. Per object and operation, :func:`~.routing.choose_api` picks sObject Collections or a
+   Bulk API 2.0 job from the volume and the org's remaining API budget. Collections calls are
+   packed by :func:`~.ordering.pack` so that rows of one parent share a call or go one after
+   another in one lane, and lanes run in parallel (``concurrency``).
+4. Each row's result becomes its events' outcome: APPLIED with the record's Id; RETRY for a
+   transient row error (``UNABLE_TO_LOCK_ROW``) or a call that failed as a whole; REJECTED
+   with Salesforce's code and message for data Salesforce refuses. Only RETRY rows come back.
+   If one change of a record must be retried, the record's later changes in the batch are
+   retried with it (never applied out of order).
+
+Inserts without an external id (key ``Id``, no Id yet) cannot be made idempotent by the API, so
+the sink remembers, per ``(object, source key)``:
+
+* the Id of every record it created: a later change of the same source row, or a replay of
+  the insert, updates that record instead of inserting again;
+* inserts whose call failed without an answer (a dropped connection, a timeout, a 5xx): the
+  insert may have landed. Before such an insert is sent again the sink looks for it: by the
+  object's insert marker field when one is configured (``insert_markers``: the source key is
+  written into it on insert, and a query for the key finds the record), otherwise among the
+  records the integration user created since the attempt began whose values equal the
+  insert's. A record found is claimed (once) and updated; otherwise the insert is sent again.
+
+The memory of created Ids lives as long as the sink (bounded); the marker field makes the check
+survive restarts, which is why it is recommended where no external id can be added.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import anyio
+
+from sfsync.connectors.salesforce.client import SalesforceClient
+from sfsync.connectors.salesforce.collections import write_chunk
+from sfsync.connectors.salesforce.config import SinkSettings
+from sfsync.connectors.salesforce.ingest import run_ingest_job
+from sfsync.connectors.salesforce.landed import find_landed
+from sfsync.connectors.salesforce.objectinfo import ObjectInfo
+from sfsync.connectors.salesforce.ordering import object_order, pack
+from sfsync.connectors.salesforce.results import RowResult
+from sfsync.connectors.salesforce.routing import Api, Route, choose_api
+from sfsync.connectors.salesforce.soql import quote_string
+from sfsync.connectors.salesforce.undelete import undelete
+from sfsync.connectors.salesforce.writeplan import RowWrite, WriteKind, plan_batch
+from sfsync.core.checkpoint import Checkpoint
+from sfsync.core.errors import RetryableError, SkippableError, SyncError
+from sfsync.core.events import Batch
+from sfsync.core.schema import EntitySchema
+from sfsync.spi.clock import Clock, SystemClock
+from sfsync.spi.sink import Outcome, OutcomeKind, SinkCapabilities, SinkContext
+
+log = logging.getLogger("sfsync.salesforce.sink")
+
+LEDGER_SIZE = 200_000
+"""Created Ids remembered per sink (oldest forgotten first)."""
+
+_ALREADY_GONE = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Uncertain:
+    since: datetime
+    values: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTaken:
+    """One group's route, kept for logs, tests and the bench."""
+
+    sobject: str
+    kind: str
+    rows: int
+    route: Route
+
+
+class SalesforceSink:
+    """A :class:`~sfsync.spi.sink.Sink` writing into a Salesforce org.
+
+    Args:
+        client: an (unopened) client; the sink opens and closes it.
+        keys: per object, its configured key field (``Id`` or an external id field);
+            objects not listed are keyed by ``Id``.
+        settings: the connection's sink section.
+        clock: waits between Bulk job polls; default the system clock (``open`` takes the
+            runtime's).
+    """
+
+    def __init__(
+        self,
+        client: SalesforceClient,
+        *,
+        keys: Mapping[str, str] | None = None,
+        settings: SinkSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings or SinkSettings()
+        self._keys = dict(keys or {})
+        self._clock: Clock = clock or SystemClock()
+        self._infos: dict[str, ObjectInfo] = {}
+        self._key_fields: dict[str, str] = {}
+        self._created: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._uncertain: dict[tuple[str, str], _Uncertain] = {}
+        self._warned: set[tuple[str, str]] = set()
+        self.routes: list[RouteTaken] = []
+        self.capabilities = SinkCapabilities(
+            deletes=True,
+            partial_updates=True,
+            max_batch=self.settings.max_batch,
+            stores_checkpoints=False,
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def open(self, ctx: SinkContext) -> None:
+        self._clock = ctx.clock
+        await self.client.open()
+
+    async def prepare(self, schema: EntitySchema) -> list[str]:
+        """Check the key and the fields of ``schema.name``; notices name the fields left out."""
+        info = await self._info(schema.name)
+        key = self._key_fields[info.name]
+        refused = [
+            name
+            for name in schema.fields
+            if name.lower() not in (key.lower(), "id") and info.writable_name(name) is None
+        ]
+        for name in refused:
+            self._warned.add((info.name, name))
+        if not refused:
+            return []
+        return [
+            f"{info.name}: {', '.join(refused)} cannot be written in Salesforce (read-only or "
+            "unknown) and are left out of every write"
+        ]
+
+    async def flush(self, checkpoint: Checkpoint | None) -> None:
+        return None  # every Salesforce call commits on its own
+
+    async def load_checkpoint(self) -> Checkpoint | None:
+        return None
+
+    async def forget_checkpoint(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # --- metadata -----------------------------------------------------------------------------
+
+    async def _info(self, sobject: str) -> ObjectInfo:
+        info = self._infos.get(sobject)
+        if info is None:
+            info = ObjectInfo.from_describe(await self.client.describe(sobject))
+            self._key_fields[sobject] = info.key_field(self._keys.get(sobject, "Id"))
+            self._infos[sobject] = info
+        return info
+
+    # --- writing ------------------------------------------------------------------------------
+
+    async def write(self, batch: Batch) -> list[Outcome]:
+        """Apply ``batch``; one outcome per event, in order (see the module docstring)."""
+        events = batch.events
+        if not events:
+            return []
+        for entity in dict.fromkeys(e.entity for e in events):
+            await self._info(entity)
+        plan = plan_batch(events, self._infos, self._key_fields)
+        outcomes: list[Outcome | None] = [None] * len(events)
+        for index, reason in plan.refused.items():
+            outcomes[index] = Outcome.rejected(
+                SkippableError(
+                    reason, code="MISSING_ID", hint="map the Salesforce Id into the rows"
+                )
+            )
+        for sobject, fields in plan.dropped.items():
+            new = sorted(f for f in fields if (sobject, f) not in self._warned)
+            if new:
+                self._warned.update((sobject, f) for f in new)
+                log.warning("%s: fields %s cannot be written; left out", sobject, ", ".join(new))
+        blocked: dict[tuple[str, str], SyncError] = {}
+        for writes in plan.rounds:
+            ready: list[RowWrite] = []
+            for w in writes:
+                earlier = blocked.get((w.sobject, w.source_key))
+                if earlier is None:
+                    ready.append(w)
+                    continue
+                error = RetryableError(
+                    f"{w.sobject} {w.source_key}: an earlier change of this record in the "
+                    f"batch is retried first ({earlier})"
+                )
+                for i in w.indices:
+                    outcomes[i] = Outcome(OutcomeKind.RETRY, error=error)
+            results = await self._apply_round(ready)
+            for w in ready:
+                outcome = _outcome(results[id(w)])
+                if outcome.kind is OutcomeKind.RETRY and outcome.error is not None:
+                    blocked[(w.sobject, w.source_key)] = outcome.error
+                for i in w.indices:
+                    outcomes[i] = outcome
+        missing = [i for i, o in enumerate(outcomes) if o is None]
+        if missing:  # pragma: no cover - every event is planned, refused or blocked
+            raise AssertionError(f"events {missing} got no outcome")
+        return [o for o in outcomes if o is not None]
+
+    async def _apply_round(self, writes: Sequence[RowWrite]) -> dict[int, RowResult]:
+        results: dict[int, RowResult] = {}
+        await self._undelete([w for w in writes if w.undelete])
+        objects = object_order(
+            dict.fromkeys(w.sobject for w in writes),
+            {o: self._infos[o].parents for o in {w.sobject for w in writes}},
+        )
+        for sobject in objects:
+            for kind in (WriteKind.UPSERT, WriteKind.UPDATE, WriteKind.INSERT):
+                rows = [w for w in writes if w.sobject == sobject and w.kind is kind]
+                for wave in self._waves(sobject, rows):
+                    results.update(await self._put(sobject, kind, wave))
+        for sobject in reversed(objects):
+            rows = [w for w in writes if w.sobject == sobject and w.kind is WriteKind.DELETE]
+            if rows:
+                results.update(await self._delete(sobject, rows))
+        return results
+
+    def _waves(self, sobject: str, rows: list[RowWrite]) -> list[list[RowWrite]]:
+        """``rows`` split so that a row whose parent (same object, by its key) is among them
+        goes in a later call than that parent."""
+        info = self._infos[sobject]
+        key = self._key_fields[sobject].lower()
+        if sobject not in info.parents or len(rows) < 2:
+            return [rows] if rows else []
+        by_key = {str(r.key): r for r in rows if r.key is not None}
+        depth: dict[int, int] = {}
+
+        def level(row: RowWrite, seen: frozenset[int]) -> int:
+            if id(row) in depth:
+                return depth[id(row)]
+            parents = [
+                by_key[value]
+                for target, field, value in row.parent_keys(info)
+                if target == sobject and field in (key, "id") and value in by_key
+            ]
+            result = 0
+            for parent in parents:
+                if id(parent) not in seen and parent is not row:
+                    result = max(result, 1 + level(parent, seen | {id(row)}))
+            depth[id(row)] = result
+            return result
+
+        waves: dict[int, list[RowWrite]] = {}
+        for row in rows:
+            waves.setdefault(level(row, frozenset()), []).append(row)
+        return [waves[n] for n in sorted(waves)]
+
+    def _route(self, sobject: str, kind: WriteKind, rows: int) -> Route:
+        route = choose_api(
+            rows,
+            bulk_capable=kind is not WriteKind.INSERT,
+            usage=self.client.usage,
+            bulk_threshold=self.settings.bulk_threshold,
+            budget_pressure=self.settings.budget_pressure,
+            collections_size=self.settings.collections_size,
+        )
+        self.routes.append(RouteTaken(sobject, kind.value, rows, route))
+        log.debug(
+            "%s %s of %d rows over %s: %s", sobject, kind.value, rows, route.api.value, route.reason
+        )
+        return route
+
+    async def _put(
+        self, sobject: str, kind: WriteKind, rows: list[RowWrite]
+    ) -> dict[int, RowResult]:
+        if not rows:
+            return {}
+        results: dict[int, RowResult] = {}
+        if kind is WriteKind.INSERT:
+            rows, known = await self._settle_inserts(sobject, rows)
+            if known:
+                updates = await self._put(sobject, WriteKind.UPDATE, [u for _, u in known])
+                for original, update in known:
+                    results[id(original)] = updates[id(update)]
+            if not rows:
+                return results
+        route = self._route(sobject, kind, len(rows))
+        if route.api is Api.BULK:
+            info = self._infos[sobject]
+            parents = {id(r): r.parent_keys(info) for r in rows}
+            answers = await run_ingest_job(
+                self.client, rows, parent_keys=parents, clock=self._clock
+            )
+            results.update((id(r), a) for r, a in zip(rows, answers, strict=True))
+            return results
+        results.update(await self._collections(sobject, rows))
+        return results
+
+    async def _collections(self, sobject: str, rows: list[RowWrite]) -> dict[int, RowResult]:
+        info = self._infos[sobject]
+        lookups = info.lookup_fields()
+        lanes = pack(
+            rows,
+            lambda r: r.parent_keys(info),
+            size=self.settings.collections_size,
+            lanes=self.settings.concurrency,
+        )
+        results: dict[int, RowResult] = {}
+        marker = self._marker(sobject)
+
+        async def run_lane(calls: list[tuple[RowWrite, ...]]) -> None:
+            for call in calls:
+                extra = None
+                if marker is not None and call[0].kind is WriteKind.INSERT:
+                    extra = {i: {marker: r.source_key} for i, r in enumerate(call)}
+                started = self._clock.now()
+                answers = await write_chunk(self.client, call, lookups, extra=extra)
+                for row, answer in zip(call, answers, strict=True):
+                    results[id(row)] = answer
+                    self._remember(row, answer, started)
+
+        async with anyio.create_task_group() as group:
+            for lane in lanes:
+                group.start_soon(run_lane, [chunk.items for chunk in lane])
+        return results
+
+    def _marker(self, sobject: str) -> str | None:
+        for name, field in self.settings.insert_markers.items():
+            if name.lower() == sobject.lower():
+                return field
+        return None
+
+    def _remember(self, row: RowWrite, answer: RowResult, started: datetime) -> None:
+        """Record created Ids, and inserts whose fate is unknown (a call lost on the way)."""
+        if row.kind is not WriteKind.INSERT:
+            return
+        ident = (row.sobject, row.source_key)
+        if answer.ok and answer.record_id:
+            self._uncertain.pop(ident, None)
+            self._created[ident] = answer.record_id
+            self._created.move_to_end(ident)
+            while len(self._created) > LEDGER_SIZE:
+                self._created.popitem(last=False)
+        elif answer.call_failed and isinstance(answer.error, RetryableError):
+            previous = self._uncertain.get(ident)
+            since = previous.since if previous is not None else started
+            self._uncertain[ident] = _Uncertain(since, dict(row.values))
+
+    async def _settle_inserts(
+        self, sobject: str, rows: list[RowWrite]
+    ) -> tuple[list[RowWrite], list[tuple[RowWrite, RowWrite]]]:
+        """Split inserts into those to send and those whose record exists already (created
+        by this sink, or by an earlier attempt whose answer was lost): ``(original, update)``."""
+        fresh: list[RowWrite] = []
+        known: list[tuple[RowWrite, RowWrite]] = []
+        doubtful: list[RowWrite] = []
+        for row in rows:
+            ident = (sobject, row.source_key)
+            created = self._created.get(ident)
+            if created is not None:
+                known.append((row, replace(row, kind=WriteKind.UPDATE, key=created)))
+            elif ident in self._uncertain:
+                doubtful.append(row)
+            else:
+                fresh.append(row)
+        if doubtful:
+            attempts = {r.source_key: self._uncertain[(sobject, r.source_key)] for r in doubtful}
+            found = await find_landed(
+                self.client,
+                sobject,
+                {k: (a.since - timedelta(minutes=5), a.values) for k, a in attempts.items()},
+                marker=self._marker(sobject),
+            )
+            for row in doubtful:
+                record_id = found.get(row.source_key)
+                self._uncertain.pop((sobject, row.source_key), None)
+                if record_id is None:
+                    fresh.append(row)
+                    continue
+                log.info(
+                    "%s %s: a lost insert had landed as %s", sobject, row.source_key, record_id
+                )
+                self._created[(sobject, row.source_key)] = record_id
+                known.append((row, replace(row, kind=WriteKind.UPDATE, key=record_id)))
+        return fresh, known
+
+    async def _undelete(self, rows: list[RowWrite]) -> None:
+        by_object: dict[str, list[RowWrite]] = {}
+        for row in rows:
+            by_object.setdefault(row.sobject, []).append(row)
+        for sobject, items in by_object.items():
+            key = self._key_fields[sobject]
+            if key == "Id":
+                ids = [str(r.key) for r in items if r.key]
+            else:
+                ids = list((await self._ids_by_key(sobject, key, items, deleted=True)).values())
+            if ids:
+                await undelete(self.client, ids)
+
+    async def _ids_by_key(
+        self, sobject: str, key: str, rows: Sequence[RowWrite], *, deleted: bool = False
+    ) -> dict[str, str]:
+        """External id value -> record Id for ``rows`` (live records, or recycle-bin ones)."""
+        found: dict[str, str] = {}
+        values = [str(r.key) for r in rows]
+        for start in range(0, len(values), 100):
+            part = ", ".join(quote_string(v) for v in values[start : start + 100])
+            where = f"{key} IN ({part})" + (" AND IsDeleted = true" if deleted else "")
+            records = await self.client.query(
+                f"SELECT Id, {key} FROM {sobject} WHERE {where}", include_deleted=deleted
+            )
+            for record in records:
+                value = str(record.get(key))
+                if value in found and found[value] != record["Id"]:
+                    found[value] = ""  # several records hold this value
+                else:
+                    found.setdefault(value, str(record["Id"]))
+        return found
+
+    async def _delete(self, sobject: str, rows: list[RowWrite]) -> dict[int, RowResult]:
+        results: dict[int, RowResult] = {}
+        key = self._key_fields[sobject]
+        by_id: list[RowWrite] = []
+        if key == "Id":
+            by_id = rows
+        else:
+            ids = await self._ids_by_key(sobject, key, rows)
+            for row in rows:
+                record_id = ids.get(str(row.key))
+                if record_id is None:
+                    results[id(row)] = RowResult()  # nothing holds this key: already gone
+                elif record_id == "":
+                    results[id(row)] = RowResult(
+                        error=SkippableError(
+                            f"delete {sobject} {key}={row.key}: several records hold this value",
+                            code="DUPLICATE_EXTERNAL_ID",
+                            hint=f"make {sobject}.{key} unique in Salesforce",
+                        )
+                    )
+                else:
+                    by_id.append(replace(row, key_field="Id", key=record_id))
+        if not by_id:
+            return results
+        originals = {
+            id(new): old
+            for new, old in zip(by_id, [r for r in rows if id(r) not in results], strict=True)
+        }
+        route = self._route(sobject, WriteKind.DELETE, len(by_id))
+        if route.api is Api.BULK:
+            answers = await run_ingest_job(self.client, by_id, parent_keys={}, clock=self._clock)
+            done = dict(zip((id(r) for r in by_id), answers, strict=True))
+        else:
+            done = await self._collections(sobject, by_id)
+        for row in by_id:
+            answer = done[id(row)]
+            if answer.error is not None and answer.error.code in _ALREADY_GONE:
+                answer = RowResult(record_id=row.key)  # deleting twice is the same as once
+            results[id(originals[id(row)])] = answer
+        return results
+
+
+def _outcome(result: RowResult) -> Outcome:
+    if result.error is None:
+        return Outcome.applied(result.record_id)
+    if isinstance(result.error, RetryableError):
+        return Outcome(OutcomeKind.RETRY, error=result.error)
+    return Outcome.rejected(result.error)

@@ -1,0 +1,224 @@
+"""From a batch of change events to the record writes that apply it (pure; no I/O).
+
+One :class:`RowWrite` is one record written once. Events are matched to records by
+``(entity, key)``; in batch order, consecutive non-delete events of one record merge into one
+write (later values over earlier ones: the same end state as applying them one by one, in one
+API row instead of several), and a DELETE ends the run. The writes of one record therefore
+alternate between "put" and "delete"; the *n*-th write of every record goes to round *n*, and
+rounds run one after another, so each record's changes are applied in batch order while the
+records of one round go out together (almost always everything is in round 0).
+
+How an event becomes a write depends on the object's configured key:
+
+``key`` is an external id field (``Ext_Id__c``)
+    The event's ``key`` is the external id value. READ/CREATE/UPDATE upsert by it
+    (``PATCH /composite/sobjects/{Object}/{Field}``, or a Bulk ``upsert`` job): a retry can
+    never create a duplicate. DELETE deletes the record holding that value (if any).
+    UNDELETE restores the record from the recycle bin, then upserts the values.
+
+``key`` is ``Id``
+    The Salesforce Id is ``after["Id"]`` (or ``before["Id"]``), else the event's ``key`` when it
+    has the shape of a Salesforce Id. With an Id: update (or delete) by Id. Without one (a row
+    that has never been in Salesforce): insert; the event's ``key`` (the source row's own key)
+    identifies the row for the duplicate check a retried insert makes (see the sink).
+
+Fields Salesforce would refuse (read-only, unknown) are left out of the values and reported
+by :attr:`Plan.dropped`; ``prepare`` has already told the operator.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from sfsync.connectors.salesforce.objectinfo import ObjectInfo
+from sfsync.connectors.salesforce.records import parse_reference
+from sfsync.core.events import ChangeEvent, Operation
+
+_SF_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+
+
+def looks_like_id(value: object) -> bool:
+    """A 15- or 18-character Salesforce Id shape (the checksum is the org's business)."""
+    return isinstance(value, str) and _SF_ID.match(value) is not None
+
+
+class WriteKind(enum.Enum):
+    UPSERT = "upsert"  # by external id
+    INSERT = "insert"  # no key yet
+    UPDATE = "update"  # by Id
+    DELETE = "delete"  # by Id or external id
+
+
+@dataclass(frozen=True, slots=True)
+class RowWrite:
+    """One record written once.
+
+    Attributes:
+        indices: the batch positions of the events this write settles.
+        sobject: the object.
+        kind: how it is written.
+        key_field: ``Id`` or the external id field.
+        key: the external id value (UPSERT, DELETE by external id) or the Salesforce Id
+            (UPDATE, DELETE by Id); ``None`` for INSERT.
+        values: the fields to write (Salesforce names, parent references as
+            ``Relationship.Field``), without the key field.
+        source_key: the events' ``key``: the source row's identity.
+        undelete: restore the record from the recycle bin before writing it.
+    """
+
+    indices: tuple[int, ...]
+    sobject: str
+    kind: WriteKind
+    key_field: str
+    key: str | None
+    values: Mapping[str, object]
+    source_key: str
+    undelete: bool = False
+
+    def parent_keys(self, info: ObjectInfo) -> set[tuple[str, str, str]]:
+        """The parents this row touches: ``(object, field, value)`` for each lookup it sets,
+        whether by Id (``AccountId``) or by a parent's external id (``Account.Ext__c``)."""
+        keys: set[tuple[str, str, str]] = set()
+        for ref in info.lock_fields():
+            for name, value in self.values.items():
+                if value is None:
+                    continue
+                parsed = parse_reference(name)
+                if parsed is None and name.lower() == ref.name.lower():
+                    keys.add((ref.targets[0], "Id", str(value)))
+                elif (
+                    parsed is not None
+                    and ref.relationship
+                    and parsed.relationship.lower() == ref.relationship.lower()
+                ):
+                    target = parsed.parent_type or ref.targets[0]
+                    keys.add((target, parsed.field.lower(), str(value)))
+        return keys
+
+
+@dataclass(slots=True)
+class Plan:
+    """The writes of a batch, by round (see the module docstring).
+
+    Attributes:
+        rounds: round -> writes, in batch order of their first event.
+        refused: batch positions that cannot be written, with why (a delete without an Id).
+        dropped: per object, fields left out because Salesforce would refuse them.
+    """
+
+    rounds: list[list[RowWrite]] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+    dropped: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _salesforce_id(event: ChangeEvent) -> str | None:
+    for values in (event.after, event.before):
+        for name, value in (values or {}).items():
+            if name.lower() == "id" and looks_like_id(value):
+                return str(value)
+    return event.key if looks_like_id(event.key) else None
+
+
+def _values(
+    event: ChangeEvent, info: ObjectInfo, key_field: str, dropped: set[str]
+) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name, value in (event.after or {}).items():
+        if name.lower() in (key_field.lower(), "id"):
+            continue
+        declared = info.writable_name(name)
+        if declared is None:
+            dropped.add(name)
+            continue
+        out[declared] = value
+    return out
+
+
+def _write_for(
+    index: int, event: ChangeEvent, info: ObjectInfo, key_field: str, dropped: set[str]
+) -> RowWrite | str:
+    """The write for one event, or why it cannot be written."""
+    external = key_field != "Id"
+    if event.op is Operation.DELETE:
+        if external:
+            return RowWrite(
+                (index,), info.name, WriteKind.DELETE, key_field, event.key, {}, event.key
+            )
+        sf_id = _salesforce_id(event)
+        if sf_id is None:
+            return (
+                f"cannot delete {info.name} {event.key!r}: the event carries no Salesforce Id "
+                "(key is Id, and neither the key nor the before values hold one)"
+            )
+        return RowWrite((index,), info.name, WriteKind.DELETE, "Id", sf_id, {}, event.key)
+    values = _values(event, info, key_field, dropped)
+    undelete = event.op is Operation.UNDELETE
+    key: str | None
+    if external:
+        kind, key = WriteKind.UPSERT, event.key
+    else:
+        key = _salesforce_id(event)
+        kind = WriteKind.UPDATE if key is not None else WriteKind.INSERT
+    return RowWrite((index,), info.name, kind, key_field, key, values, event.key, undelete)
+
+
+def _merge(earlier: RowWrite, later: RowWrite) -> RowWrite:
+    """Two puts of one record as one: later values win; an Id learnt on the way is kept."""
+    kind, key = earlier.kind, earlier.key
+    if kind is WriteKind.INSERT and later.kind is WriteKind.UPDATE:
+        kind, key = later.kind, later.key
+    return replace(
+        earlier,
+        indices=earlier.indices + later.indices,
+        kind=kind,
+        key=key,
+        values={**earlier.values, **later.values},
+        undelete=earlier.undelete or later.undelete,
+    )
+
+
+def plan_batch(
+    events: Sequence[ChangeEvent], infos: Mapping[str, ObjectInfo], keys: Mapping[str, str]
+) -> Plan:
+    """The plan for ``events``.
+
+    Args:
+        events: the batch.
+        infos: per object, its :class:`ObjectInfo` (every entity of the batch must be there).
+        keys: per object, the declared key field (``Id`` or an external id); default ``Id``.
+    """
+    plan = Plan()
+    chains: dict[tuple[str, str], list[RowWrite]] = {}
+    order: list[tuple[str, str]] = []
+    for index, event in enumerate(events):
+        info = infos[event.entity]
+        dropped = plan.dropped.setdefault(info.name, set())
+        write = _write_for(index, event, info, keys.get(event.entity, "Id"), dropped)
+        if isinstance(write, str):
+            plan.refused[index] = write
+            continue
+        ident = (event.entity, event.key)
+        chain = chains.get(ident)
+        if chain is None:
+            chains[ident] = [write]
+            order.append(ident)
+            continue
+        last = chain[-1]
+        both_delete = last.kind is WriteKind.DELETE and write.kind is WriteKind.DELETE
+        both_put = WriteKind.DELETE not in (last.kind, write.kind)
+        if both_delete:
+            chain[-1] = replace(last, indices=last.indices + write.indices)
+        elif both_put:
+            chain[-1] = _merge(last, write)
+        else:
+            chain.append(write)
+    for ident in order:
+        for n, write in enumerate(chains[ident]):
+            while len(plan.rounds) <= n:
+                plan.rounds.append([])
+            plan.rounds[n].append(write)
+    plan.dropped = {k: v for k, v in plan.dropped.items() if v}
+    return plan
