@@ -195,8 +195,7 @@ async def test_changes_through_rest_composite_and_bulk_arrive_in_postgres(
             await http.delete(f"{base}/sobjects/Account/{ids[1]}")
             # Composite: several records in one transaction (one merged change event).
             records = [
-                {"attributes": {"type": "Account"}, "id": i, "AnnualRevenue": 7}
-                for i in ids[10:30]
+                {"attributes": {"type": "Account"}, "id": i, "AnnualRevenue": 7} for i in ids[10:30]
             ]
             answer = await http.patch(
                 f"{base}/composite/sobjects", json={"allOrNone": True, "records": records}
@@ -259,3 +258,172 @@ async def test_restart_after_the_retention_window_resyncs_without_loss(
             org.store.update("Account", ids[4], {"Name": "Streaming again"})
         await _converges(org, database, "hard")
         assert running.source.metrics.mode == {"Account": "streaming"}
+
+
+async def _admin(server: RunningServer, body: dict[str, Any]) -> None:
+    async with httpx.AsyncClient() as http:
+        answer = await http.put(f"{server.url}/__emulator__/streaming", json=body)
+        assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.anyio
+@pytest.mark.postgres
+async def test_gap_and_overflow_events_are_healed(
+    tmp_path: Path, org: Org, server: RunningServer, database: str
+) -> None:
+    ids = _seed(org, 120)
+    async with Running(_config(tmp_path, server, database)) as running:
+        await _converges(org, database, "soft")
+        # The next three changes surface as GAP_* events: no values, only record ids.
+        await _admin(server, {"gaps": 3})
+        with call_context(api="rest", client_id="tester"):
+            org.store.update("Account", ids[0], {"Name": "Gap update"})
+            org.store.delete(ids[1])
+            created = org.store.insert("Account", {"Name": "Gap create"})
+        await _converges(org, database, "soft")
+        assert running.source.metrics.gaps_healed == 3
+        assert _rows(database, "soft")[created] == ("Gap create", None, None)
+
+        # A transaction over the threshold becomes one GAP_OVERFLOW for the rest of it.
+        await _admin(server, {"overflow_threshold": 10})
+        with call_context(api="rest", client_id="tester"), org.store.transaction():
+            for record_id in ids[10:70]:
+                org.store.update("Account", record_id, {"Industry": "Overflowed"})
+        await _converges(org, database, "soft")
+        assert running.source.metrics.overflows_healed >= 1
+
+
+@pytest.mark.anyio
+@pytest.mark.postgres
+async def test_object_without_change_data_capture_is_polled_until_it_streams(
+    tmp_path: Path, org: Org, server: RunningServer, database: str
+) -> None:
+    ids = _seed(org, 50)
+    await _admin(server, {"cdc_entities": ["Contact"]})  # Account has no channel
+    async with Running(_config(tmp_path, server, database)) as running:
+        await _converges(org, database, "soft")
+        with call_context(api="rest", client_id="tester"):
+            org.store.update("Account", ids[0], {"Name": "Polled"})
+        await _converges(org, database, "soft")
+        assert running.source.metrics.mode == {"Account": "polling"}
+        assert running.source.metrics.fallbacks >= 1
+        await _admin(server, {"cdc_entities": None})  # enabled: streamed again
+        for _ in range(100):
+            if running.source.metrics.mode == {"Account": "streaming"}:
+                break
+            await asyncio.sleep(0.1)
+        assert running.source.metrics.mode == {"Account": "streaming"}
+        with call_context(api="rest", client_id="tester"):
+            org.store.update("Account", ids[1], {"Name": "Streamed"})
+        await _converges(org, database, "soft")
+
+
+class DroppingProxy:
+    """A TCP proxy in front of the gRPC port whose connections can all be cut at once: the
+    network failing under a live subscription, as far as the client can tell."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self.drops = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> DroppingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+        self.drop()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def drop(self) -> None:
+        """Cut every open connection (without a goodbye: the peer sees a reset)."""
+        for writer in list(self._writers):
+            transport = writer.transport
+            if not transport.is_closing():
+                transport.abort()
+        self._writers.clear()
+        self.drops += 1
+
+
+@pytest.mark.anyio
+@pytest.mark.postgres
+async def test_stream_dropped_repeatedly_under_load_loses_nothing_and_never_goes_back(
+    tmp_path: Path, org: Org, server: RunningServer, database: str
+) -> None:
+    ids = _seed(org, 300)
+    assert server.grpc_port is not None
+    async with DroppingProxy(server.grpc_port) as proxy:
+        config = _config(tmp_path, server, database)
+        config.write_text(
+            config.read_text().replace(f"127.0.0.1:{server.grpc_port}", f"127.0.0.1:{proxy.port}")
+        )
+        async with Running(config) as running:
+            await _converges(org, database, "soft")
+            # Every version the target applies, in order, per record.
+            with psycopg.connect(database, autocommit=True) as conn:
+                conn.execute(
+                    "CREATE TABLE applied (seq bigserial PRIMARY KEY, id text, stamp timestamptz)"
+                )
+                conn.execute(
+                    "CREATE FUNCTION log_applied() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    "BEGIN INSERT INTO applied (id, stamp) "
+                    'VALUES (NEW."Id", NEW."SystemModstamp"); RETURN NEW; END $$'
+                )
+                conn.execute(
+                    "CREATE TRIGGER log_applied AFTER INSERT OR UPDATE ON account "
+                    "FOR EACH ROW EXECUTE FUNCTION log_applied()"
+                )
+            stop = asyncio.Event()
+
+            def write(rounds: int) -> None:
+                # Many changes to few records: order per record is what is being checked.
+                for n in range(rounds):
+                    with call_context(api="rest", client_id="tester"):
+                        org.store.update("Account", ids[n % 40], {"AnnualRevenue": n})
+                    if n % 7 == 0:
+                        with call_context(api="rest", client_id="tester"):
+                            org.store.insert("Account", {"Name": f"New {n}"})
+
+            async def dropper() -> None:
+                while not stop.is_set():
+                    await asyncio.sleep(0.4)
+                    proxy.drop()
+
+            drops = asyncio.create_task(dropper())
+            for _ in range(8):
+                await asyncio.to_thread(write, 150)
+                await asyncio.sleep(0.25)
+            stop.set()
+            await drops
+            await _converges(org, database, "soft", within=60)
+            assert proxy.drops >= 5
+            assert running.source.metrics.reconnects >= 3, running.source.metrics
+            with psycopg.connect(database) as conn:
+                applied = conn.execute("SELECT id, stamp FROM applied ORDER BY seq").fetchall()
+            last: dict[str, Any] = {}
+            for record_id, stamp in applied:
+                assert stamp >= last.get(record_id, stamp), f"{record_id} went back in time"
+                last[record_id] = stamp

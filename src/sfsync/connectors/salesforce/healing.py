@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 
 from sfsync.connectors.salesforce.cdc import wire_datetime
-from sfsync.connectors.salesforce.soql import Cursor, changes_query, quote_string, select
+from sfsync.connectors.salesforce.soql import changes_query, quote_string, select
 from sfsync.connectors.salesforce.source import SalesforceSource
 from sfsync.core.events import ChangeEvent, Operation, Position
 
@@ -90,7 +90,8 @@ async def reread_window(
     soql = changes_query(
         entity,
         schema.names(),
-        since=Cursor(wire_datetime(int(since.timestamp() * 1000)), ""),
+        since=None,
+        overlap_from=wire_datetime(int(since.timestamp() * 1000)),
         row_filter=selection.where,
     )
     async for page in source.client.query_pages(soql, include_deleted=True, batch_size=batch_size):

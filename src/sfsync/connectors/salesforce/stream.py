@@ -73,6 +73,10 @@ from sfsync.spi.source import SourceCapabilities, SourceContext
 
 log = logging.getLogger("sfsync.salesforce.stream")
 
+LOWEST_ID = "000000000000000AAA"
+"""The smallest well-formed Salesforce Id (15 zeros and their checksum): ``Id > LOWEST_ID``
+holds for every record, and Salesforce accepts it in a filter (an empty string it refuses)."""
+
 PubSubFactory = Callable[[Callable[[], Credentials]], PubSubClient]
 """Builds the Pub/Sub client; it calls the credentials function before every call."""
 
@@ -136,6 +140,7 @@ class _Follow:
 
     entity: str
     positions: dict[str, Position]
+    progress: int = 0
 
     @property
     def replay(self) -> bytes | None:
@@ -311,6 +316,7 @@ class StreamingSource:
                 await self._poll_for(follow, out, seconds=None)
         failures = 0
         while True:
+            progress = follow.progress
             try:
                 await self._stream(follow, out)
             except ReplayExpiredError as exc:
@@ -334,7 +340,9 @@ class StreamingSource:
                 await self._poll_for(follow, out, seconds=self.options.retry_stream_after)
                 follow.forget_replay()
             except RetryableError as exc:
-                failures += 1
+                # Only failures in a row count towards the fallback: a stream that delivered
+                # since the last failure was working.
+                failures = 1 if follow.progress != progress else failures + 1
                 self.metrics.reconnects += 1
                 if isinstance(exc, SessionExpiredError):
                     # Any REST call renews an expired session (once, transparently).
@@ -517,10 +525,10 @@ class StreamingSource:
         moves = list(advances)
         watermark = follow.watermark()
         if newest is not None and (watermark is None or newest > watermark):
-            # The polling cursor follows the stream: a resync starts from here. An empty Id
-            # includes every record of that millisecond.
+            # The polling cursor follows the stream: a resync starts from here. The lowest
+            # valid Id includes every record of that millisecond.
             stamp = wire_datetime(int(newest.timestamp() * 1000))
-            moves.append(Position(change_stream(follow.entity), Cursor(stamp, "").token()))
+            moves.append(Position(change_stream(follow.entity), Cursor(stamp, LOWEST_ID).token()))
         await self._put(follow, Batch.of(events, advances=moves), out)
 
     async def _put(
@@ -530,6 +538,7 @@ class StreamingSource:
             follow.positions[event.position.stream] = event.position
         for position in batch.advances:
             follow.positions[position.stream] = position
+        follow.progress += 1
         await out.put(batch)
 
     async def _catch_up(self, follow: _Follow, out: asyncio.Queue[Batch | BaseException]) -> None:
