@@ -411,6 +411,34 @@ def _merge_fields(base: Values, sf: Version, ext: Version, rules: ConflictRules)
     )
 
 
+def converge(
+    salesforce: Version,
+    external: Version,
+    record: Values | None,
+    conflicts: tuple[FieldConflict, ...] = (),
+) -> Decision:
+    """The writes that bring both sides to ``record`` (``None``: deleted on both), e.g. the
+    values a person chose for a parked conflict. Fields a side already holds are not written.
+    """
+
+    def write(version: Version) -> Write | None:
+        held = version.values
+        if record is None:
+            return None if held is None else Write(version.side, WriteOp.DELETE, {})
+        if held is None:
+            return Write(version.side, WriteOp.CREATE, record)
+        patch = {k: v for k, v in record.items() if not same(held.get(k, ABSENT), v)}
+        return Write(version.side, WriteOp.UPDATE, patch) if patch else None
+
+    return Decision(
+        to_salesforce=write(salesforce),
+        to_external=write(external),
+        conflicts=conflicts,
+        parked=False,
+        merged=None if record is None else _frozen(record),
+    )
+
+
 def apply(write: Write | None, values: Values | None) -> Values | None:
     """The record after ``write``: what a sink does, as a pure function (tests, previews)."""
     if write is None:

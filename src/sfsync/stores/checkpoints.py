@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sfsync.core.checkpoint import CheckpointStore
 from sfsync.core.deadletter import DeadLetterStore
 from sfsync.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sfsync.stores.conflicts import SqlConflictQueue
+    from sfsync.stores.shadow import SqlShadowStore
 
 
 class ClosableCheckpointStore(CheckpointStore, Protocol):
@@ -56,12 +60,17 @@ async def open_checkpoint_store(url: str) -> ClosableCheckpointStore:
 
 @dataclass
 class StateStores:
-    """The checkpoint and dead-letter stores of one state URL, closed together."""
+    """The stores of one state URL, closed together: checkpoints, dead letters, and the
+    shadows and conflict review queue of two-way syncs."""
 
     checkpoints: ClosableCheckpointStore
     dead_letters: ClosableDeadLetterStore
+    shadows: SqlShadowStore
+    conflicts: SqlConflictQueue
 
     async def aclose(self) -> None:
+        await self.conflicts.aclose()
+        await self.shadows.aclose()
         await self.dead_letters.aclose()
         await self.checkpoints.aclose()
 
@@ -75,20 +84,30 @@ class ClosableDeadLetterStore(DeadLetterStore, Protocol):
 
 
 async def open_state(url: str) -> StateStores:
-    """Checkpoints and dead letters at ``url`` (the ``state.url`` of a configuration)."""
+    """Every state store at ``url`` (the ``state.url`` of a configuration); tables are created
+    where missing."""
+    from sfsync.stores.conflicts import SqlConflictQueue
     from sfsync.stores.deadletters import PostgresDeadLetterStore, SqliteDeadLetterStore
     from sfsync.stores.postgres import PostgresCheckpointStore
+    from sfsync.stores.shadow import SqlShadowStore
+    from sfsync.stores.shadow_sql import PostgresStateDb, SqliteStateDb, StateDb
     from sfsync.stores.sqlite import SqliteCheckpointStore
 
     checkpoints = await open_checkpoint_store(url)
     dead: ClosableDeadLetterStore
+    dbs: list[StateDb]
     if isinstance(checkpoints, SqliteCheckpointStore):
         dead = SqliteDeadLetterStore(checkpoints.path)
+        dbs = [SqliteStateDb(checkpoints.path), SqliteStateDb(checkpoints.path)]
     elif isinstance(checkpoints, PostgresCheckpointStore):
         dead = await PostgresDeadLetterStore.open(_pg_url(url), schema=checkpoints.schema)
+        dbs = [
+            await PostgresStateDb.open(_pg_url(url), schema=checkpoints.schema) for _ in range(2)
+        ]
     else:  # pragma: no cover - open_checkpoint_store returns one of the two
         raise ConfigError(f"unsupported state URL {url!r}")
-    return StateStores(checkpoints, dead)
+    shadows = await SqlShadowStore.open(dbs[0])
+    return StateStores(checkpoints, dead, shadows, await SqlConflictQueue.open(dbs[1]))
 
 
 def _pg_url(url: str) -> str:
