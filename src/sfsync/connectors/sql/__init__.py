@@ -2,7 +2,12 @@
 
 Its connection sections are the models in :mod:`sfsync.connectors.sql.config`; the specs
 below register one connector type per database (entry points ``postgres``, ``mysql``,
-``mariadb`` and ``sqlite``), all built on the same sink.
+``mariadb`` and ``sqlite``), all built on the same sink and the same source (change capture,
+:mod:`sfsync.connectors.sql.capture`).
+
+Source options (``ConnectorRequest.options``): ``mode`` (the sync's mode): ``realtime`` makes
+the source follow the change log (``changes`` never returns; PostgreSQL wakes on NOTIFY);
+any other mode reads until caught up and returns.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pydantic import BaseModel
 
 from sfsync.connectors.sql.config import MySqlConnection, PostgresConnection, SqliteConnection
 from sfsync.spi.sink import Sink
+from sfsync.spi.source import Source
 from sfsync.spi.spec import ConnectorRequest, ConnectorSpec
 
 
@@ -28,8 +34,20 @@ def _sink(conn: Any, request: ConnectorRequest) -> Sink:
     return SqlSink(conn, tables=tables, sync_id=request.sync_name)
 
 
+def _source(conn: Any, request: ConnectorRequest) -> Source:
+    from sfsync.connectors.sql.capture.install import capture_objects
+    from sfsync.connectors.sql.capture.source import SqlCaptureSource
+
+    return SqlCaptureSource(
+        conn,
+        capture_objects(request.entities),
+        follow=request.options.get("mode") == "realtime",
+        clock=request.clock,
+    )
+
+
 def _spec(name: str, summary: str, config: type[BaseModel]) -> ConnectorSpec:
-    return ConnectorSpec(name=name, summary=summary, config=config, sink=_sink)
+    return ConnectorSpec(name=name, summary=summary, config=config, source=_source, sink=_sink)
 
 
 _UPSERTS = "batched upserts with a version guard, checkpoint in the same transaction"

@@ -62,6 +62,36 @@ class _SqlBase(BaseModel):
         default=10.0, gt=0, description="Seconds to wait when opening a connection."
     )
 
+    capture: Literal["triggers", "updated_at"] = Field(
+        default="triggers",
+        description="How changes are read when this database is a sync's source: `triggers` "
+        "(a change log table kept by triggers that `sfsync db install-capture` creates; sees "
+        "deletes) or `updated_at` (polls a timestamp column; no triggers needed, no deletes).",
+    )
+    updated_at_column: str = Field(
+        default="updated_at",
+        pattern=_IDENTIFIER,
+        description="With `capture: updated_at`, the column every write sets to the time of "
+        "the change.",
+    )
+    capture_settle: float = Field(
+        default=2.0,
+        ge=0,
+        description="With `capture: updated_at`, seconds a timestamp must be old before its "
+        "rows are read, so that rows of transactions still committing are not skipped.",
+    )
+    capture_poll_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between reads of the change log while a source follows it "
+        "(PostgreSQL: the safety net behind LISTEN/NOTIFY).",
+    )
+    capture_key_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per table, the column holding the value of the object's `key` field, "
+        "where it is not the field's name or that name in lower case: `{invoice: ext_ref}`.",
+    )
+
     @property
     def display_url(self) -> str:
         """The URL with its password masked."""
@@ -100,6 +130,13 @@ class MySqlConnection(_ServerSql):
 
     type: Literal["mysql", "mariadb"] = Field(description="Selects MySQL or MariaDB.")
     url: MySqlUrl = Field(repr=False, description="`mysql://user@host:3306/database`.")
+    capture_gap_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="With `capture: triggers`, seconds a hole in the change log's sequence "
+        "is waited for (a transaction still open) when the server cannot tell whether the "
+        "transaction that took it is still running.",
+    )
 
 
 class SqliteConnection(_SqlBase):

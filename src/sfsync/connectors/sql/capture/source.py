@@ -1,0 +1,595 @@
+"""The SQL source: rows of PostgreSQL, MariaDB/MySQL and SQLite tables as change events.
+
+Each configured object names a Salesforce object (the events' ``entity``) and the table its
+rows come from (``EntitySelection.target``). An event's ``key`` is the value of the object's
+key column (see :mod:`sfsync.connectors.sql.capture.install` for which column that is) and
+``after`` holds the row's columns, normalised (:mod:`~sfsync.connectors.sql.capture.values`).
+
+Snapshot
+    Each table in key order, page by page; a READ event's position is the key it reached,
+    so an interrupted snapshot resumes after it. Rows without a key value are left out.
+Changes, ``capture: triggers``
+    The change log that ``sfsync db install-capture`` set up, read in commit order (see
+    :mod:`~sfsync.connectors.sql.capture.log`): CREATE, UPDATE (with ``before`` and
+    ``changed``) and DELETE events, with the transaction (PostgreSQL) and the writer's origin.
+    One stream per table (``sqllog:<table>``). With ``follow`` the source never returns from
+    ``changes``: it waits for the next change, woken at once by NOTIFY on PostgreSQL and
+    polling every ``capture_poll_interval`` seconds (the only way on MariaDB and SQLite).
+    A change whose key column is empty cannot become an event: its log row is marked
+    ``rejected`` with the reason, and reading goes on.
+Changes, ``capture: updated_at``
+    Rows whose ``updated_at_column`` is past the cursor, in ``(updated_at, key)`` order (a
+    tie-safe cursor: thousands of rows sharing one timestamp are neither skipped nor
+    repeated), up to ``capture_settle`` seconds before now. Deletes cannot be seen this way:
+    the source declares ``deletes=False``. One stream per table (``sqlpoll:<table>``).
+
+Outcomes go back to the change log through :meth:`SqlCaptureSource.record_outcomes`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import sqlalchemy as sa
+
+from sfsync.connectors.sql.capture import install
+from sfsync.connectors.sql.capture.install import CaptureObject, schema_of
+from sfsync.connectors.sql.capture.listen import Listener
+from sfsync.connectors.sql.capture.log import PG_START, ChangeLog, LogRow, PgToken
+from sfsync.connectors.sql.capture.log import Outcome as LogOutcome
+from sfsync.connectors.sql.capture.outcomes import log_outcomes
+from sfsync.connectors.sql.capture.statements import CHANGES_TABLE, qualified
+from sfsync.connectors.sql.capture.values import Normaliser, field_spec, normalise_row, normaliser
+from sfsync.connectors.sql.client import ConnectionSettings, dialect_of, engine_url
+from sfsync.connectors.sql.config import MySqlConnection
+from sfsync.connectors.sql.errors import classify
+from sfsync.core.checkpoint import Checkpoint, snapshot_stream
+from sfsync.core.errors import ConfigError
+from sfsync.core.events import Batch, ChangeEvent, Operation, Position
+from sfsync.core.schema import EntitySchema
+from sfsync.spi.clock import Clock, SystemClock
+from sfsync.spi.sink import Outcome
+from sfsync.spi.source import SourceCapabilities, SourceContext
+
+log = logging.getLogger("sfsync.sql.capture")
+T = TypeVar("T")
+
+_OPS = {"I": Operation.CREATE, "U": Operation.UPDATE, "D": Operation.DELETE}
+
+
+def log_stream(table: str) -> str:
+    """The stream of ``table``'s changes read from the change log."""
+    return f"sqllog:{table}"
+
+
+def poll_stream(table: str) -> str:
+    """The stream of ``table``'s changes read by its ``updated_at`` column."""
+    return f"sqlpoll:{table}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """One configured object, resolved against its table at open."""
+
+    obj: CaptureObject
+    key_column: str
+    columns: tuple[str, ...]  # carried, key first
+    schema: EntitySchema
+    normalisers: Mapping[str, Normaliser]
+    updated_at_tz: bool = False
+
+
+class SqlCaptureSource:
+    """Change events from SQL tables (see the module docstring).
+
+    Args:
+        settings: the connection section.
+        objects: what to read.
+        follow: ``changes`` waits for more instead of returning when caught up (realtime).
+        clock: the only time used (defaults to the system clock until ``open``).
+    """
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        objects: Sequence[CaptureObject],
+        *,
+        follow: bool = False,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.objects = tuple(objects)
+        self.follow = follow
+        self.dialect = dialect_of(settings)
+        self.schema = schema_of(settings)
+        self.mode = settings.capture
+        self.clock: Clock = clock or SystemClock()
+        self.batch_size = settings.batch_size
+        self.capabilities = SourceCapabilities(
+            snapshot=True,
+            changes=True,
+            realtime=follow,
+            deletes=self.mode == "triggers",
+        )
+        self._engine: sa.Engine | None = None
+        self._conn: sa.Connection | None = None
+        self._log: ChangeLog | None = None
+        self._listener: Listener | None = None
+        self._limiter = anyio.CapacityLimiter(1)
+        self._tables: dict[str, _Table] = {}  # by entity
+        self._by_table: dict[str, list[_Table]] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def open(self, ctx: SourceContext) -> None:
+        """Connect, resolve every table and key column, and check that capture is installed.
+
+        Raises:
+            ConfigError: a table or key column is missing, or capture is not installed.
+            RetryableError: the database cannot be reached.
+        """
+        self.clock = ctx.clock
+        self.batch_size = (
+            min(self.batch_size, ctx.batch_size) if ctx.batch_size else self.batch_size
+        )
+        self._engine, self._conn = await anyio.to_thread.run_sync(install.connect, self.settings)
+        await self._run(self._resolve)
+        if self.mode == "triggers":
+            gap_timeout = (
+                self.settings.capture_gap_timeout
+                if isinstance(self.settings, MySqlConnection)
+                else 300.0
+            )
+            self._log = ChangeLog(self.conn, self.dialect, self.schema, gap_timeout=gap_timeout)
+            await self._run(self._check_installed)
+            if self.follow and self.dialect == "postgresql":
+                url = engine_url(self.settings).set(drivername="postgresql")
+                self._listener = Listener(url.render_as_string(hide_password=False))
+                await self._listener.open()
+
+    async def aclose(self) -> None:
+        """Close the connections (idempotent)."""
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await listener.aclose()
+        conn, self._conn = self._conn, None
+        engine, self._engine = self._engine, None
+        if conn is not None or engine is not None:
+            await anyio.to_thread.run_sync(_close, conn, engine)
+
+    @property
+    def conn(self) -> sa.Connection:
+        if self._conn is None:
+            raise RuntimeError("the SQL source is not open")
+        return self._conn
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        """Run blocking ``func`` on a worker thread, one at a time; database errors are
+        classified into the core taxonomy here."""
+        try:
+            return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+        except sa.exc.SQLAlchemyError as exc:
+            if self._conn is not None:
+                await anyio.to_thread.run_sync(_rollback, self._conn)
+            raise classify(exc, during=f"reading {self.settings.display_url}") from exc
+
+    def _resolve(self) -> None:
+        self._tables.clear()
+        self._by_table.clear()
+        for obj in self.objects:
+            columns = install.reflect_columns(self.conn, obj.table, self.schema)
+            names = [c["name"] for c in columns]
+            key = install.key_column(obj, names, self.settings.capture_key_columns)
+            carried = _carried(obj, names, key)
+            by_name = {c["name"]: c for c in columns}
+            specs = [
+                field_spec(n, by_name[n]["type"], nullable=bool(by_name[n].get("nullable", True)))
+                for n in carried
+            ]
+            schema = EntitySchema.of(obj.entity, key, specs)
+            tz = False
+            if self.mode == "updated_at":
+                column = self.settings.updated_at_column
+                if column not in by_name:
+                    raise ConfigError(
+                        f"table {obj.table!r} has no column {column!r} to poll "
+                        "(capture: updated_at)",
+                        hint="set updated_at_column in the connection section, or use "
+                        "capture: triggers",
+                    )
+                tz = bool(getattr(by_name[column]["type"], "timezone", False))
+            table = _Table(
+                obj=obj,
+                key_column=key,
+                columns=tuple(carried),
+                schema=schema,
+                normalisers={s.name: normaliser(s.kind) for s in specs},
+                updated_at_tz=tz,
+            )
+            self._tables[obj.entity] = table
+            self._by_table.setdefault(obj.table, []).append(table)
+        self.conn.rollback()
+
+    def _check_installed(self) -> None:
+        hint = "run `sfsync db install-capture CONFIG` (see docs/sql-capture.md)"
+        if not install.log_exists(self.conn, self.settings):
+            raise ConfigError(
+                f"change capture is not installed in {self.settings.display_url} "
+                f"(no {CHANGES_TABLE} table)",
+                hint=hint,
+            )
+        triggered = {table for table, _ in install.installed_triggers(self.conn, self.settings)}
+        missing = sorted(set(self._by_table) - triggered)
+        if missing:
+            raise ConfigError(
+                f"change capture is not installed on table(s) {', '.join(missing)}",
+                hint=hint,
+            )
+
+    # --- metadata ------------------------------------------------------------------------
+
+    async def describe(self, entities: Sequence[str]) -> dict[str, EntitySchema]:
+        """Each entity's carried columns as fields (the key column is the key)."""
+        await self._run(self._resolve)
+        return {e: self._tables[e].schema for e in entities if e in self._tables}
+
+    async def snapshot_size(self, entity: str) -> int | None:
+        table = self._tables[entity]
+        ref = qualified(self.dialect, self.schema, table.obj.table)
+        return int(await self._run(self._scalar, f"SELECT COUNT(*) FROM {ref}"))
+
+    def _scalar(self, sql: str) -> Any:
+        try:
+            return self.conn.execute(sa.text(sql)).scalar()
+        finally:
+            self.conn.rollback()
+
+    async def current_positions(self) -> Mapping[str, Position]:
+        """Per table, where its changes start now."""
+        if self.mode == "updated_at":
+            now = self.clock.now() - timedelta(seconds=self.settings.capture_settle)
+            token = json.dumps([now.isoformat(), None])
+            return {poll_stream(t): Position(poll_stream(t), token) for t in self._by_table}
+        assert self._log is not None
+        token = await self._run(self._log.now_token)
+        return {log_stream(t): Position(log_stream(t), token) for t in self._by_table}
+
+    # --- snapshot ------------------------------------------------------------------------
+
+    async def snapshot(
+        self, entities: Sequence[str], resume: Checkpoint | None
+    ) -> AsyncIterator[Batch]:
+        """Every row of each entity's table, in key order, as READ events."""
+        for entity in entities:
+            table = self._tables[entity]
+            cursor = resume.snapshot.cursors.get(entity) if resume else None
+            after = json.loads(cursor) if cursor else None
+            while True:
+                rows = await self._run(self._snapshot_page, table, after)
+                events = [self._read_event(table, row) for row in rows]
+                done = len(rows) < self.batch_size
+                yield Batch.of(events, completes=frozenset({entity}) if done else frozenset())
+                if done:
+                    break
+                after = rows[-1][table.key_column]
+
+    def _snapshot_page(self, table: _Table, after: object) -> list[dict[str, Any]]:
+        q = self._quote
+        key = q(table.key_column)
+        cols = ", ".join(q(c) for c in table.columns)
+        ref = qualified(self.dialect, self.schema, table.obj.table)
+        where = f"{key} IS NOT NULL" + (f" AND {key} > :after" if after is not None else "")
+        sql = f"SELECT {cols} FROM {ref} WHERE {where} ORDER BY {key} LIMIT :n"
+        try:
+            result = self.conn.execute(sa.text(sql), {"after": after, "n": self.batch_size})
+            return [dict(r) for r in result.mappings()]
+        finally:
+            self.conn.rollback()
+
+    def _read_event(self, table: _Table, row: Mapping[str, Any]) -> ChangeEvent:
+        key = row[table.key_column]
+        return ChangeEvent(
+            entity=table.obj.entity,
+            key=str(key),
+            op=Operation.READ,
+            after=normalise_row(row, table.normalisers),
+            position=Position(snapshot_stream(table.obj.entity), json.dumps(key, default=str)),
+            committed_at=self.clock.now(),
+        )
+
+    def _quote(self, name: str) -> str:
+        return self.conn.dialect.identifier_preparer.quote_identifier(name)
+
+    # --- changes -------------------------------------------------------------------------
+
+    async def changes(self, resume: Checkpoint | None) -> AsyncIterator[Batch]:
+        """Changes after ``resume``'s positions (or after now), in commit order per table.
+
+        Returns when caught up, unless the source follows (then it waits for more).
+        """
+        positions = dict(resume.positions) if resume is not None else {}
+        if resume is None:
+            positions.update(await self.current_positions())
+        while True:
+            read = self._log_changes if self.mode == "triggers" else self._polled_changes
+            async for batch in read(positions):
+                for p in (*(e.position for e in batch.events), *batch.advances):
+                    positions[p.stream] = p
+                yield batch
+            if not self.follow:
+                return
+            await self._wait()
+
+    async def _wait(self) -> None:
+        seconds = self.settings.capture_poll_interval
+        if self._listener is not None:
+            await self._listener.wait(self.clock, seconds)
+        else:
+            await self.clock.sleep(seconds)
+
+    async def _log_changes(self, positions: Mapping[str, Position]) -> AsyncIterator[Batch]:
+        if self.dialect == "postgresql":
+            async for batch in self._pg_changes(positions):
+                yield batch
+        else:
+            async for batch in self._seq_changes(positions):
+                yield batch
+
+    def _groups(self, positions: Mapping[str, Position], start: str) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {}
+        for table in self._by_table:
+            pos = positions.get(log_stream(table))
+            groups.setdefault(pos.token if pos else start, []).append(table)
+        return groups
+
+    async def _pg_changes(self, positions: Mapping[str, Position]) -> AsyncIterator[Batch]:
+        assert self._log is not None
+        # Windows left half-read first; then one window to "now" for every table, so that
+        # tables that started at different positions end at the same one.
+        for token, tables in self._groups(positions, PG_START).items():
+            parsed = PgToken.parse(token)
+            if parsed.end is not None:
+                async for batch in self._pg_window(tables, parsed.start, parsed.end, parsed.seq):
+                    yield batch
+        end = await self._run(self._log.pg_snapshot)
+        for token, tables in self._groups(positions, PG_START).items():
+            start = PgToken.parse(token)
+            if start.end is None and start.start != end:
+                async for batch in self._pg_window(tables, start.start, end, 0):
+                    yield batch
+
+    async def _pg_window(
+        self, tables: list[str], start: str, end: str, after: int
+    ) -> AsyncIterator[Batch]:
+        assert self._log is not None
+        while True:
+            rows = await self._run(self._log.pg_window, tables, start, end, after, self.batch_size)
+            done = len(rows) < self.batch_size
+            events = await self._events(rows, lambda seq: PgToken(start, end, seq).encode())
+            advances = [Position(log_stream(t), end) for t in tables] if done else []
+            yield Batch.of(events, advances=advances)
+            if done:
+                return
+            after = rows[-1].seq
+
+    async def _seq_changes(self, positions: Mapping[str, Position]) -> AsyncIterator[Batch]:
+        assert self._log is not None
+        for token, tables in self._groups(positions, "0").items():
+            watermark = int(token)
+            wanted = set(tables)
+            while True:
+                page = await self._run(
+                    self._log.read_after, watermark, self.batch_size, self.clock.monotonic()
+                )
+                for first, last in page.passed:
+                    log.warning(
+                        "change log seq %d-%d never committed (rolled back); passed", first, last
+                    )
+                rows = [r for r in page.rows if r.table in wanted]
+                events = await self._events(rows, str)
+                last_seq = events[-1].position.token if events else None
+                advances = []
+                if page.watermark > watermark and str(page.watermark) != last_seq:
+                    advances = [Position(log_stream(t), str(page.watermark)) for t in tables]
+                if events or advances:
+                    yield Batch.of(events, advances=advances)
+                watermark = page.watermark
+                if page.blocked or not page.full:
+                    break
+
+    async def _events(
+        self, rows: Sequence[LogRow], token: Callable[[int], str]
+    ) -> list[ChangeEvent]:
+        events: list[ChangeEvent] = []
+        keyless: list[int] = []
+        for row in rows:
+            for table in self._by_table.get(row.table, ()):
+                if not row.key:
+                    keyless.append(row.seq)
+                    continue
+                events.append(self._change_event(table, row, token(row.seq)))
+        if keyless:
+            assert self._log is not None
+            error = "the key column is empty, so the row cannot be matched in the target"
+            marks = [LogOutcome(seq, "rejected", error) for seq in dict.fromkeys(keyless)]
+            log.warning("%d change(s) without a key value marked rejected", len(marks))
+            await self._run(self._log.record, marks, self.clock.now())
+        return events
+
+    def _change_event(self, table: _Table, row: LogRow, token: str) -> ChangeEvent:
+        op = _OPS[row.op]
+        carried = set(table.columns)
+
+        def pick(values: Mapping[str, Any] | None) -> dict[str, object] | None:
+            if values is None:
+                return None
+            kept = {k: v for k, v in values.items() if k in carried}
+            return normalise_row(kept, table.normalisers)
+
+        assert row.key is not None
+        return ChangeEvent(
+            entity=table.obj.entity,
+            key=row.key,
+            op=op,
+            after=None if op is Operation.DELETE else pick(row.after),
+            before=pick(row.before),
+            changed=frozenset(c for c in row.changed if c in carried),
+            position=Position(log_stream(table.obj.table), token),
+            committed_at=row.changed_at,
+            origin=row.origin,
+            transaction=None if row.txid is None else str(row.txid),
+            version=row.changed_at.isoformat(),
+        )
+
+    async def _polled_changes(self, positions: Mapping[str, Position]) -> AsyncIterator[Batch]:
+        upper = self.clock.now() - timedelta(seconds=self.settings.capture_settle)
+        for name, tables in self._by_table.items():
+            pos = positions.get(poll_stream(name))
+            cursor = (
+                json.loads(pos.token)
+                if pos
+                else [datetime.min.replace(tzinfo=UTC).isoformat(), None]
+            )
+            for table in tables[:1]:
+                while True:
+                    rows = await self._run(self._poll_page, table, cursor, upper)
+                    events: list[ChangeEvent] = []
+                    for stamp, row in rows:
+                        cursor = [stamp, json.loads(json.dumps(row[table.key_column], default=str))]
+                        for t in tables:
+                            events.append(self._polled_event(t, row, json.dumps(cursor)))
+                    yield Batch.of(events)
+                    if len(rows) < self.batch_size:
+                        break
+
+    def _poll_page(
+        self, table: _Table, cursor: list[Any], upper: datetime
+    ) -> list[tuple[str, dict[str, Any]]]:
+        q = self._quote
+        col = self.settings.updated_at_column
+        u, k = q(col), q(table.key_column)
+        ref = qualified(self.dialect, self.schema, table.obj.table)
+        stamp, key = cursor
+        params: dict[str, Any] = {"n": self.batch_size, "k": key}
+        if self.dialect == "sqlite":
+            u_expr, ts, up = f"julianday({u})", "julianday(:ts)", "julianday(:upper)"
+            params["ts"] = stamp
+            params["upper"] = upper.astimezone(UTC).isoformat()
+        else:
+            u_expr, ts, up = u, ":ts", ":upper"
+            params["ts"] = self._bind_stamp(datetime.fromisoformat(stamp), table)
+            params["upper"] = self._bind_stamp(upper, table)
+        after = (
+            f"{u_expr} >= {ts}"
+            if key is None
+            else (f"({u_expr} > {ts} OR ({u_expr} = {ts} AND {k} > :k))")
+        )
+        cols = ", ".join(q(c) for c in dict.fromkeys((*table.columns, col)))
+        sql = (
+            f"SELECT {cols} FROM {ref} WHERE {u} IS NOT NULL AND {k} IS NOT NULL AND {after} "
+            f"AND {u_expr} <= {up} ORDER BY {u_expr}, {k} LIMIT :n"
+        )
+        try:
+            rows = [dict(r) for r in self.conn.execute(sa.text(sql), params).mappings()]
+        finally:
+            self.conn.rollback()
+        out = []
+        for row in rows:
+            value = row.pop(col) if col not in table.columns else row[col]
+            out.append((value.isoformat() if isinstance(value, datetime) else str(value), row))
+        return out
+
+    def _bind_stamp(self, value: datetime, table: _Table) -> datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if table.updated_at_tz:
+            return value
+        # A column without a time zone is taken to hold UTC (docs/sql-capture.md).
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def _polled_event(self, table: _Table, row: Mapping[str, Any], token: str) -> ChangeEvent:
+        after = normalise_row(row, table.normalisers)
+        try:
+            committed = datetime.fromisoformat(json.loads(token)[0])
+        except ValueError:  # a SQLite text stamp in a format of its own
+            committed = self.clock.now()
+        if committed.tzinfo is None:
+            committed = committed.replace(tzinfo=UTC)
+        return ChangeEvent(
+            entity=table.obj.entity,
+            key=str(row[table.key_column]),
+            op=Operation.UPDATE,
+            after=after,
+            position=Position(poll_stream(table.obj.table), token),
+            committed_at=committed.astimezone(UTC),
+            version=committed.astimezone(UTC).isoformat(),
+        )
+
+    # --- outcomes --------------------------------------------------------------------------
+
+    async def record_outcomes(
+        self, events: Sequence[ChangeEvent], outcomes: Sequence[Outcome]
+    ) -> int:
+        """Write each final outcome on the change log row its event came from.
+
+        Call it after ``sink.write(batch)`` returned, with the batch's events and the
+        outcomes in the same order. Events not read from the change log (snapshot READs, the
+        ``updated_at`` poller) and outcomes that are not final (RETRY) are left alone; the row
+        stays ``pending`` until a later call. Returns how many rows were written.
+
+        Raises:
+            ValueError: ``events`` and ``outcomes`` differ in length.
+        """
+        if len(events) != len(outcomes):
+            raise ValueError(
+                f"{len(events)} events but {len(outcomes)} outcomes: pass one outcome per event"
+            )
+        marks = log_outcomes(events, outcomes, log_streams={log_stream(t) for t in self._by_table})
+        if not marks or self._log is None:
+            return 0
+        await self._run(self._log.record, marks, self.clock.now())
+        return len(marks)
+
+
+def _carried(obj: CaptureObject, names: Sequence[str], key: str) -> list[str]:
+    """The columns ``obj`` carries: its ``fields`` (all when ``None``) less ``exclude``,
+    matched without regard to case, the key column always first; sfsync's own bookkeeping
+    columns (``_sfsync_*``) never."""
+    wanted = None if obj.fields is None else {f.lower() for f in obj.fields}
+    excluded = {f.lower() for f in obj.exclude}
+    unknown = sorted(f for f in (wanted or set()) | excluded if f not in {n.lower() for n in names})
+    if unknown:
+        raise ConfigError(
+            f"table {obj.table!r} (object {obj.entity}) has no column(s) {', '.join(unknown)}",
+            hint=f"its columns: {', '.join(names)}",
+        )
+    kept = [
+        n
+        for n in names
+        if n != key
+        and not n.startswith("_sfsync_")
+        and (wanted is None or n.lower() in wanted)
+        and n.lower() not in excluded
+    ]
+    return [key, *kept]
+
+
+def _rollback(conn: sa.Connection) -> None:
+    with contextlib.suppress(sa.exc.SQLAlchemyError):
+        conn.rollback()
+
+
+def _close(conn: sa.Connection | None, engine: sa.Engine | None) -> None:
+    if conn is not None:
+        _rollback(conn)
+        conn.close()
+    if engine is not None:
+        engine.dispose()
