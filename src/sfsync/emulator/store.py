@@ -37,10 +37,17 @@ from itertools import islice
 from pathlib import Path
 
 from sfsync.emulator.clock import OrgClock, format_datetime
-from sfsync.emulator.errors import ApiError, ErrorDetail
+from sfsync.emulator.errors import ApiError
 from sfsync.emulator.ids import IdFactory, normalise
 from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef, Schema, WireValue
 from sfsync.emulator.schema.standard import AUTO_NUMBER_DIGITS, derived_values
+from sfsync.emulator.store_batch import (
+    DEFAULT_API_VERSION,
+    DERIVED_OBJECTS,
+    BatchWriter,
+    WritePlan,
+    multiple_choices,
+)
 from sfsync.emulator.store_changes import (
     CallContext,
     ChangeRecord,
@@ -48,7 +55,7 @@ from sfsync.emulator.store_changes import (
     call_context,
     current_call,
 )
-from sfsync.emulator.store_rows import Row, Table, index_key
+from sfsync.emulator.store_rows import Row, Table, bump_stamp, index_key
 from sfsync.emulator.store_sqlite import DeletionEntry, SqliteRecordFile
 from sfsync.emulator.validation import (
     RuleChecker,
@@ -62,13 +69,9 @@ from sfsync.emulator.validation import (
 INTEGRATION_USERNAME = "integration@sfsync.emulator"
 #: Records stay in the recycle bin (and in the delete log) this long.
 RECYCLE_BIN_DAYS = 15
-#: The API version used in the record URLs of a 300 answer raised by :meth:`OrgStore.upsert`.
-DEFAULT_API_VERSION = "59.0"
 _BULK_BATCH = 20_000
 _log = logging.getLogger(__name__)
 _AUTO_FORMAT = re.compile(r"\{(0+)\}")
-_ONE_MS = timedelta(milliseconds=1)
-_WIRE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
 
 
 @dataclass(slots=True)
@@ -82,11 +85,7 @@ class _Pending:
     context: CallContext
 
 
-def _bump(previous: WireValue, now: str) -> str:
-    """``now``, or 1 ms past ``previous`` when the clock has not moved past it."""
-    if not isinstance(previous, str) or now > previous:
-        return now
-    return format_datetime(datetime.strptime(previous, _WIRE_FORMAT).astimezone(UTC) + _ONE_MS)
+_bump = bump_stamp
 
 
 class OrgStore:
@@ -128,6 +127,7 @@ class OrgStore:
         self._log: dict[str, DeletionEntry] = {}
         self._counters: dict[str, int] = {}
         self._rules = rule_checker or RuleChecker(schema)
+        self._plans: dict[str, WritePlan] = {}
         self._listeners: list[Callable[[ChangeRecord], None]] = []
         self._commit_listeners: list[Callable[[list[ChangeRecord]], None]] = []
         self._lock = threading.RLock()
@@ -330,14 +330,18 @@ class OrgStore:
                 _log.exception("commit listener %r failed", commit_listener)
 
     def _rollback(self, mark: tuple[int, int]) -> None:
-        undo_mark, pending_mark = mark
-        while len(self._undo) > undo_mark:
-            self._undo.pop()()
-        del self._pending[pending_mark:]
+        self._undo_to(mark)
         if self._depth == 1:
             self._touched.clear()
             self._touched_log.clear()
             self._touched_cleared.clear()
+
+    def _undo_to(self, mark: tuple[int, int]) -> None:
+        """Undo the writes and forget the changes made since ``mark`` (a nested rollback)."""
+        undo_mark, pending_mark = mark
+        while len(self._undo) > undo_mark:
+            self._undo.pop()()
+        del self._pending[pending_mark:]
 
     def _commit(self) -> list[ChangeRecord]:
         pending, self._pending = self._pending, []
@@ -469,9 +473,19 @@ class OrgStore:
         values: tuple[WireValue, ...] | None = None,
     ) -> None:
         after = table.row(values if values is not None else table.rows[rid])
-        self._pending.append(
-            _Pending(table, rid, change, tuple(fields), after, user, current_call())
-        )
+        self._pending_change(table, rid, change, tuple(fields), after, user, current_call())
+
+    def _pending_change(
+        self,
+        table: Table,
+        rid: str,
+        change: ChangeType,
+        fields: tuple[str, ...],
+        after: Row,
+        user: str,
+        context: CallContext,
+    ) -> None:
+        self._pending.append(_Pending(table, rid, change, fields, after, user, context))
 
     # ----------------------------------------------------------------------------- writing
 
@@ -633,16 +647,7 @@ class OrgStore:
                     del body[key]
             ids = self.find_by_field(obj.name, f.name, value)
             if len(ids) > 1:
-                raise ApiError(
-                    300,
-                    tuple(
-                        ErrorDetail(
-                            "MULTIPLE_CHOICES",
-                            f"/services/data/v{DEFAULT_API_VERSION}/sobjects/{obj.name}/{i}",
-                        )
-                        for i in ids
-                    ),
-                )
+                raise multiple_choices(obj, ids)
             if ids:
                 self._update(table, ids[0], body, user)
                 return ids[0], False
@@ -777,6 +782,25 @@ class OrgStore:
             self._set_cleared(rid, None)  # erased for good: nothing to restore any more
         self._put(table, rid, None)
 
+    # ----------------------------------------------------------------------------- batches
+
+    @contextmanager
+    def batch(
+        self, object_name: str, *, user_id: str | None = None, size_hint: int = 0
+    ) -> Iterator[BatchWriter]:
+        """One transaction writing many records of ``object_name`` through a
+        :class:`~sfsync.emulator.store_batch.BatchWriter`: its ``insert``, ``update`` and
+        ``upsert`` behave as the single-record calls (a row that raises is rolled back alone),
+        only cheaper per row. ``size_hint`` is how many inserts to mint ids for up front.
+        An exception escaping the block undoes the whole batch, as :meth:`transaction` does."""
+        table = self._table(object_name)
+        user = self._user(user_id)
+        with self.transaction():
+            plan = self._plans.get(table.obj.name)
+            if plan is None:
+                plan = self._plans[table.obj.name] = WritePlan(table)
+            yield BatchWriter(self, table, plan, user, size_hint)
+
     # ----------------------------------------------------------------------------- bulk
 
     def bulk_load(
@@ -807,7 +831,7 @@ class OrgStore:
         table = self._table(object_name)
         obj = table.obj
         user = self._user(user_id)
-        derive = obj.name in _DERIVED_OBJECTS
+        derive = obj.name in DERIVED_OBJECTS
         with self._lock:
             if self._depth:
                 raise RuntimeError("bulk_insert cannot run inside a transaction")
@@ -1007,21 +1031,6 @@ class OrgStore:
                 forced_id=uid,
             )
         return uid
-
-
-_DERIVED_OBJECTS = frozenset(
-    {
-        "Contact",
-        "Lead",
-        "User",
-        "Opportunity",
-        "Case",
-        "Task",
-        "OpportunityLineItem",
-        "OrderItem",
-        "CampaignMember",
-    }
-)
 
 
 def _not_found() -> ApiError:

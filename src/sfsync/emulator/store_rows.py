@@ -6,8 +6,10 @@ per unique or external id field (normalised value -> ids).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar, overload
 
+from sfsync.emulator.clock import format_datetime
 from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef, WireValue
 
 _COMPOUND = (FieldType.ADDRESS, FieldType.LOCATION)
@@ -63,6 +65,18 @@ class Row(Mapping[str, WireValue]):
 
     def __repr__(self) -> str:
         return f"Row({dict(self)!r})"
+
+
+_ONE_MS = timedelta(milliseconds=1)
+_WIRE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
+
+
+def bump_stamp(previous: WireValue, now: str) -> str:
+    """``now``, or 1 ms past ``previous`` when the clock has not moved past it (a record's
+    SystemModstamp must move on every write)."""
+    if not isinstance(previous, str) or now > previous:
+        return now
+    return format_datetime(datetime.strptime(previous, _WIRE_FORMAT).astimezone(UTC) + _ONE_MS)
 
 
 def index_key(value: WireValue, case_sensitive: bool) -> WireValue:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 
 from sfsync.emulator.errors import ApiError
@@ -31,6 +32,9 @@ DELIMITERS: dict[str, str] = {
 
 LINE_ENDINGS: dict[str, str] = {"LF": "\n", "CRLF": "\r\n"}
 """``lineEnding`` names -> the characters."""
+
+
+_QUOTED = re.compile(r'"[^"]*"')
 
 
 class CsvInputError(ValueError):
@@ -81,18 +85,14 @@ def _check_line_ending(text: str, line_ending: str) -> None:
         _raise_if_mismatched(line_ending, crlf=crlf, bare_lf=bare_lf)
         return
     # Only line breaks outside quoted values count: a value may itself contain either kind.
-    crlf = bare_lf = False
-    quoted = False
-    previous = ""
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-        elif char == "\n" and not quoted:
-            if previous == "\r":
-                crlf = True
-            else:
-                bare_lf = True
-        previous = char
+    # Each quoted run becomes one NUL, so the character before a line break stays what it
+    # was (a quote is not a CR); an unclosed quote runs to the end, as in the reader.
+    outside = _QUOTED.sub("\0", text)
+    quote = outside.find('"')
+    if quote >= 0:
+        outside = outside[:quote]
+    crlf = "\r\n" in outside
+    bare_lf = outside.count("\n") > outside.count("\r\n")
     _raise_if_mismatched(line_ending, crlf=crlf, bare_lf=bare_lf)
 
 

@@ -10,15 +10,15 @@ Processing (:func:`process_ingest`, run by the bulk worker once the job is Uploa
 3. the rows are charged to the daily allocations (records and 10,000-record batches; the job
    fails with ``LIMIT_EXCEEDED`` when they are spent);
 4. rows are applied in chunks of 200, each chunk one store transaction (so Change Data Capture
-   sees bulk changes in transactions of up to 200 records, as the platform commits them) and
-   each row inside it one store call (itself a nested transaction), so one bad row fails
-   alone. All writes are tagged ``call_context(api="bulkapi", client_id=<the creator's
-   Sforce-Call-Options client>, api_version=<the job's>)`` and attributed to the job's
-   creator.
+   sees bulk changes in transactions of up to 200 records, as the platform commits them),
+   inserts, updates and upserts through the store's batch writer
+   (:mod:`~sfsync.emulator.store_batch`: the single-record checks and errors, a failing row
+   rolled back alone), deletes through the store's single-record calls. All writes are
+   tagged ``call_context(api="bulkapi", client_id=<the creator's Sforce-Call-Options
+   client>, api_version=<the job's>)`` and attributed to the job's creator.
 
-Throughput is the store's per-record insert path (validation, ids, indexes, change records):
-a few thousand rows a second; no fast path skips validation or the change listeners, because
-Change Data Capture must see bulk writes too.
+No path skips validation or the change listeners: Change Data Capture sees bulk writes too.
+``bench/bench_emulator_ingest.py`` measures the throughput.
 
 Values: an empty value is left out (on update: "leave unchanged"; on insert: null); ``#N/A``
 sets the field to null. A failed row's ``sf__Error`` is ``CODE:message:Field1,Field2 --``
@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -189,12 +190,15 @@ class WriteJob(Protocol):
 
 
 class RowApplier:
-    """Applies one row of a job to the store: returns ``(id, created)`` or raises ApiError."""
+    """Applies the rows of a job to the store, a chunk at a time: inside :meth:`chunk`,
+    :attr:`apply` takes one row and returns ``(id, created)`` or raises ApiError (the row then
+    left no trace; the chunk goes on)."""
 
     def __init__(self, job: WriteJob, obj: ObjectDef, store: Any) -> None:
         self.job = job
         self.obj = obj
         self.store = store
+        self.writer: Any = store
         ops: dict[str, Callable[[dict[str, Any]], tuple[str, bool]]] = {
             "insert": self._insert,
             "update": self._update,
@@ -203,6 +207,24 @@ class RowApplier:
             "hardDelete": self._hard_delete,
         }
         self.apply = ops[job.operation]
+
+    @contextmanager
+    def chunk(self, rows: int) -> Iterator[None]:
+        """One store transaction for the next ``rows`` rows: the store's batch writer when it
+        has one (same checks and errors per row, a fraction of the cost), else the store's
+        single-record calls inside a transaction (each of them a nested transaction)."""
+        batch = getattr(self.store, "batch", None)
+        if batch is None or self.job.operation not in ("insert", "update", "upsert"):
+            with self.store.transaction():
+                yield
+            return
+        hint = rows if self.job.operation == "insert" else 0
+        with batch(self.obj.name, user_id=self.job.created_by, size_hint=hint) as writer:
+            self.writer = writer
+            try:
+                yield
+            finally:
+                self.writer = self.store
 
     def known_id(self, values: dict[str, Any]) -> str:
         """The row's record id when it names one (``sf__Id`` of a failed update/delete)."""
@@ -230,12 +252,18 @@ class RowApplier:
         return rid
 
     def _insert(self, values: dict[str, Any]) -> tuple[str, bool]:
-        return self.store.insert(self.obj.name, values, user_id=self.job.created_by), True
+        writer = self.writer
+        if writer is self.store:
+            return self.store.insert(self.obj.name, values, user_id=self.job.created_by), True
+        return writer.insert(values), True
 
     def _update(self, values: dict[str, Any]) -> tuple[str, bool]:
         rid = self._id(values)
         try:
-            self.store.update(self.obj.name, rid, values, user_id=self.job.created_by)
+            if self.writer is self.store:
+                self.store.update(self.obj.name, rid, values, user_id=self.job.created_by)
+            else:
+                self.writer.update(rid, values)
         except ApiError as error:
             raise _not_found_as_cross_reference(error) from None
         return rid, False
@@ -248,9 +276,12 @@ class RowApplier:
             key = key or ""
         elif not isinstance(key, str):
             raise ApiError.of(400, "MISSING_ARGUMENT", f"{key_field.name} not specified")
-        rid, created = self.store.upsert(
-            self.obj.name, key_field.name, key, values, user_id=self.job.created_by
-        )
+        if self.writer is self.store:
+            rid, created = self.store.upsert(
+                self.obj.name, key_field.name, key, values, user_id=self.job.created_by
+            )
+        else:
+            rid, created = self.writer.upsert(key_field.name, key, values)
         return str(rid), bool(created)
 
     def _delete(self, values: dict[str, Any]) -> tuple[str, bool]:
@@ -352,13 +383,12 @@ def _apply_chunk(
 ) -> None:
     successes: list[tuple[str, str, Sequence[str]]] = []
     failures: list[tuple[str, str, Sequence[str]]] = []
-    with store.transaction():
+    with applier.chunk(len(chunk)):
         for row in chunk:
             values = row_values(columns, row, applier.obj)
             known = applier.known_id(values)
             try:
-                # One store call per row: each is its own nested transaction, so a failing
-                # row rolls back alone and the chunk goes on.
+                # A failing row rolls back alone and the chunk goes on.
                 rid, created = applier.apply(values)
             except ApiError as error:
                 failures.append((known, format_error(error), row))

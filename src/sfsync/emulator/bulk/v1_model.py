@@ -276,8 +276,9 @@ def _run_dml(job: ClassicJob, batch: Batch, schema: Schema, store: Any) -> None:
     results: list[dict[str, Any]] = []
     with call_context(api="bulkapi", client_id=job.client_id, api_version=job.api_version):
         for start in range(0, len(records), CHUNK_ROWS):
-            with store.transaction():
-                for values in records[start : start + CHUNK_ROWS]:
+            chunk = records[start : start + CHUNK_ROWS]
+            with applier.chunk(len(chunk)):
+                for values in chunk:
                     known = applier.known_id(values)
                     try:
                         rid, created = applier.apply(dict(values))

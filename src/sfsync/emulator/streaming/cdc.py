@@ -33,12 +33,14 @@ reports there; we use 62.0).
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sfsync.emulator.schema.model import ObjectDef, Schema, WireValue
 from sfsync.emulator.store_changes import ChangeRecord
+from sfsync.emulator.store_rows import Row
 from sfsync.emulator.streaming import layout
 from sfsync.emulator.streaming.events import ChangeEventBody, ChangeEventHeader
 
@@ -122,12 +124,20 @@ class ChangeEventBuilder:
 
     def build(self, changes: Sequence[ChangeRecord]) -> list[tuple[str, ChangeEventBody]]:
         """The change events of one commit (``changes`` in write order), ready to publish."""
-        selected = [
-            (c, obj)
-            for c in changes
-            if (obj := self.schema.object(c.object_name)) is not None
-            and self.settings.selected(obj)
-        ]
+        # A commit holds few objects and many records: look each object up once.
+        objects: dict[str, ObjectDef | None] = {}
+        selected: list[tuple[ChangeRecord, ObjectDef]] = []
+        for c in changes:
+            name = c.object_name
+            if name in objects:
+                obj = objects[name]
+            else:
+                obj = self.schema.object(name)
+                if obj is not None and not self.settings.selected(obj):
+                    obj = None
+                objects[name] = obj
+            if obj is not None:
+                selected.append((c, obj))
         if not selected:
             return []
         with self._lock:
@@ -137,6 +147,7 @@ class ChangeEventBuilder:
         first = selected[0][0]
         stamp = int(first.commit_timestamp.timestamp() * 1000)
         out: list[tuple[str, ChangeEventBody]] = []
+        channels = _channels
         for draft in drafts:
             header = ChangeEventHeader(
                 entity_name=draft.entity,
@@ -151,7 +162,7 @@ class ChangeEventBuilder:
                 changed_fields=draft.changed,
                 nulled_fields=draft.nulled,
             )
-            out.append((change_channel(draft.entity), ChangeEventBody(header, draft.values)))
+            out.append((channels(draft.entity), ChangeEventBody(header, draft.values)))
         for entity, (origin, user) in overflow.items():
             header = ChangeEventHeader(
                 entity_name=entity,
@@ -173,10 +184,15 @@ class ChangeEventBuilder:
         drafts: list[_Draft] = []
         merged: dict[tuple[object, ...], _Draft] = {}
         overflow: dict[str, tuple[str, str]] = {}
+        origins: dict[tuple[str, str | None, str | None], str] = {}
+        carried_by: dict[str, dict[str, str]] = {}
         weight = 0
         for change, obj in selected:
-            version = change.api_version or self.settings.default_api_version
-            origin = change_origin(change.api, version, change.client_id)
+            call = (change.api, change.api_version, change.client_id)
+            origin = origins.get(call)
+            if origin is None:
+                version = change.api_version or self.settings.default_api_version
+                origin = origins[call] = change_origin(change.api, version, change.client_id)
             weight += len(change.changed_fields) if change.change_type == "UPDATE" else 1
             if weight > self.settings.overflow_threshold:
                 overflow.setdefault(obj.name, (origin, change.user_id))
@@ -197,13 +213,17 @@ class ChangeEventBuilder:
                     )
                 )
                 continue
-            draft = _content(change, obj, origin)
+            carried = carried_by.get(obj.name)
+            if carried is None:
+                carried = carried_by[obj.name] = _carried_names(obj)
+            draft = _content(change, obj, origin, carried)
             key = (
                 draft.entity,
                 draft.change_type,
                 draft.origin,
                 draft.user,
-                tuple(sorted((k, v) for k, v in draft.values.items() if k not in _STAMPS)),
+                # The same (field, value) pairs in any order (a field appears once).
+                frozenset([(k, v) for k, v in draft.values.items() if k not in _STAMPS]),
                 draft.changed,
                 draft.nulled,
             )
@@ -221,15 +241,45 @@ _STAMPS = frozenset({"CreatedDate", "LastModifiedDate"})
 do not keep otherwise identical changes of a commit apart (the first record's stamp is sent)."""
 
 
-def _content(change: ChangeRecord, obj: ObjectDef, origin: str) -> _Draft:
-    fields = [
-        f.name
-        for name in change.changed_fields
-        if (f := obj.field(name)) is not None and layout.carried(obj, f.name)
-    ]
-    values: dict[str, WireValue] = {}
-    for name in fields:
-        values[name] = change.values_after.get(name)
+_CHANNELS: dict[str, str] = {}
+
+
+def _channels(object_name: str) -> str:
+    """:func:`change_channel`, one shared string per object (every retained event holds one)."""
+    channel = _CHANNELS.get(object_name)
+    if channel is None:
+        channel = _CHANNELS[object_name] = sys.intern(change_channel(object_name))
+    return channel
+
+
+@layout.per_object
+def _carried_names(obj: ObjectDef) -> dict[str, str]:
+    """Flat field name (declared and lower case) -> declared name, for the carried fields."""
+    names: dict[str, str] = {}
+    for f in obj.fields.values():
+        if layout.carried(obj, f.name):
+            names[f.name] = f.name
+            names[f.name.lower()] = f.name
+    return names
+
+
+def _content(change: ChangeRecord, obj: ObjectDef, origin: str, carried: dict[str, str]) -> _Draft:
+    fields: list[str] = []
+    for name in change.changed_fields:
+        declared = carried.get(name)
+        if declared is None:
+            declared = carried.get(name.lower())
+        if declared is not None:
+            fields.append(declared)
+    after = change.values_after
+    values: dict[str, WireValue]
+    if isinstance(after, Row):
+        # The store's read-only rows: read the value tuple directly (this runs per field of
+        # every change of every commit).
+        slot, row = after.slot_map, after.value_tuple
+        values = {name: row[slot[name]] for name in fields}
+    else:
+        values = {name: after.get(name) for name in fields}
     changed: tuple[str, ...] = ()
     nulled: tuple[str, ...] = ()
     if change.change_type == "CREATE":
