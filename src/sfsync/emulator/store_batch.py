@@ -120,7 +120,7 @@ def _number_coercer(f: FieldDef, slow: Coercer) -> Coercer:
     integer = f.type is FieldType.INT
 
     def number(raw: object) -> WireValue:
-        if type(raw) is not str:
+        if not isinstance(raw, str):
             return slow(raw)
         match = _DECIMAL.fullmatch(raw)
         if match is None:
