@@ -116,7 +116,7 @@ def _number_coercer(f: FieldDef, slow: Coercer) -> Coercer:
     digits = (f.precision - f.scale) if f.precision else 18
     limit = 10.0**digits
     scale = f.scale
-    unit = 10**scale
+    unit: int = 10**scale
     integer = f.type is FieldType.INT
 
     def number(raw: object) -> WireValue:
