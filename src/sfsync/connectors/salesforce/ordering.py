@@ -104,36 +104,50 @@ def pack(
     """
     if size < 1 or lanes < 1:
         raise ValueError("size and lanes must be at least 1")
-    # Calls tied together because they carry pieces of one large group: one lane for them.
+    # A group larger than a call becomes full calls tied to one lane (a "unit"); its remainder
+    # is packed like any small group, and the call it lands in joins the unit's lane.
     units: list[list[list[T]]] = []
-    small: list[list[T]] = []
+    small: list[tuple[list[T], int | None]] = []
     for group in groups(items, parents):
         if len(group) <= size:
-            small.append(group)
+            small.append((group, None))
             continue
         full = len(group) - len(group) % size
-        pieces = [group[i : i + size] for i in range(0, full, size)]
-        rest = group[full:]
-        if rest:
-            pieces.append(rest)
-        units.append(pieces)
+        units.append([group[i : i + size] for i in range(0, full, size)])
+        if full < len(group):
+            small.append((group[full:], len(units) - 1))
     # First fit decreasing for the groups that fit in one call.
-    bins: list[list[T]] = []
-    for group in sorted(small, key=len, reverse=True):
-        target = next((b for b in bins if len(b) + len(group) <= size), None)
+    bins: list[tuple[list[T], set[int]]] = []
+    for group, unit in sorted(small, key=lambda g: len(g[0]), reverse=True):
+        target = next((b for b in bins if len(b[0]) + len(group) <= size), None)
         if target is None:
-            bins.append(list(group))
+            target = ([], set())
+            bins.append(target)
+        target[0].extend(group)
+        if unit is not None:
+            target[1].add(unit)
+    tie: _UnionFind[int] = _UnionFind()
+    for _, tied in bins:
+        for unit in tied:
+            tie.union(min(tied), unit)
+    merged: dict[int, list[list[T]]] = {}
+    for number, unit_calls in enumerate(units):
+        merged.setdefault(tie.find(number), []).extend(unit_calls)
+    free: list[list[list[T]]] = []
+    for calls, tied in bins:
+        if tied:
+            merged[tie.find(min(tied))].append(calls)
         else:
-            target.extend(group)
-    units.extend([b] for b in bins)
+            free.append([calls])
+    units = [*merged.values(), *free]
     # Deal the units to the least loaded lane, largest first.
     order = {id(item): i for i, item in enumerate(items)}
     loads = [0] * min(lanes, max(1, len(units)))
     dealt: list[list[list[T]]] = [[] for _ in loads]
-    for unit in sorted(units, key=lambda u: sum(len(c) for c in u), reverse=True):
+    for calls_of_unit in sorted(units, key=lambda u: sum(len(c) for c in u), reverse=True):
         lane = loads.index(min(loads))
-        dealt[lane].extend(unit)
-        loads[lane] += sum(len(c) for c in unit)
+        dealt[lane].extend(calls_of_unit)
+        loads[lane] += sum(len(c) for c in calls_of_unit)
     return [
         [Chunk(tuple(sorted(call, key=lambda x: order[id(x)]))) for call in lane]
         for lane in dealt

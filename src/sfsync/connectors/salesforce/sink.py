@@ -328,7 +328,16 @@ class SalesforceSink:
         results: dict[int, RowResult] = {}
         marker = self._marker(sobject)
 
-        async def run_lane(calls: list[tuple[RowWrite, ...]]) -> None:
+        failures: list[SyncError] = []
+
+        async def run_lane(calls: list[tuple[RowWrite, ...]], scope: anyio.CancelScope) -> None:
+            try:
+                await write_calls(calls)
+            except SyncError as error:  # a fatal one: stop the other lanes, raise it alone
+                failures.append(error)
+                scope.cancel()
+
+        async def write_calls(calls: list[tuple[RowWrite, ...]]) -> None:
             for call in calls:
                 extra = None
                 if marker is not None and call[0].kind is WriteKind.INSERT:
@@ -341,7 +350,9 @@ class SalesforceSink:
 
         async with anyio.create_task_group() as group:
             for lane in lanes:
-                group.start_soon(run_lane, [chunk.items for chunk in lane])
+                group.start_soon(run_lane, [chunk.items for chunk in lane], group.cancel_scope)
+        if failures:
+            raise failures[0]
         return results
 
     def _marker(self, sobject: str) -> str | None:
