@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from sfsync import __version__
+from sfsync.cli.conflicts import conflicts_app
 
 app = typer.Typer(
     name="sfsync",
@@ -245,6 +246,7 @@ deadletters_app = typer.Typer(
     help="Records that could not be applied, kept with their reason.", no_args_is_help=True
 )
 app.add_typer(deadletters_app, name="deadletters")
+app.add_typer(conflicts_app, name="conflicts")
 
 
 @deadletters_app.command("list")
@@ -315,6 +317,10 @@ def _mount_emulator() -> None:
 
 
 _mount_emulator()
+
+from sfsync.cli.db import db_app  # noqa: E402 - a sub-command group, mounted like the emulator's
+
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:
