@@ -7,8 +7,8 @@ import pytest
 from sfsync.connectors.sql.capture.install import capture_objects
 from sfsync.connectors.sql.capture.source import SqlCaptureSource
 from sfsync.connectors.sql.client import ConnectionSettings
+from sfsync.core.state import PipelineState
 from sfsync.runtime.pipeline import Pipeline, PipelineOptions
-from sfsync.runtime.status import PipelineState
 from sfsync.spi.spec import EntitySelection
 from sfsync.testing import FakeClock, MemoryCheckpointStore, MemoryDeadLetterStore, MemorySink
 
