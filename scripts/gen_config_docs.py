@@ -30,6 +30,7 @@ from pydantic_core import PydanticUndefined
 
 from sfsync.config.durations import format_duration
 from sfsync.config.model import (
+    ConflictConfig,
     DeadLetterConfig,
     ObjectSync,
     RetryConfig,
@@ -160,6 +161,10 @@ anything connects or starts, and reports every problem it finds in one run:
   cannot play that role;
 - an object listed twice in one sync, two syncs writing the same table of the same
   connection, a key field left out of `fields` or put in `exclude_fields`;
+- two-way syncs: Salesforce on exactly one side, both sides readable and writable, conflict
+  policies and owners that exist, `owners` without `field_ownership`, fields named by
+  `conflicts` or `match_on` that the object does not carry, and `conflicts` or `match_on` on
+  a one-way sync;
 - durations that are not durations, a polling interval under a second, an `interval` with
   `mode: realtime`, a retry `max_delay` shorter than its `base_delay`;
 - a `where` that is obviously not a SOQL condition: a whole query, a leading `WHERE`, `==`,
@@ -262,6 +267,9 @@ def render() -> str:
         section("#### `syncs[].objects[]`", ObjectSync),
         "A record's key decides how a retry is absorbed: writes into Salesforce upsert by `key`, "
         "so give an external id field there whenever the source has a stable id of its own.\n",
+        section("#### `syncs[].objects[].conflicts`", ConflictConfig),
+        "Policies, the shadow, echoes and first-run matching are explained with examples in "
+        "[conflicts.md](conflicts.md).\n",
         section("#### `syncs[].retry`", RetryConfig),
         section("#### `syncs[].dead_letters`", DeadLetterConfig),
         "## Connections\n\n"

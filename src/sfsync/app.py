@@ -6,15 +6,23 @@ this module.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sfsync.config.model import ObjectSync, SyncConfig
 from sfsync.config.validate import load_config
 from sfsync.core.checkpoint import Checkpoint
+from sfsync.core.conflicts import Side
 from sfsync.core.errors import ConfigError
+from sfsync.core.review import (
+    ConflictQueue,
+    ParkedConflict,
+    Resolution,
+    ReviewState,
+    custom_values,
+)
 from sfsync.runtime.pipeline import Pipeline, PipelineOptions, RunMode, StatusListener
 from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.registry import Registry
@@ -100,6 +108,13 @@ async def build_runtime(
     state = await open_state(config.state.url)
     runtime.stack.push_async_callback(state.aclose)
     for sync in syncs:
+        if sync.direction == "two_way":
+            raise ConfigError(
+                f"sync {sync.name!r}: direction two_way is configured, but this version cannot "
+                "run two-way syncs yet (conflict policies, shadows and the review queue exist; "
+                "the runtime that drives both directions does not)",
+                hint="use direction: one_way for now, or leave this sync out with --sync",
+            )
         source_conn = config.connections[sync.source]
         target_conn = config.connections[sync.target]
         source_spec = registry.get(source_conn.type)
@@ -236,3 +251,98 @@ async def reset_checkpoints(
         return CheckpointView(name, "target database" if sink else "state store", None)
 
     return await _with_sinks(config, registry, names, forget)
+
+
+# Two-way conflicts: what `sfsync conflicts list|show|resolve` calls. -------------------------
+
+
+async def list_conflicts(
+    config: SyncConfig, *, sync: str | None, state: ReviewState | None, limit: int
+) -> tuple[int, list[ParkedConflict]]:
+    """How many conflicts match, and the oldest ``limit`` of them."""
+    if sync is not None:
+        check_sync_names(config, [sync])
+    stores = await open_state(config.state.url)
+    try:
+        found = await stores.conflicts.list(sync, state, limit=limit)
+        return await stores.conflicts.count(sync, state), found
+    finally:
+        await stores.aclose()
+
+
+async def show_conflict(config: SyncConfig, conflict_id: int) -> ParkedConflict:
+    """One conflict. Raises ConfigError when there is none with that id."""
+    stores = await open_state(config.state.url)
+    try:
+        return await _conflict(stores.conflicts, conflict_id)
+    finally:
+        await stores.aclose()
+
+
+async def resolve_conflict(
+    config: SyncConfig,
+    conflict_id: int,
+    *,
+    take: Side | None,
+    values: Mapping[str, str],
+    by: str,
+    clock: Clock | None = None,
+) -> ParkedConflict:
+    """Record a person's resolution of an open conflict; the conflict as resolved.
+
+    ``take`` settles the conflicting fields with that side's values; ``values`` (typed as on a
+    command line, ``{"Phone": "+41 44"}``) set fields on top, and without ``take`` must cover
+    every conflicting field. Nothing is written to either side here: the runtime applies
+    resolved conflicts on the sync's next pass (``ConflictQueue.pending``), and only while both
+    sides still hold the versions that were parked (see :mod:`sfsync.core.review`).
+
+    Raises:
+        ConfigError: no such conflict, it is already resolved, or the values do not fit.
+    """
+    stores = await open_state(config.state.url)
+    try:
+        conflict = await _conflict(stores.conflicts, conflict_id)
+        if conflict.state is not ReviewState.OPEN:
+            raise ConfigError(
+                f"conflict {conflict_id} was already resolved by {conflict.resolved_by} "
+                f"at {conflict.resolved_at:%Y-%m-%d %H:%M:%S}",
+                hint=f"`sfsync conflicts show CONFIG {conflict_id}` shows the resolution",
+            )
+        if take is None and not values:
+            raise ConfigError(
+                "say how to resolve it", hint="add --take salesforce|external or --set FIELD=VALUE"
+            )
+        try:
+            custom = custom_values(conflict, values, with_base_side=take is not None)
+            base_side = take or Side.SALESFORCE
+            if custom:
+                resolution = Resolution.CUSTOM
+            elif base_side is Side.SALESFORCE:
+                resolution = Resolution.TAKE_SALESFORCE
+            else:
+                resolution = Resolution.TAKE_EXTERNAL
+            # Refuse now, not when the runtime applies it, what cannot be applied.
+            replace(conflict, custom_base=base_side).decide(resolution, custom or None)
+        except ValueError as exc:
+            raise ConfigError(
+                str(exc), hint=f"`sfsync conflicts show CONFIG {conflict_id}` shows the record"
+            ) from exc
+        at = (clock or SystemClock()).now()
+        done = await stores.conflicts.resolve(
+            conflict_id, resolution, custom=custom, custom_base=base_side, by=by, at=at
+        )
+        if not done:  # resolved by someone else in the meantime
+            raise ConfigError(f"conflict {conflict_id} is no longer open")
+        return await _conflict(stores.conflicts, conflict_id)
+    finally:
+        await stores.aclose()
+
+
+async def _conflict(queue: ConflictQueue, conflict_id: int) -> ParkedConflict:
+    conflict = await queue.get(conflict_id)
+    if conflict is None:
+        raise ConfigError(
+            f"there is no conflict {conflict_id}",
+            hint="`sfsync conflicts list CONFIG --state all` lists them with their ids",
+        )
+    return conflict

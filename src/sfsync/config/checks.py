@@ -56,6 +56,7 @@ def cross_checks(
                 first_by_name[name] = index
         problems.extend(_endpoints(doc, registry, base, sync, defined, types))
         problems.extend(_sync_settings(doc, base, sync))
+        problems.extend(_two_way(doc, registry, base, sync, types))
         writes_tables = types.get(str(sync.get("target"))) != SALESFORCE
         problems.extend(_objects(doc, base, sync, writers if writes_tables else None, index))
     return problems
@@ -144,6 +145,62 @@ def _sync_settings(doc: Document, base: FieldPath, sync: dict[str, Any]) -> list
     return problems
 
 
+TWO_WAY_ONLY = ("conflicts", "match_on")
+
+
+def _two_way(
+    doc: Document, registry: Registry, base: FieldPath, sync: dict[str, Any], types: dict[str, str]
+) -> list[Problem]:
+    """A two-way sync joins Salesforce and one other system, each read and written; the
+    settings that only two-way syncs use are refused elsewhere rather than ignored."""
+    problems: list[Problem] = []
+    if sync.get("direction", "one_way") != "two_way":
+        objects = sync.get("objects")
+        for index, obj in enumerate(objects if isinstance(objects, list) else []):
+            for key in TWO_WAY_ONLY:
+                if isinstance(obj, dict) and key in obj:
+                    problems.append(
+                        doc.problem(
+                            (*base, "objects", index, key),
+                            f"{key} only applies to two-way syncs",
+                            "add `direction: two_way` to the sync, or remove it",
+                        )
+                    )
+        return problems
+    ends = {key: sync.get(key) for key in ("source", "target")}
+    kinds = {key: types.get(ref) for key, ref in ends.items() if isinstance(ref, str)}
+    if len(kinds) == 2 and None not in kinds.values():
+        salesforce = [key for key, kind in kinds.items() if kind == SALESFORCE]
+        if len(salesforce) != 1:
+            problems.append(
+                doc.problem(
+                    (*base, "direction"),
+                    "a two-way sync joins Salesforce and one other system; "
+                    + ("neither side is" if not salesforce else "both sides are")
+                    + " a Salesforce connection",
+                    "make one of source and target a `type: salesforce` connection",
+                )
+            )
+    for key, kind in kinds.items():
+        if kind is None or kind not in registry.names():
+            continue
+        # _endpoints checks each end in its one-way role; a two-way sync also needs the other.
+        role, verb = ("sink", "written to") if key == "source" else ("source", "read from")
+        if role not in registry.get(kind).roles:
+            capable = [
+                n for n in registry.names() if {"source", "sink"} <= set(registry.get(n).roles)
+            ]
+            problems.append(
+                doc.problem(
+                    (*base, key),
+                    f"connection {ends[key]!r} ({kind}) cannot be {verb}, and a two-way sync "
+                    "reads and writes both sides",
+                    f"use a connection of a type that can be both: {', '.join(capable) or 'none'}",
+                )
+            )
+    return problems
+
+
 def _duration_or_none(value: object) -> timedelta | None:
     if value is None:
         return None
@@ -220,6 +277,8 @@ def _object_fields(doc: Document, path: FieldPath, obj: dict[str, Any]) -> list[
                 "leave the fields out of the `fields` list instead, and remove exclude_fields",
             )
         )
+    if explicit is not None:
+        problems.extend(_named_fields(doc, path, obj, explicit))
     if isinstance(key, str):
         if explicit is not None and key.lower() not in {f.lower() for f in explicit}:
             near = suggest(key, explicit)
@@ -236,6 +295,35 @@ def _object_fields(doc: Document, path: FieldPath, obj: dict[str, Any]) -> list[
                     (*path, "exclude_fields"),
                     f"the key field {key!r} is excluded",
                     "records cannot be matched without their key: keep it",
+                )
+            )
+    return problems
+
+
+def _named_fields(
+    doc: Document, path: FieldPath, obj: dict[str, Any], carried: list[str]
+) -> list[Problem]:
+    """Fields that ``conflicts`` and ``match_on`` name must be among those the object carries."""
+    known = {f.lower() for f in carried}
+    named: list[tuple[FieldPath, str]] = []
+    conflicts = obj.get("conflicts")
+    if isinstance(conflicts, dict):
+        for section in ("fields", "owners"):
+            entries = conflicts.get(section)
+            if isinstance(entries, dict):
+                named += [((*path, "conflicts", section, n), n) for n in entries]
+    match_on = obj.get("match_on")
+    if isinstance(match_on, list):
+        named += [((*path, "match_on", i), n) for i, n in enumerate(match_on)]
+    problems: list[Problem] = []
+    for at, name in named:
+        if isinstance(name, str) and name.lower() not in known:
+            near = suggest(name, carried)
+            problems.append(
+                doc.problem(
+                    at,
+                    f"{name!r} is not in the object's fields list",
+                    f"add {name} to fields" + (f" (or did you mean {near}?)" if near else ""),
                 )
             )
     return problems

@@ -39,6 +39,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     SerializeAsAny,
+    StringConstraints,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -47,6 +48,7 @@ from pydantic_core import PydanticCustomError
 
 from sfsync.config.durations import Duration
 from sfsync.config.where import check_condition
+from sfsync.core.conflicts import ConflictRules, Policy, Side
 from sfsync.core.retry import RetryPolicy
 
 SYNC_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -54,6 +56,9 @@ API_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,79}$"
 _API_NAME = re.compile(API_NAME)
 SyncMode = Literal["batch", "polling", "realtime"]
 DeleteMode = Literal["hard", "soft", "ignore"]
+Direction = Literal["one_way", "two_way"]
+SideName = Literal["salesforce", "external"]
+PolicyName = Literal["salesforce_wins", "external_wins", "newest_wins", "field_ownership", "manual"]
 
 DEFAULT_POLLING_INTERVAL = timedelta(minutes=1)
 
@@ -208,6 +213,79 @@ class DeadLetterConfig(_Frozen):
     )
 
 
+FieldKey = Annotated[str, StringConstraints(pattern=API_NAME)]
+
+
+class ConflictConfig(_Frozen):
+    """How a two-way sync settles a record both sides changed since the last sync.
+
+    Changes to different fields always merge; a policy decides only a field both sides changed
+    to different values, and a record deleted on one side and updated on the other
+    (docs/conflicts.md).
+    """
+
+    policy: PolicyName = Field(
+        default="manual",
+        description="For every field without its own policy, and for a delete against an "
+        "update: `salesforce_wins`, `external_wins`, `newest_wins` (the later commit; a tie "
+        "goes to Salesforce), `field_ownership` (the field's owner, see `owners`) or `manual` "
+        "(parked for `sfsync conflicts resolve`; nothing is overwritten unseen).",
+    )
+    fields: dict[FieldKey, PolicyName] = Field(
+        default_factory=dict,
+        description="Policies of single fields, overriding `policy`: `{Phone: external_wins}`.",
+    )
+    owners: dict[FieldKey, SideName] = Field(
+        default_factory=dict,
+        description="With `field_ownership`: the side that owns each field, `salesforce` or "
+        "`external`: `{Email: external}`. Fields not listed belong to `default_owner`.",
+    )
+    default_owner: SideName = Field(
+        default="salesforce",
+        description="Owner of the fields `owners` does not list, and of the record itself "
+        "(a delete against an update) under `field_ownership`.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for at in ("fields", "owners"):
+            seen: set[str] = set()
+            for name in getattr(self, at):
+                if name.lower() in seen:
+                    raise PydanticCustomError(
+                        "duplicate_name",
+                        "'{name}' is listed twice",
+                        {
+                            "name": name,
+                            "at": at,
+                            "fix": "list each field once (names are case-insensitive)",
+                        },
+                    )
+                seen.add(name.lower())
+        uses_ownership = self.policy == "field_ownership" or "field_ownership" in set(
+            self.fields.values()
+        )
+        if self.owners and not uses_ownership:
+            raise PydanticCustomError(
+                "unused_owners",
+                "owners are set, but no field is decided by field_ownership",
+                {
+                    "at": "owners",
+                    "fix": "set `policy: field_ownership` (or a field's policy), or remove owners",
+                },
+            )
+        return self
+
+    def to_rules(self) -> ConflictRules:
+        """The :class:`~sfsync.core.conflicts.ConflictRules` the runtime applies."""
+        return ConflictRules(
+            policy=Policy(self.policy),
+            fields={k: Policy(v) for k, v in self.fields.items()},
+            owners={k: Side(v) for k, v in self.owners.items()},
+            default_owner=Side(self.default_owner),
+        )
+
+
 class ObjectSync(_Frozen):
     """One object (Salesforce sObject, or table) that a sync carries, and how."""
 
@@ -244,6 +322,17 @@ class ObjectSync(_Frozen):
         pattern=API_NAME,
         description="Field that identifies a record on both sides: `Id`, or an external id "
         "field for writes into Salesforce, so that a retry can never create a duplicate.",
+    )
+    conflicts: ConflictConfig = Field(
+        default_factory=ConflictConfig,
+        description="Two-way syncs only: how a record both sides changed is settled.",
+    )
+    match_on: FieldNameList = Field(
+        default=(),
+        description="Two-way syncs only: fields that pair the records both sides already hold "
+        "when the sync first runs, tried in order (`[External_Id__c, Email]`); text is "
+        "compared trimmed and case-insensitively, duplicates are reported, never merged. "
+        "Records no field pairs are copied across as new.",
     )
 
     @field_validator("where")
@@ -289,6 +378,12 @@ class SyncDef(_Frozen):
     enabled: bool = Field(default=True, description="`false` keeps the sync defined but stopped.")
     source: str = Field(min_length=1, description="Name of the connection read from.")
     target: str = Field(min_length=1, description="Name of the connection written to.")
+    direction: Direction = Field(
+        default="one_way",
+        description="`one_way` copies from `source` to `target`; `two_way` keeps the two in "
+        "step both ways (one of them must be Salesforce), drops the sync's own writes when "
+        "they come back, and settles conflicts by each object's `conflicts` policy.",
+    )
     mode: SyncMode = Field(
         description="`batch` copies everything on each run (Bulk API), `polling` reads changes "
         "every `interval`, `realtime` follows Change Data Capture as it happens."

@@ -21,7 +21,8 @@ import builtins
 import enum
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Protocol
 
@@ -290,3 +291,66 @@ class ConflictQueue(Protocol):
     async def mark_applied(self, conflict_ids: Collection[int], at: datetime) -> None:
         """Stamp conflicts as applied to both sides."""
         ...
+
+
+def _typed(name: str, text: str, like: object) -> object:
+    """``text`` as a value of ``like``'s type (the type the field holds in the record)."""
+    if text.strip().lower() == "null":
+        return None
+    try:
+        if isinstance(like, bool):
+            if text.strip().lower() not in ("true", "false"):
+                raise ValueError("expected true or false")
+            return text.strip().lower() == "true"
+        if isinstance(like, int):
+            return int(text)
+        if isinstance(like, float):
+            return float(text)
+        if isinstance(like, Decimal):
+            return Decimal(text.strip())
+        if isinstance(like, datetime):
+            return datetime.fromisoformat(text.strip())
+        if isinstance(like, date):
+            return date.fromisoformat(text.strip())
+    except (ValueError, ArithmeticError) as exc:
+        raise ValueError(
+            f"{name}={text!r}: the field holds {type(like).__name__} values ({exc})"
+        ) from exc
+    return text
+
+
+def custom_values(
+    conflict: ParkedConflict, raw: Mapping[str, str], *, with_base_side: bool
+) -> dict[str, object]:
+    """Values typed on a command line (``FIELD=VALUE``) as the record's own types.
+
+    A value takes the type the field holds in the parked versions (``42`` for a number,
+    ``2026-05-01`` for a date, ``true``); ``null`` clears a field; text stays text.
+
+    Args:
+        with_base_side: a side was chosen for the conflicting fields not set; without one,
+            every field in conflict must be set.
+
+    Raises:
+        ValueError: a field the record does not have, a value that does not fit its type, or
+            a conflicting field left unset without a side to take it from.
+    """
+    versions = (conflict.salesforce.values, conflict.external.values, conflict.base)
+    known: dict[str, str] = {}
+    for values in versions:
+        for field_name in values or {}:
+            known.setdefault(field_name.lower(), field_name)
+    typed: dict[str, object] = {}
+    for given, text in raw.items():
+        name = known.get(given.lower())
+        if name is None:
+            listed = ", ".join(sorted(known.values()))
+            raise ValueError(f"{given!r} is not a field of this record (fields: {listed})")
+        like = next((v[name] for v in versions if v is not None and v.get(name) is not None), None)
+        typed[name] = _typed(name, text, like)
+    unset = [f for f in conflict.fields if f not in typed]
+    if unset and not with_base_side:
+        raise ValueError(
+            f"set every field in conflict ({', '.join(unset)}), or choose a side for the rest"
+        )
+    return typed
