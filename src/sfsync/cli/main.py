@@ -14,7 +14,6 @@ from rich.console import Console
 
 from sfsync import __version__
 from sfsync.cli.conflicts import conflicts_app
-from sfsync.cli.conflicts import conflicts_app
 
 app = typer.Typer(
     name="sfsync",
@@ -247,7 +246,6 @@ deadletters_app = typer.Typer(
     help="Records that could not be applied, kept with their reason.", no_args_is_help=True
 )
 app.add_typer(deadletters_app, name="deadletters")
-app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(conflicts_app, name="conflicts")
 
 
