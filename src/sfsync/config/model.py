@@ -232,11 +232,11 @@ class ConflictConfig(_Frozen):
         "(parked for `sfsync conflicts resolve`; nothing is overwritten unseen).",
     )
     fields: dict[FieldKey, PolicyName] = Field(
-        default_factory=dict,
+        default={},
         description="Policies of single fields, overriding `policy`: `{Phone: external_wins}`.",
     )
     owners: dict[FieldKey, SideName] = Field(
-        default_factory=dict,
+        default={},
         description="With `field_ownership`: the side that owns each field, `salesforce` or "
         "`external`: `{Email: external}`. Fields not listed belong to `default_owner`.",
     )
