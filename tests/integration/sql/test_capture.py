@@ -15,8 +15,8 @@ import pytest
 from sfsync.connectors.sql.capture import install
 from sfsync.connectors.sql.capture.install import CaptureObject
 from sfsync.connectors.sql.capture.log import ChangeLog, seq_of
-from sfsync.connectors.sql.capture.source import log_stream
 from sfsync.connectors.sql.capture.statements import origin_statements
+from sfsync.connectors.sql.capture.tables import log_stream
 from sfsync.connectors.sql.client import ConnectionSettings, dialect_of
 from sfsync.core.checkpoint import Checkpoint, SnapshotProgress, snapshot_stream
 from sfsync.core.errors import ConfigError, SkippableError

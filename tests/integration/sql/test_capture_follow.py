@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import anyio
 import pytest
 
-from sfsync.connectors.sql.capture.source import poll_stream
+from sfsync.connectors.sql.capture.tables import poll_stream
 from sfsync.connectors.sql.client import ConnectionSettings
 from sfsync.core.events import ChangeEvent, Operation, Position
 from sfsync.testing import FakeClock

@@ -32,8 +32,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import anyio
@@ -46,8 +45,15 @@ from sfsync.connectors.sql.capture.listen import Listener
 from sfsync.connectors.sql.capture.log import PG_START, ChangeLog, LogRow, PgToken
 from sfsync.connectors.sql.capture.log import Outcome as LogOutcome
 from sfsync.connectors.sql.capture.outcomes import log_outcomes
+from sfsync.connectors.sql.capture.poller import EPOCH_TOKEN, poll_page, polled_event, token_at
 from sfsync.connectors.sql.capture.statements import CHANGES_TABLE, qualified
-from sfsync.connectors.sql.capture.values import Normaliser, field_spec, normalise_row, normaliser
+from sfsync.connectors.sql.capture.tables import (
+    ResolvedTable,
+    log_stream,
+    poll_stream,
+    resolve_tables,
+)
+from sfsync.connectors.sql.capture.values import normalise_row
 from sfsync.connectors.sql.client import ConnectionSettings, dialect_of, engine_url
 from sfsync.connectors.sql.config import MySqlConnection
 from sfsync.connectors.sql.errors import classify
@@ -63,28 +69,6 @@ log = logging.getLogger("sfsync.sql.capture")
 T = TypeVar("T")
 
 _OPS = {"I": Operation.CREATE, "U": Operation.UPDATE, "D": Operation.DELETE}
-
-
-def log_stream(table: str) -> str:
-    """The stream of ``table``'s changes read from the change log."""
-    return f"sqllog:{table}"
-
-
-def poll_stream(table: str) -> str:
-    """The stream of ``table``'s changes read by its ``updated_at`` column."""
-    return f"sqlpoll:{table}"
-
-
-@dataclass(frozen=True, slots=True)
-class _Table:
-    """One configured object, resolved against its table at open."""
-
-    obj: CaptureObject
-    key_column: str
-    columns: tuple[str, ...]  # carried, key first
-    schema: EntitySchema
-    normalisers: Mapping[str, Normaliser]
-    updated_at_tz: bool = False
 
 
 class SqlCaptureSource:
@@ -124,8 +108,8 @@ class SqlCaptureSource:
         self._log: ChangeLog | None = None
         self._listener: Listener | None = None
         self._limiter = anyio.CapacityLimiter(1)
-        self._tables: dict[str, _Table] = {}  # by entity
-        self._by_table: dict[str, list[_Table]] = {}
+        self._tables: dict[str, ResolvedTable] = {}  # by entity
+        self._by_table: dict[str, list[ResolvedTable]] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -182,41 +166,11 @@ class SqlCaptureSource:
             raise classify(exc, during=f"reading {self.settings.display_url}") from exc
 
     def _resolve(self) -> None:
-        self._tables.clear()
-        self._by_table.clear()
-        for obj in self.objects:
-            columns = install.reflect_columns(self.conn, obj.table, self.schema)
-            names = [c["name"] for c in columns]
-            key = install.key_column(obj, names, self.settings.capture_key_columns)
-            carried = _carried(obj, names, key)
-            by_name = {c["name"]: c for c in columns}
-            specs = [
-                field_spec(n, by_name[n]["type"], nullable=bool(by_name[n].get("nullable", True)))
-                for n in carried
-            ]
-            schema = EntitySchema.of(obj.entity, key, specs)
-            tz = False
-            if self.mode == "updated_at":
-                column = self.settings.updated_at_column
-                if column not in by_name:
-                    raise ConfigError(
-                        f"table {obj.table!r} has no column {column!r} to poll "
-                        "(capture: updated_at)",
-                        hint="set updated_at_column in the connection section, or use "
-                        "capture: triggers",
-                    )
-                tz = bool(getattr(by_name[column]["type"], "timezone", False))
-            table = _Table(
-                obj=obj,
-                key_column=key,
-                columns=tuple(carried),
-                schema=schema,
-                normalisers={s.name: normaliser(s.kind) for s in specs},
-                updated_at_tz=tz,
-            )
-            self._tables[obj.entity] = table
-            self._by_table.setdefault(obj.table, []).append(table)
-        self.conn.rollback()
+        tables = resolve_tables(self.conn, self.settings, self.objects)
+        self._tables = {t.obj.entity: t for t in tables}
+        self._by_table = {}
+        for t in tables:
+            self._by_table.setdefault(t.obj.table, []).append(t)
 
     def _check_installed(self) -> None:
         hint = "run `sfsync db install-capture CONFIG` (see docs/sql-capture.md)"
@@ -255,8 +209,7 @@ class SqlCaptureSource:
     async def current_positions(self) -> Mapping[str, Position]:
         """Per table, where its changes start now."""
         if self.mode == "updated_at":
-            now = self.clock.now() - timedelta(seconds=self.settings.capture_settle)
-            token = json.dumps([now.isoformat(), None])
+            token = token_at(self.clock.now() - timedelta(seconds=self.settings.capture_settle))
             return {poll_stream(t): Position(poll_stream(t), token) for t in self._by_table}
         assert self._log is not None
         token = await self._run(self._log.now_token)
@@ -281,7 +234,7 @@ class SqlCaptureSource:
                     break
                 after = rows[-1][table.key_column]
 
-    def _snapshot_page(self, table: _Table, after: object) -> list[dict[str, Any]]:
+    def _snapshot_page(self, table: ResolvedTable, after: object) -> list[dict[str, Any]]:
         q = self._quote
         key = q(table.key_column)
         cols = ", ".join(q(c) for c in table.columns)
@@ -294,7 +247,7 @@ class SqlCaptureSource:
         finally:
             self.conn.rollback()
 
-    def _read_event(self, table: _Table, row: Mapping[str, Any]) -> ChangeEvent:
+    def _read_event(self, table: ResolvedTable, row: Mapping[str, Any]) -> ChangeEvent:
         key = row[table.key_column]
         return ChangeEvent(
             entity=table.obj.entity,
@@ -424,7 +377,7 @@ class SqlCaptureSource:
             await self._run(self._log.record, marks, self.clock.now())
         return events
 
-    def _change_event(self, table: _Table, row: LogRow, token: str) -> ChangeEvent:
+    def _change_event(self, table: ResolvedTable, row: LogRow, token: str) -> ChangeEvent:
         op = _OPS[row.op]
         carried = set(table.columns)
 
@@ -451,87 +404,29 @@ class SqlCaptureSource:
 
     async def _polled_changes(self, positions: Mapping[str, Position]) -> AsyncIterator[Batch]:
         upper = self.clock.now() - timedelta(seconds=self.settings.capture_settle)
+        column = self.settings.updated_at_column
         for name, tables in self._by_table.items():
             pos = positions.get(poll_stream(name))
-            cursor = (
-                json.loads(pos.token)
-                if pos
-                else [datetime.min.replace(tzinfo=UTC).isoformat(), None]
-            )
-            for table in tables[:1]:
-                while True:
-                    rows = await self._run(self._poll_page, table, cursor, upper)
-                    events: list[ChangeEvent] = []
-                    for stamp, row in rows:
-                        cursor = [stamp, json.loads(json.dumps(row[table.key_column], default=str))]
-                        for t in tables:
-                            events.append(self._polled_event(t, row, json.dumps(cursor)))
+            token = pos.token if pos else EPOCH_TOKEN
+            while True:
+                rows = await self._run(
+                    poll_page,
+                    self.conn,
+                    self.dialect,
+                    self.schema,
+                    tables[0],
+                    column,
+                    token,
+                    upper,
+                    self.batch_size,
+                )
+                now = self.clock.now()
+                events = [polled_event(t, row, tok, now) for tok, row in rows for t in tables]
+                if events:
                     yield Batch.of(events)
-                    if len(rows) < self.batch_size:
-                        break
-
-    def _poll_page(
-        self, table: _Table, cursor: list[Any], upper: datetime
-    ) -> list[tuple[str, dict[str, Any]]]:
-        q = self._quote
-        col = self.settings.updated_at_column
-        u, k = q(col), q(table.key_column)
-        ref = qualified(self.dialect, self.schema, table.obj.table)
-        stamp, key = cursor
-        params: dict[str, Any] = {"n": self.batch_size, "k": key}
-        if self.dialect == "sqlite":
-            u_expr, ts, up = f"julianday({u})", "julianday(:ts)", "julianday(:upper)"
-            params["ts"] = stamp
-            params["upper"] = upper.astimezone(UTC).isoformat()
-        else:
-            u_expr, ts, up = u, ":ts", ":upper"
-            params["ts"] = self._bind_stamp(datetime.fromisoformat(stamp), table)
-            params["upper"] = self._bind_stamp(upper, table)
-        after = (
-            f"{u_expr} >= {ts}"
-            if key is None
-            else (f"({u_expr} > {ts} OR ({u_expr} = {ts} AND {k} > :k))")
-        )
-        cols = ", ".join(q(c) for c in dict.fromkeys((*table.columns, col)))
-        sql = (
-            f"SELECT {cols} FROM {ref} WHERE {u} IS NOT NULL AND {k} IS NOT NULL AND {after} "
-            f"AND {u_expr} <= {up} ORDER BY {u_expr}, {k} LIMIT :n"
-        )
-        try:
-            rows = [dict(r) for r in self.conn.execute(sa.text(sql), params).mappings()]
-        finally:
-            self.conn.rollback()
-        out = []
-        for row in rows:
-            value = row.pop(col) if col not in table.columns else row[col]
-            out.append((value.isoformat() if isinstance(value, datetime) else str(value), row))
-        return out
-
-    def _bind_stamp(self, value: datetime, table: _Table) -> datetime:
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        if table.updated_at_tz:
-            return value
-        # A column without a time zone is taken to hold UTC (docs/sql-capture.md).
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def _polled_event(self, table: _Table, row: Mapping[str, Any], token: str) -> ChangeEvent:
-        after = normalise_row(row, table.normalisers)
-        try:
-            committed = datetime.fromisoformat(json.loads(token)[0])
-        except ValueError:  # a SQLite text stamp in a format of its own
-            committed = self.clock.now()
-        if committed.tzinfo is None:
-            committed = committed.replace(tzinfo=UTC)
-        return ChangeEvent(
-            entity=table.obj.entity,
-            key=str(row[table.key_column]),
-            op=Operation.UPDATE,
-            after=after,
-            position=Position(poll_stream(table.obj.table), token),
-            committed_at=committed.astimezone(UTC),
-            version=committed.astimezone(UTC).isoformat(),
-        )
+                if len(rows) < self.batch_size:
+                    break
+                token = rows[-1][0]
 
     # --- outcomes --------------------------------------------------------------------------
 
@@ -557,29 +452,6 @@ class SqlCaptureSource:
             return 0
         await self._run(self._log.record, marks, self.clock.now())
         return len(marks)
-
-
-def _carried(obj: CaptureObject, names: Sequence[str], key: str) -> list[str]:
-    """The columns ``obj`` carries: its ``fields`` (all when ``None``) less ``exclude``,
-    matched without regard to case, the key column always first; sfsync's own bookkeeping
-    columns (``_sfsync_*``) never."""
-    wanted = None if obj.fields is None else {f.lower() for f in obj.fields}
-    excluded = {f.lower() for f in obj.exclude}
-    unknown = sorted(f for f in (wanted or set()) | excluded if f not in {n.lower() for n in names})
-    if unknown:
-        raise ConfigError(
-            f"table {obj.table!r} (object {obj.entity}) has no column(s) {', '.join(unknown)}",
-            hint=f"its columns: {', '.join(names)}",
-        )
-    kept = [
-        n
-        for n in names
-        if n != key
-        and not n.startswith("_sfsync_")
-        and (wanted is None or n.lower() in wanted)
-        and n.lower() not in excluded
-    ]
-    return [key, *kept]
 
 
 def _rollback(conn: sa.Connection) -> None:

@@ -1,0 +1,117 @@
+"""Configured objects resolved against their live tables, and the names of their streams."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from sfsync.connectors.sql.capture import install
+from sfsync.connectors.sql.capture.install import CaptureObject, schema_of
+from sfsync.connectors.sql.capture.values import Normaliser, field_spec, normaliser
+from sfsync.connectors.sql.client import ConnectionSettings
+from sfsync.core.errors import ConfigError
+from sfsync.core.schema import EntitySchema
+
+
+def log_stream(table: str) -> str:
+    """The stream of ``table``'s changes read from the change log."""
+    return f"sqllog:{table}"
+
+
+def poll_stream(table: str) -> str:
+    """The stream of ``table``'s changes read by its ``updated_at`` column."""
+    return f"sqlpoll:{table}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTable:
+    """One configured object, resolved against its table.
+
+    Attributes:
+        obj: the configured object.
+        key_column: the column holding the key.
+        columns: the carried columns, key first.
+        schema: the carried columns as the entity's fields.
+        normalisers: per carried column, how its values are brought to their one form.
+        updated_at_tz: the ``updated_at`` column holds zone-aware timestamps.
+    """
+
+    obj: CaptureObject
+    key_column: str
+    columns: tuple[str, ...]
+    schema: EntitySchema
+    normalisers: Mapping[str, Normaliser]
+    updated_at_tz: bool = False
+
+
+def resolve_tables(
+    conn: sa.Connection, settings: ConnectionSettings, objects: Sequence[CaptureObject]
+) -> list[ResolvedTable]:
+    """Each object with its key column, carried columns and fields (blocking).
+
+    Raises:
+        ConfigError: a table, key column, named field or ``updated_at`` column is missing.
+    """
+    resolved = []
+    for obj in objects:
+        columns = install.reflect_columns(conn, obj.table, schema_of(settings))
+        names = [c["name"] for c in columns]
+        key = install.key_column(obj, names, settings.capture_key_columns)
+        carried = carried_columns(obj, names, key)
+        by_name = {c["name"]: c for c in columns}
+        specs = [
+            field_spec(n, by_name[n]["type"], nullable=bool(by_name[n].get("nullable", True)))
+            for n in carried
+        ]
+        tz = False
+        if settings.capture == "updated_at":
+            column = settings.updated_at_column
+            if column not in by_name:
+                raise ConfigError(
+                    f"table {obj.table!r} has no column {column!r} to poll (capture: updated_at)",
+                    hint="set updated_at_column in the connection section, or use "
+                    "capture: triggers",
+                )
+            tz = bool(getattr(by_name[column]["type"], "timezone", False))
+        resolved.append(
+            ResolvedTable(
+                obj=obj,
+                key_column=key,
+                columns=tuple(carried),
+                schema=EntitySchema.of(obj.entity, key, specs),
+                normalisers={s.name: normaliser(s.kind) for s in specs},
+                updated_at_tz=tz,
+            )
+        )
+    conn.rollback()
+    return resolved
+
+
+def carried_columns(obj: CaptureObject, names: Sequence[str], key: str) -> list[str]:
+    """The columns ``obj`` carries: its ``fields`` (all when ``None``) less ``exclude``,
+    matched without regard to case, the key column always first; sfsync's own bookkeeping
+    columns (``_sfsync_*``) never.
+
+    Raises:
+        ConfigError: ``fields`` or ``exclude`` names a column the table does not have.
+    """
+    wanted = None if obj.fields is None else {f.lower() for f in obj.fields}
+    excluded = {f.lower() for f in obj.exclude}
+    lowered = {n.lower() for n in names}
+    unknown = sorted(f for f in (wanted or set()) | excluded if f not in lowered)
+    if unknown:
+        raise ConfigError(
+            f"table {obj.table!r} (object {obj.entity}) has no column(s) {', '.join(unknown)}",
+            hint=f"its columns: {', '.join(names)}",
+        )
+    kept = [
+        n
+        for n in names
+        if n != key
+        and not n.startswith("_sfsync_")
+        and (wanted is None or n.lower() in wanted)
+        and n.lower() not in excluded
+    ]
+    return [key, *kept]
