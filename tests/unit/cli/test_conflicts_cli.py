@@ -237,3 +237,18 @@ def test_the_console_script_ends_usage_errors_with_exit_2(
     assert done.returncode == 2
     assert "there is no conflict 999" in done.stderr
     assert "conflicts list CONFIG --state all" in done.stderr
+
+
+def test_a_two_way_sync_is_valid_but_not_run_yet(tmp_path: Path) -> None:
+    text = (ROOT / "examples" / "demo.yaml").read_text()
+    text = text.replace("${SFSYNC_DEMO_DIR:-.sfsync}", str(tmp_path)).replace(
+        "    mode: polling\n", "    direction: two_way\n    mode: polling\n"
+    )
+    config = tmp_path / "sync.yaml"
+    config.write_text(text)
+    valid = runner.invoke(app, ["validate", str(config)], env=ENV)
+    assert valid.exit_code == 0, valid.output
+    refused = runner.invoke(app, ["sync", "--once", str(config)], env=ENV)
+    assert refused.exit_code == 2
+    assert "cannot run two-way syncs yet" in refused.output
+    assert "direction: one_way" in refused.output
