@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -57,11 +57,46 @@ class Slot:
 
 
 @dataclass(frozen=True, slots=True)
+class Path:
+    """Where one of the object's own (flat) fields sits in an event record."""
+
+    slot: str
+    child: str | None
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
 class Layout:
-    """The field positions of one change event schema (what the bitmaps index)."""
+    """The field positions of one change event schema (what the bitmaps index).
+
+    ``paths`` maps each flat field name (``BillingCity``) to where its value sits, so that an
+    event's values are read field by field, only for the fields wanted.
+    """
 
     entity: str
     slots: tuple[Slot, ...]
+    paths: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}), compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.paths:
+            paths: dict[str, Path] = {}
+            for slot in self.slots[1:]:
+                if slot.children:
+                    for child, kind in zip(slot.children, slot.child_kinds, strict=True):
+                        paths[flat_name(slot.name, child)] = Path(slot.name, child, kind)
+                else:
+                    paths[slot.name] = Path(slot.name, None, slot.kind)
+            object.__setattr__(self, "paths", MappingProxyType(paths))
+
+    def value(self, record: Mapping[str, Any], name: str) -> object:
+        """The value of flat field ``name`` in ``record``, in REST form."""
+        path = self.paths.get(name)
+        if path is None:
+            return None
+        value = record.get(path.slot)
+        if path.child is not None:
+            value = value.get(path.child) if isinstance(value, Mapping) else None
+        return _value(path.kind, value)
 
 
 def _kind(doc: object) -> str:
@@ -115,9 +150,9 @@ def layout_of(schema: str | Mapping[str, Any], kinds: Mapping[str, str] | None =
     named: dict[str, Mapping[str, Any]] = {}
     namespace = str(data.get("namespace", ""))
     slots: list[Slot] = []
-    for field in fields:
-        name = str(field["name"])
-        nested = _record_of(field.get("type"), named, namespace)
+    for entry in fields:
+        name = str(entry["name"])
+        nested = _record_of(entry.get("type"), named, namespace)
         if name == "ChangeEventHeader":
             slots.append(Slot(name))
         elif nested is not None:
@@ -128,7 +163,7 @@ def layout_of(schema: str | Mapping[str, Any], kinds: Mapping[str, str] | None =
             )
             slots.append(Slot(name, "", children, child_kinds))
         else:
-            slots.append(Slot(name, _kind(field.get("doc")) or known.get(name.lower(), "")))
+            slots.append(Slot(name, _kind(entry.get("doc")) or known.get(name.lower(), "")))
     entity = str(data.get("name", "")).removesuffix("ChangeEvent").removesuffix("__")
     if str(data.get("name", "")).endswith("__ChangeEvent"):
         entity += "__c"
@@ -254,9 +289,15 @@ def client_of(change_origin: str | None) -> str | None:
 
 
 def decode_event(
-    record: Mapping[str, Any], layout: Layout, position: Position
+    record: Mapping[str, Any],
+    layout: Layout,
+    position: Position,
+    wanted: frozenset[str] | None = None,
 ) -> list[ChangeEvent] | Gap:
     """The change events of one decoded CDC record: one per record id, in id order.
+
+    ``wanted`` narrows the events to those fields (the sync's selection): only their values are
+    read, and an update that touches none of them has an empty ``after``.
 
     CREATE events carry the whole record; UPDATE events only the changed fields (``partial``,
     so sinks never null the rest), with fields set to null present as ``None``; DELETE none;
@@ -279,16 +320,18 @@ def decode_event(
     op = _OPERATIONS.get(change)
     if op is None:
         raise ValueError(f"unknown changeType {change!r}")
-    values = flatten(record, layout)
     changed = decode_bitmap(header.get("changedFields") or (), layout)
     nulled = decode_bitmap(header.get("nulledFields") or (), layout)
+    if wanted is not None:
+        changed = [n for n in changed if n in wanted]
+        nulled = [n for n in nulled if n in wanted]
     after: dict[str, object] | None
     partial = False
     if op is Operation.CREATE:
-        after = values
+        names = layout.paths if wanted is None else [n for n in layout.paths if n in wanted]
+        after = {name: layout.value(record, name) for name in names}
     elif op is Operation.UPDATE:
-        names = [*changed, *(n for n in nulled if n not in changed)]
-        after = {name: values.get(name) for name in names}
+        after = {name: layout.value(record, name) for name in changed}
         for name in nulled:
             after[name] = None
         partial = True
@@ -307,5 +350,11 @@ def decode_event(
         "transaction": header.get("transactionKey"),
         "version": wire_datetime(millis),
     }
+    if op is Operation.CREATE and after is not None and (wanted is None or "Id" in wanted):
+        # The Id travels in the header; a created record's values include it, as REST's do.
+        return [
+            ChangeEvent(key=i, after=MappingProxyType({"Id": i, **after}), **common)
+            for i in sorted(ids)
+        ]
     frozen = MappingProxyType(after) if after is not None else None
     return [ChangeEvent(key=record_id, after=frozen, **common) for record_id in sorted(ids)]

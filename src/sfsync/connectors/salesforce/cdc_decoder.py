@@ -13,8 +13,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any
 
 import fastavro
@@ -73,7 +72,7 @@ class CdcDecoder:
             record = fastavro.schemaless_reader(io.BytesIO(payload), decoder.parsed, decoder.parsed)
             if not isinstance(record, Mapping):
                 raise ValueError("the payload is not a record")
-            decoded = decode_event(record, decoder.layout, position)
+            decoded = decode_event(record, decoder.layout, position, self._names)
         except (ValueError, TypeError, EOFError, KeyError, IndexError) as exc:
             raise SkippableError(
                 f"undecodable change event at {position.token} (schema {schema_id}): {exc}",
@@ -83,19 +82,5 @@ class CdcDecoder:
             ) from exc
         if isinstance(decoded, Gap):
             return decoded
-        return [e for e in (self._narrow(event) for event in decoded) if e is not None]
-
-    def _narrow(self, event: ChangeEvent) -> ChangeEvent | None:
-        """``event`` with only the selected fields; ``None`` for an update of none of them."""
-        if event.after is None:
-            return event
-        kept = {k: v for k, v in event.after.items() if k in self._names}
-        if event.op is Operation.UPDATE and not kept:
-            return None
-        if event.op is Operation.CREATE:
-            kept.setdefault(self.schema.key, event.key)
-        return replace(
-            event,
-            after=MappingProxyType(kept),
-            changed=event.changed & self._names,
-        )
+        # An update of none of the selected fields changes nothing the target holds.
+        return [e for e in decoded if e.op is not Operation.UPDATE or e.after]

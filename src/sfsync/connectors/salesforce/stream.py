@@ -286,7 +286,18 @@ class StreamingSource:
                     continue
                 if isinstance(item, BaseException):
                     raise item
+                pending: BaseException | None = None
+                while len(item.events) < self._batch_size and not queue.empty():
+                    # Under load, hand the target bigger batches: fewer transactions, so
+                    # the backlog drains instead of growing.
+                    more = queue.get_nowait()
+                    if isinstance(more, BaseException):
+                        pending = more
+                        break
+                    item = merge(item, more)
                 yield item
+                if pending is not None:
+                    raise pending
                 if self._clock.monotonic() >= deadline:
                     return
         finally:
@@ -570,6 +581,20 @@ class StreamingSource:
             if until is not None and self._clock.monotonic() >= until:
                 return
             await self._clock.sleep(self.options.fallback_interval)
+
+
+def merge(first: Batch, second: Batch) -> Batch:
+    """One batch with the effect of applying ``first`` then ``second``.
+
+    Positions a batch advances are tracked after its events, so ``first``'s advances are
+    kept only for streams ``second`` does not move again (a stream's last position wins).
+    """
+    later = {e.position.stream for e in second.events} | {p.stream for p in second.advances}
+    return Batch.of(
+        (*first.events, *second.events),
+        completes=first.completes | second.completes,
+        advances=(*(p for p in first.advances if p.stream not in later), *second.advances),
+    )
 
 
 async def _pump(
