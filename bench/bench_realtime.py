@@ -152,7 +152,8 @@ def _floor(
                     )
                 schema = parsed[item.schema_id]
                 record = fastavro.schemaless_reader(io.BytesIO(item.payload), schema, schema)
-                header = record["ChangeEventHeader"]  # type: ignore[index]
+                assert isinstance(record, dict)
+                header = record["ChangeEventHeader"]
                 latencies.append(now - int(header["commitTimestamp"]))
                 if stop.is_set():
                     break
