@@ -11,6 +11,7 @@ from decimal import Decimal
 from types import MappingProxyType
 
 import pytest
+import sqlalchemy as sa
 
 from sfsync.connectors.sql.capture import install
 from sfsync.connectors.sql.capture.install import CaptureObject
@@ -19,7 +20,7 @@ from sfsync.connectors.sql.capture.statements import origin_statements
 from sfsync.connectors.sql.capture.tables import log_stream
 from sfsync.connectors.sql.client import ConnectionSettings, dialect_of
 from sfsync.core.checkpoint import Checkpoint, SnapshotProgress, snapshot_stream
-from sfsync.core.errors import ConfigError, SkippableError
+from sfsync.core.errors import ConfigError, RetryableError, SkippableError
 from sfsync.core.events import ChangeEvent, Operation
 from sfsync.spi.sink import Outcome, OutcomeKind
 
@@ -260,3 +261,25 @@ async def test_writes_marked_with_an_origin_carry_it(db: Db) -> None:
 
 def _schema(db: Db) -> str | None:
     return getattr(db.settings, "db_schema", None)
+
+
+async def test_a_lost_connection_is_retryable_and_the_next_read_reconnects(db: Db) -> None:
+    if db.dialect == "sqlite":
+        pytest.skip("a SQLite file has no connection to lose")
+    source = await open_source(db.settings)
+    try:
+        positions = dict(await source.current_positions())
+        db.run(_insert(db, "BEFORE", "written before the loss"))
+        own = "SELECT pg_backend_pid()" if db.dialect == "postgresql" else "SELECT CONNECTION_ID()"
+        pid = source.conn.execute(sa.text(own)).scalar()
+        source.conn.rollback()
+        kill = (
+            f"SELECT pg_terminate_backend({pid})" if db.dialect == "postgresql" else f"KILL {pid}"
+        )
+        db.run(kill)
+        with pytest.raises(RetryableError):
+            await read_all(source, positions)
+        events, _ = await read_all(source, positions)
+    finally:
+        await source.aclose()
+    assert [e.key for e in events] == ["BEFORE"]

@@ -116,17 +116,25 @@ def connect(settings: ConnectionSettings) -> tuple[sa.Engine, sa.Connection]:
     engine = sa.create_engine(url, poolclass=NullPool, connect_args=args)
     if dialect == "sqlite":
         _explicit_sqlite_transactions(engine)
+    else:
+        _utc_sessions(engine, dialect)
     try:
         conn = engine.connect()
-        if dialect == "mysql":
-            conn.exec_driver_sql("SET SESSION time_zone = '+00:00'")
-        elif dialect == "postgresql":
-            conn.exec_driver_sql("SET TIME ZONE 'UTC'")
-        conn.commit()
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
         raise classify(exc, during=f"connecting to {settings.display_url}") from exc
     return engine, conn
+
+
+def _utc_sessions(engine: sa.Engine, dialect: Dialect) -> None:
+    # On every new connection, also the one SQLAlchemy opens after a lost one.
+    statement = "SET SESSION time_zone = '+00:00'" if dialect == "mysql" else "SET TIME ZONE 'UTC'"
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(statement)
+        dbapi_connection.commit()
 
 
 def _explicit_sqlite_transactions(engine: sa.Engine) -> None:

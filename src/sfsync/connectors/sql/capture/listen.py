@@ -15,6 +15,8 @@ import anyio
 import psycopg
 
 from sfsync.connectors.sql.capture.statements import NOTIFY_CHANNEL
+from sfsync.connectors.sql.errors import classify
+from sfsync.core.errors import SyncError
 from sfsync.spi.clock import Clock
 
 log = logging.getLogger("sfsync.sql.capture")
@@ -30,11 +32,19 @@ class Listener:
 
     async def open(self) -> None:
         """Connect and start listening. Call before the first read, so that a change
-        committed between that read and the first wait still wakes the source."""
-        self._conn = await psycopg.AsyncConnection.connect(
-            self.conninfo, autocommit=True, application_name="sfsync-capture-listen"
-        )
-        await self._conn.execute(f'LISTEN "{self.channel}"')
+        committed between that read and the first wait still wakes the source.
+
+        Raises:
+            ConfigError, RetryableError: the connection failed (classified).
+        """
+        try:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self.conninfo, autocommit=True, application_name="sfsync-capture-listen"
+            )
+            await self._conn.execute(f'LISTEN "{self.channel}"')
+        except psycopg.Error as exc:
+            await self.aclose()
+            raise classify(exc, during="listening for changes") from exc
 
     async def wait(self, clock: Clock, seconds: float) -> bool:
         """Wait for a notification or ``seconds`` on ``clock``, whichever comes first.
@@ -50,7 +60,7 @@ class Listener:
                 try:
                     await self._next()
                     woken = True
-                except psycopg.Error as exc:
+                except (psycopg.Error, SyncError) as exc:
                     log.warning("LISTEN connection lost (%s); polling until it is back", exc)
                     await self.aclose()
                     return

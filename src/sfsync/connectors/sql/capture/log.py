@@ -256,6 +256,8 @@ class ChangeLog:
             }
             for o in outcomes
         ]
+        if self.conn.in_transaction():
+            self.conn.rollback()
         with self.conn.begin():
             self.conn.execute(query, params)
 
