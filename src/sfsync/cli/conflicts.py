@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sfsync.core.conflicts import ABSENT, Side
-from sfsync.core.review import ParkedConflict, ReviewState
+from sfsync.core.review import ParkedConflict, Resolution, ReviewState
 
 conflicts_app = typer.Typer(
     help="Records both sides of a two-way sync changed, parked for a person to decide.",
@@ -131,6 +131,13 @@ def _print(conflict: ParkedConflict) -> None:
         console.print(
             f"resolve: sfsync conflicts resolve CONFIG {conflict.id} "
             "--take salesforce|external [--set FIELD=VALUE ...]",
+            markup=False,
+        )
+        return
+    if conflict.resolution is Resolution.SUPERSEDED:
+        console.print(
+            f"closed by the sync at {_when(conflict.resolved_at)}: the record changed again "
+            "and no longer conflicts",
             markup=False,
         )
         return

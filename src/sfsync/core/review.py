@@ -8,11 +8,17 @@ Its life is ``open`` -> ``resolved`` (a :class:`Resolution` and who chose it) ->
 runtime wrote the outcome to both sides and stamped ``applied_at``).
 
 Applying a resolution (the runtime's part): read both sides' current versions of the record.
-If they still equal the parked ones, write :meth:`ParkedConflict.outcome` to both sides,
-store it as the new shadow, and :meth:`ConflictQueue.mark_applied`. If either side changed
-since, resolve anew from the same base with the current versions (which may park the record
-again, as a new open conflict) and mark this one applied too: a person decided on versions
-that no longer exist, and their decision must not overwrite an edit they never saw.
+If they still equal the parked ones, write :meth:`ParkedConflict.decide`'s writes (its
+``merged`` is :meth:`ParkedConflict.outcome`), store the outcome as the new shadow, and
+:meth:`ConflictQueue.mark_applied`. If either side changed since, resolve anew from the same
+base with the current versions (which may park the record again, as a new open conflict) and
+mark this one applied too: a person decided on versions that no longer exist, and their
+decision must not overwrite an edit they never saw.
+
+Changes to a record that is parked and still open (:meth:`ConflictQueue.open_for`) are resolved
+anew from the shadow, like any change: still in conflict, :meth:`ConflictQueue.park` refreshes
+the open conflict with the new versions; resolved on their own, the decision is applied and the
+open conflict is closed with :meth:`ConflictQueue.supersede`.
 """
 
 from __future__ import annotations
@@ -133,6 +139,9 @@ class Resolution(enum.Enum):
     TAKE_SALESFORCE = "take_salesforce"
     TAKE_EXTERNAL = "take_external"
     CUSTOM = "custom"
+    SUPERSEDED = "superseded"
+    """Closed by the sync, not a person: the record no longer conflicts (a side changed it
+    again, and the new versions resolved on their own). There is nothing to apply."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,13 +225,14 @@ class ParkedConflict:
             ValueError: ``custom`` values without the ``custom`` resolution or the other way
                 round, or values set on a record that ends deleted.
         """
+        if resolution is Resolution.SUPERSEDED:
+            raise ValueError(f"conflict {self.id} was superseded: there is nothing to decide")
         if (resolution is Resolution.CUSTOM) != bool(custom):
             raise ValueError("custom values go with the custom resolution, and only with it")
         side = {
             Resolution.TAKE_SALESFORCE: Side.SALESFORCE,
             Resolution.TAKE_EXTERNAL: Side.EXTERNAL,
-            Resolution.CUSTOM: self.custom_base,
-        }[resolution]
+        }.get(resolution, self.custom_base)
         policy = Policy.SALESFORCE_WINS if side is Side.SALESFORCE else Policy.EXTERNAL_WINS
         decision = resolve(self.base, self.salesforce, self.external, ConflictRules(policy=policy))
         if not custom:
@@ -290,6 +300,18 @@ class ConflictQueue(Protocol):
 
     async def mark_applied(self, conflict_ids: Collection[int], at: datetime) -> None:
         """Stamp conflicts as applied to both sides."""
+        ...
+
+    async def open_for(
+        self, sync: str, entity: str, keys: Collection[str]
+    ) -> dict[str, ParkedConflict]:
+        """The open conflicts of these records, by key (records parked while changes keep
+        arriving: the runtime resolves them anew, and parks or supersedes)."""
+        ...
+
+    async def supersede(self, conflict_ids: Collection[int], at: datetime) -> None:
+        """Close open conflicts whose records resolved on their own since (resolution
+        ``superseded``, resolved by ``sfsync``, applied at ``at``)."""
         ...
 
 

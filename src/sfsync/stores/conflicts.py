@@ -27,6 +27,9 @@ from sfsync.stores.shadow_sql import (
 )
 
 TABLE = "sfsync_conflicts"
+SYNC_ACTOR = "sfsync"
+"""``resolved_by`` of conflicts the sync closed itself."""
+_CHUNK = 500
 _PARKED = (
     "sync, entity, key, state, base_values, salesforce_values, salesforce_at,"
     " external_values, external_at, fields, parked_at, updated_at"
@@ -190,6 +193,39 @@ class SqlConflictQueue:
             await self._db.execute(
                 f"UPDATE {self._table} SET applied_at = ? WHERE id IN ({placeholders(len(ids))})",
                 (stamp(at), *ids),
+            )
+
+    async def open_for(
+        self, sync: str, entity: str, keys: Collection[str]
+    ) -> dict[str, ParkedConflict]:
+        found: dict[str, ParkedConflict] = {}
+        ordered = sorted(set(keys))
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            rows = await self._db.fetch(
+                f"SELECT {_COLUMNS} FROM {self._table} WHERE sync = ? AND entity = ?"
+                f" AND state = ? AND key IN ({placeholders(len(chunk))})",
+                (sync, entity, ReviewState.OPEN.value, *chunk),
+            )
+            found.update((c.key, c) for c in map(_conflict, rows))
+        return found
+
+    async def supersede(self, conflict_ids: Collection[int], at: datetime) -> None:
+        ids = sorted(set(conflict_ids))
+        if ids:
+            await self._db.execute(
+                f"UPDATE {self._table} SET state = ?, resolution = ?, resolved_by = ?,"
+                f" resolved_at = ?, applied_at = ? WHERE state = ?"
+                f" AND id IN ({placeholders(len(ids))})",
+                (
+                    ReviewState.RESOLVED.value,
+                    Resolution.SUPERSEDED.value,
+                    SYNC_ACTOR,
+                    stamp(at),
+                    stamp(at),
+                    ReviewState.OPEN.value,
+                    *ids,
+                ),
             )
 
     async def aclose(self) -> None:

@@ -252,3 +252,20 @@ def test_a_two_way_sync_is_valid_but_not_run_yet(tmp_path: Path) -> None:
     assert refused.exit_code == 2
     assert "cannot run two-way syncs yet" in refused.output
     assert "direction: one_way" in refused.output
+
+
+def test_show_a_conflict_the_sync_closed_itself(setup: tuple[Path, Path, int, int]) -> None:
+    config, state, first, _ = setup
+
+    async def supersede() -> None:
+        queue = await SqlConflictQueue.open(SqliteStateDb(state))
+        try:
+            await queue.supersede([first], AT)
+        finally:
+            await queue.aclose()
+
+    anyio.run(supersede)
+    out = run("show", str(config), str(first))
+    assert "closed by the sync at 2026-05-01 12:00:00" in out
+    listed = run("list", str(config), "--state", "resolved")
+    assert "superseded by sfsync" in listed

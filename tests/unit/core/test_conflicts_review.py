@@ -95,3 +95,8 @@ def test_only_parked_decisions_are_parked() -> None:
             decision=resolve(BASE, a, b, ConflictRules()),
             at=AT,
         )
+
+
+def test_a_superseded_conflict_has_nothing_to_decide() -> None:
+    with pytest.raises(ValueError, match="superseded"):
+        CONFLICT.decide(Resolution.SUPERSEDED)

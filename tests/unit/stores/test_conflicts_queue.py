@@ -107,6 +107,32 @@ class QueueContract:
         assert applied is not None
         assert applied.applied_at == done
 
+    @pytest.mark.anyio
+    async def test_open_conflicts_of_records_and_superseding_them(
+        self, queue: SqlConflictQueue
+    ) -> None:
+        one = await queue.park(parked("1"))
+        two = await queue.park(parked("2"))
+        await queue.park(parked("1", sync="other"))
+        found = await queue.open_for("two", "Account", ["1", "2", "3"])
+        assert {k: c.id for k, c in found.items()} == {"1": one, "2": two}
+        assert await queue.open_for("two", "Account", []) == {}
+        later = AT + timedelta(minutes=1)
+        await queue.supersede([one], later)
+        assert set(await queue.open_for("two", "Account", ["1", "2"])) == {"2"}
+        closed = await queue.get(one)
+        assert closed is not None
+        assert closed.state is ReviewState.RESOLVED
+        assert closed.resolution is Resolution.SUPERSEDED
+        assert (closed.resolved_by, closed.resolved_at, closed.applied_at) == (
+            "sfsync",
+            later,
+            later,
+        )
+        # Nothing for the runtime to apply, and a person can no longer resolve it.
+        assert await queue.pending("two") == []
+        assert not await queue.resolve(one, Resolution.TAKE_SALESFORCE, by="ann", at=later)
+
 
 class TestSqlite(QueueContract):
     @pytest.fixture
