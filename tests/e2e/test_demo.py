@@ -12,11 +12,14 @@ from sfsync.cli.demo import prepare_workdir, run_demo
 
 
 @pytest.mark.anyio
-async def test_demo_replicates_a_changing_org_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["realtime", "polling"])
+async def test_demo_replicates_a_changing_org_exactly(tmp_path: Path, mode: str) -> None:
     workdir = tmp_path / "demo"
     prepare_workdir(workdir)
     console = Console(record=True, width=120)
-    code = await run_demo(workdir=workdir, duration=3.0, interval=0.5, accounts=60, console=console)
+    code = await run_demo(
+        workdir=workdir, duration=3.0, interval=0.5, accounts=60, console=console, mode=mode
+    )
     text = console.export_text()
     assert code == 0, text
     assert "equals the org, record by record" in text

@@ -1,10 +1,11 @@
 """``sfsync demo``: the whole path on the embedded default, with nothing to install or configure.
 
-It starts the emulator (a local Salesforce org) on a free port and seeds it with a realistic
-org, replicates Accounts and Contacts into a local SQLite file with the configuration in
-``demo.yaml`` (the same file as ``examples/demo.yaml``), then keeps polling while an activity
-generator edits, creates and deletes records through the REST API. At the end it runs one
-catch-up pass and proves that the SQLite tables equal the org, record by record.
+It starts the emulator (a local Salesforce org, REST and the Pub/Sub API) on free ports and
+seeds it with a realistic org, replicates Accounts and Contacts into a local SQLite file with the
+configuration in ``demo.yaml`` (the same file as ``examples/demo.yaml``), then follows Change
+Data Capture in real time (or, with ``mode="polling"``, polls) while an activity generator
+edits, creates and deletes records through the REST API. At the end it runs one catch-up pass
+and proves that the SQLite tables equal the org, record by record.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from sfsync.emulator.server import serve_in_background
 TOKEN = "00D000000000001!sfsync-demo-token"
 API = "/services/data/v62.0"
 # The demo configuration reads the emulator's address and its own directory from these.
-_ENV_KEYS = ("SFSYNC_EMULATOR_URL", "SFSYNC_EMULATOR_TOKEN", "SFSYNC_DEMO_DIR")
+_ENV_KEYS = (
+    "SFSYNC_EMULATOR_URL",
+    "SFSYNC_EMULATOR_TOKEN",
+    "SFSYNC_EMULATOR_GRPC",
+    "SFSYNC_DEMO_DIR",
+    "SFSYNC_DEMO_MODE",
+)
+MODES = ("realtime", "polling")
 
 
 def prepare_workdir(workdir: Path) -> None:
@@ -43,12 +51,21 @@ def demo_config() -> Path:
 
 
 async def run_demo(
-    *, workdir: Path, duration: float, interval: float, accounts: int, console: Console
+    *,
+    workdir: Path,
+    duration: float,
+    interval: float,
+    accounts: int,
+    console: Console,
+    mode: str = "realtime",
 ) -> int:
     """Run the demo; returns the process exit code (0 when the target equals the org).
 
-    ``workdir`` must exist and be empty (see :func:`prepare_workdir`).
+    ``workdir`` must exist and be empty (see :func:`prepare_workdir`). ``mode`` is
+    ``realtime`` (Change Data Capture) or ``polling`` (every ``interval`` seconds).
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     console.print(
         f"[bold]1.[/] starting the emulator and seeding a demo org ({accounts:,} accounts)"
     )
@@ -59,14 +76,24 @@ async def run_demo(
     saved_env = {k: os.environ.get(k) for k in _ENV_KEYS}
     console.print("   " + ", ".join(f"{n:,} {name}" for name, n in made.items()))
     try:
-        with serve_in_background(org, port=0) as server:
+        with serve_in_background(org, port=0, grpc_port=0) as server:
             os.environ["SFSYNC_EMULATOR_URL"] = server.url
             os.environ["SFSYNC_EMULATOR_TOKEN"] = TOKEN
+            os.environ["SFSYNC_EMULATOR_GRPC"] = f"127.0.0.1:{server.grpc_port}"
             os.environ["SFSYNC_DEMO_DIR"] = str(workdir)
-            console.print(f"   emulator at {server.url}; target {workdir / 'demo.sqlite'}")
+            os.environ["SFSYNC_DEMO_MODE"] = mode
             console.print(
-                f"[bold]2.[/] snapshot, then polling every {interval:g}s for {duration:g}s "
-                "while records change in the org"
+                f"   emulator at {server.url} (Pub/Sub API on port {server.grpc_port}); "
+                f"target {workdir / 'demo.sqlite'}"
+            )
+            how = (
+                "following Change Data Capture as it happens"
+                if mode == "realtime"
+                else f"polling every {interval:g}s"
+            )
+            console.print(
+                f"[bold]2.[/] snapshot, then {how} for {duration:g}s while records change in "
+                "the org (watch the lag column)"
             )
             activity = Activity(server.url)
             async with anyio.create_task_group() as tg:
@@ -75,7 +102,7 @@ async def run_demo(
                     demo_config(),
                     once=False,
                     console=console,
-                    interval=interval,
+                    interval=interval if mode == "polling" else None,
                     duration=duration,
                 )
                 activity.stop()

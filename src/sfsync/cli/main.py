@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 a sync failed, 2 the configuration or the command line 
 
 from __future__ import annotations
 
+import enum
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -128,21 +129,31 @@ def _run(config: Path, *, once: bool, only: list[str]) -> int:
     return exit_code(statuses)
 
 
+class DemoMode(enum.Enum):
+    REALTIME = "realtime"
+    POLLING = "polling"
+
+
 @app.command()
 def demo(
     duration: Annotated[
-        float, typer.Option(help="Seconds of live polling while the org changes.")
+        float, typer.Option(help="Seconds of live syncing while the org changes.")
     ] = 20.0,
-    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    mode: Annotated[
+        DemoMode,
+        typer.Option(help="realtime (Change Data Capture over the Pub/Sub API) or polling."),
+    ] = DemoMode.REALTIME,
+    interval: Annotated[float, typer.Option(help="Seconds between polls (polling mode).")] = 2.0,
     accounts: Annotated[int, typer.Option(help="Accounts in the seeded org.")] = 2000,
     workdir: Annotated[
         Path, typer.Option(help="Where the SQLite target and state go (emptied first).")
     ] = Path(".sfsync/demo"),
 ) -> None:
-    """The whole path with nothing to set up: emulator -> SQLite, snapshot then live polling.
+    """The whole path with nothing to set up: emulator -> SQLite, snapshot then live changes.
 
     Starts a local Salesforce org (the emulator) seeded with realistic data, replicates it into
-    a SQLite file, keeps polling while records change, and proves the copy equals the org.
+    a SQLite file, follows its changes in real time (Change Data Capture) while records change,
+    and proves the copy equals the org.
     """
     import anyio
 
@@ -156,6 +167,7 @@ def demo(
             interval=interval,
             accounts=accounts,
             console=out_console,
+            mode=mode.value,
         )
     )
     raise typer.Exit(code)

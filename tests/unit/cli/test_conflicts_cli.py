@@ -242,7 +242,7 @@ def test_the_console_script_ends_usage_errors_with_exit_2(
 def test_a_two_way_sync_is_valid_but_not_run_yet(tmp_path: Path) -> None:
     text = (ROOT / "examples" / "demo.yaml").read_text()
     text = text.replace("${SFSYNC_DEMO_DIR:-.sfsync}", str(tmp_path)).replace(
-        "    mode: polling\n", "    direction: two_way\n    mode: polling\n"
+        "    mode: ${SFSYNC_DEMO_MODE:-realtime}\n", "    direction: two_way\n    mode: polling\n"
     )
     config = tmp_path / "sync.yaml"
     config.write_text(text)
