@@ -185,23 +185,29 @@ class ChangeLog:
         finally:
             self.conn.rollback()
         page = SeqPage(watermark=watermark, full=len(rows) >= limit)
+        previous = watermark
         for raw in rows:
             seq = int(raw[0])
-            if self.dialect == "mysql" and seq > page.watermark + 1:
-                start = page.watermark + 1
+            self.gaps.pop(seq, None)  # a hole that filled
+            if self.dialect == "mysql" and seq > previous + 1:
+                start = previous + 1
                 gap = self.gaps.get(start)
-                if gap is not None and (
-                    start in ended or monotonic - gap.first_seen >= self.gap_timeout
-                ):
+                if page.blocked or gap is None:
+                    # Every hole is noted when first seen, also those past the first, so
+                    # that all of them can be passed together once their owners have ended.
+                    self.gaps.setdefault(start, _Gap(seen_at, monotonic))
+                    page.blocked = True
+                elif start in ended or monotonic - gap.first_seen >= self.gap_timeout:
                     page.passed.append((start, seq - 1))
                     del self.gaps[start]
                 else:
-                    if gap is None:
-                        self.gaps[start] = _Gap(seen_at, monotonic)
                     page.blocked = True
-                    break
-            page.rows.append(_decode(raw))
-            page.watermark = seq
+            previous = seq
+            if not page.blocked:
+                page.rows.append(_decode(raw))
+                page.watermark = seq
+        for stale in [s for s in self.gaps if s <= page.watermark]:
+            del self.gaps[stale]
         return page
 
     def _owners_ended(self) -> set[int]:
@@ -209,26 +215,30 @@ class ChangeLog:
         seen is still running. Empty where ``INNODB_TRX`` cannot be read."""
         if not self._trx_readable:
             return set()
-        ended: set[int] = set()
         try:
-            for start, gap in self.gaps.items():
-                if gap.seen_at is None:
-                    continue
-                running = self.conn.execute(
-                    sa.text(
-                        "SELECT COUNT(*) FROM information_schema.INNODB_TRX "
-                        "WHERE trx_started <= :seen AND trx_mysql_thread_id <> CONNECTION_ID()"
-                    ),
-                    {"seen": gap.seen_at},
-                ).scalar()
-                if not running:
-                    ended.add(start)
+            oldest = self.conn.execute(
+                sa.text(
+                    "SELECT MIN(trx_started) FROM information_schema.INNODB_TRX "
+                    "WHERE trx_mysql_thread_id <> CONNECTION_ID()"
+                )
+            ).scalar()
         except sa.exc.DBAPIError:
             # No PROCESS privilege: holes are passed after the timeout only.
             self._trx_readable = False
             self.conn.rollback()
             return set()
-        return ended
+        # trx_started and NOW() have whole seconds: a transaction that started in the second
+        # the hole was seen may own it, hence the strict comparison.
+        return {
+            start
+            for start, gap in self.gaps.items()
+            if gap.seen_at is not None and (oldest is None or oldest > gap.seen_at)
+        }
+
+    @property
+    def waiting(self) -> int:
+        """How many holes in the sequence are being waited for (MariaDB)."""
+        return len(self.gaps)
 
     # --- outcomes --------------------------------------------------------------------
 

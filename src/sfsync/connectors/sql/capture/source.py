@@ -155,6 +155,12 @@ class SqlCaptureSource:
             raise RuntimeError("the SQL source is not open")
         return self._conn
 
+    @property
+    def holes_waiting(self) -> int:
+        """MariaDB/MySQL: holes in the change log sequence that reading waits at (a
+        transaction still open, or rolled back less than about a second ago)."""
+        return self._log.waiting if self._log is not None else 0
+
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         """Run blocking ``func`` on a worker thread, one at a time; database errors are
         classified into the core taxonomy here."""
