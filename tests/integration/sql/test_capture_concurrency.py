@@ -111,6 +111,8 @@ async def test_concurrent_writers_replay_to_the_table(db: Db) -> None:
     finally:
         await source.aclose()
     with db.engine.connect() as conn:
-        table = dict(conn.execute(sa.text(f"SELECT ext_id__c, name FROM {db.ref()}")).all())
+        table: dict[str, str] = dict(
+            conn.execute(sa.text(f"SELECT ext_id__c, name FROM {db.ref()}")).all()
+        )
     assert sum(committed) > 20, "too few transactions committed to prove anything"
     assert state == table
