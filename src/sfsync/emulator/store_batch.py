@@ -179,17 +179,22 @@ class WritePlan:
         self.rules = any(rule.active for rule in obj.validation_rules)
 
     @staticmethod
-    def _keys(table: Table, *, creating: bool) -> dict[str, tuple[str, Coercer]]:
-        """Given key (declared and lower-case) -> (declared name, coercer), for the fields a
-        plain value may be written to; other keys take the single-record path."""
-        keys: dict[str, tuple[str, Coercer]] = {}
+    def _keys(table: Table, *, creating: bool) -> dict[str, _Key]:
+        """Given key (declared and lower-case) -> how to write it, for the fields a plain
+        value may be written to; other keys take the single-record path."""
+        keys: dict[str, _Key] = {}
         for f in table.fields:
             writable = f.createable if creating else f.updateable
             if not writable or f.calculated or f.auto_number or f.type is FieldType.ID:
                 continue
             if f.type in _COMPOUND:
                 continue
-            entry = (f.name, _coercer(f))
+            coerce = _coercer(f)
+            plain = f.type in _PLAIN_TEXT and not (
+                f.restricted_picklist and f.type in (FieldType.PICKLIST, FieldType.MULTIPICKLIST)
+            )
+            # Text that any length fits is capped by a length nothing reaches.
+            entry = (f.name, table.slot[f.name], coerce, (f.length or 2**62) if plain else -1)
             keys[f.name] = entry
             keys[f.name.lower()] = entry
         return keys
@@ -211,9 +216,11 @@ DERIVED_OBJECTS = frozenset(
 """Objects with standard computed fields (``derived_values`` of the standard schema)."""
 
 
-def _given(
-    keys: Mapping[str, tuple[str, Coercer]], values: Mapping[str, object]
-) -> dict[str, WireValue] | None:
+_Key = tuple[str, int, Coercer, int]
+"""(declared name, slot, coercer, length of a plain text field or -1)."""
+
+
+def _given(keys: Mapping[str, _Key], values: Mapping[str, object]) -> dict[str, WireValue] | None:
     """``values`` coerced and keyed by declared names (as ``prepare_values`` does), or
     ``None`` when a key needs the single-record path. Coercion errors raise in key order."""
     given: dict[str, WireValue] = {}
@@ -223,7 +230,13 @@ def _given(
             entry = keys.get(key.lower())
             if entry is None:
                 return None
-        given[entry[0]] = entry[1](raw)
+        name, _, coerce, length = entry
+        # Plain text within its length is stored as given (the text coercer's shortcut,
+        # without the call: this runs for every value of every row).
+        if type(raw) is str and 0 < len(raw) <= length:
+            given[name] = raw
+        else:
+            given[name] = coerce(raw)
     return given
 
 
@@ -286,10 +299,14 @@ class BatchWriter:
         record = plan.template.copy()
         slot = table.slot
         defaulted = plan.defaulted
-        for name, value in given.items():
-            index = slot[name]
-            if value is not None or index not in defaulted:
-                record[index] = value
+        if defaulted:
+            for name, value in given.items():
+                index = slot[name]
+                if value is not None or index not in defaulted:
+                    record[index] = value
+        else:
+            for name, value in given.items():
+                record[slot[name]] = value
         rid = self._new_id()
         record[0] = rid
         record[1] = False
@@ -354,9 +371,12 @@ class BatchWriter:
         obj = plan.obj
         record = Row(self.table.slot, row)
         if creating:
-            if any(index is None or row[index] is None for _, index in plan.required):
-                check_required(obj, record, given, creating=True)
-        elif any(given[n] is None for n in given if n in plan.not_nillable):
+            for _, index in plan.required:
+                if index is None or row[index] is None:
+                    check_required(obj, record, given, creating=True)
+        elif not plan.not_nillable.isdisjoint(given) and any(
+            given[n] is None for n in given if n in plan.not_nillable
+        ):
             check_required(obj, record, given, creating=False)
         lookups = plan.lookups
         if lookups and not lookups.isdisjoint(given):

@@ -17,6 +17,10 @@ than the window are dropped whenever the log is touched. A replay id is *valid* 
 while it is not older than the oldest retained event (or it is the id just before it), and not
 newer than the newest one.
 
+Memory: an event is retained packed (:func:`~sfsync.emulator.streaming.events.pack`), as one
+flat tuple ``(channel, published_at, *packed body)``; its replay id is its position (ids are
+consecutive in the log). :class:`BusEvent` objects are made when events are read.
+
 Thread safety: one lock guards the log. Waiters are woken without polling: threads block on
 :meth:`EventBus.wait_after`; event loops register a callback with :meth:`EventBus.watch` (called
 on the publishing thread, so it must only hand over, e.g. ``loop.call_soon_threadsafe``).
@@ -24,14 +28,13 @@ on the publishing thread, so it must only hand over, e.g. ``loop.call_soon_threa
 
 from __future__ import annotations
 
-import bisect
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sfsync.emulator.clock import OrgClock
-from sfsync.emulator.streaming.events import EventBody
+from sfsync.emulator.streaming.events import EventBody, Packed, pack, unpack
 
 ALL_CHANGE_EVENTS = "/data/ChangeEvents"
 DEFAULT_RETENTION_SECONDS = 72 * 3600.0
@@ -76,8 +79,9 @@ class EventBus:
         self._clock = clock
         self.retention_seconds = retention_seconds
         self._cond = threading.Condition()
-        self._events: list[BusEvent] = []
-        self._ids: list[int] = []
+        # (channel, published_at, *packed body); the replay id of _log[i] is _first + i.
+        self._log: list[Packed] = []
+        self._first = 1
         self._last_id = 0
         # The id before the oldest retained event: replaying "after" it means "all retained".
         self._floor = 0
@@ -92,26 +96,23 @@ class EventBus:
     def publish_many(self, items: Sequence[tuple[str, EventBody]]) -> list[BusEvent]:
         """Append several events atomically (no reader sees only part of them)."""
         now = self._clock.time()
+        packed = [(channel, now, *pack(body)) for channel, body in items]
         with self._cond:
             self._purge(now)
-            out = []
-            for channel, body in items:
-                self._last_id += 1
-                event = BusEvent(self._last_id, channel, now, body)
-                self._events.append(event)
-                self._ids.append(event.replay_id)
-                out.append(event)
+            first = self._last_id + 1
+            self._log.extend(packed)
+            self._last_id += len(packed)
             self._cond.notify_all()
             watchers = list(self._watchers)
         for wake in watchers:
             wake()
-        return out
+        return [BusEvent(first + n, channel, now, body) for n, (channel, body) in enumerate(items)]
 
     def clear(self) -> None:
         """Forget every event (ids keep growing, as they never repeat on Salesforce)."""
         with self._cond:
-            self._events.clear()
-            self._ids.clear()
+            self._log.clear()
+            self._first = self._last_id + 1
             self._floor = self._last_id
             self._cond.notify_all()
 
@@ -134,6 +135,12 @@ class EventBus:
         with self._cond:
             self._purge(self._clock.time())
             return self._floor <= replay_id <= self._last_id
+
+    def retained(self, subscription: str) -> int:
+        """How many retained events ``subscription`` would receive from the oldest on."""
+        with self._cond:
+            self._purge(self._clock.time())
+            return sum(1 for entry in self._log if channel_matches(subscription, entry[0]))
 
     def events_after(
         self, cursor: int, subscription: str, limit: int | None = None
@@ -191,24 +198,26 @@ class EventBus:
     # ----------------------------------------------------------------------------- internals
 
     def _scan(self, cursor: int, subscription: str, limit: int | None) -> list[BusEvent]:
-        start = bisect.bisect_right(self._ids, cursor)
+        log = self._log
+        first = self._first
         out: list[BusEvent] = []
-        events = self._events
-        # By index from the cursor's place: islice would walk the whole list from its start.
-        for index in range(start, len(events)):
-            event = events[index]
-            if channel_matches(subscription, event.channel):
-                out.append(event)
+        # By index from the cursor's place: ids are consecutive from ``first``.
+        for index in range(max(0, cursor - first + 1), len(log)):
+            entry = log[index]
+            if channel_matches(subscription, entry[0]):
+                out.append(BusEvent(first + index, entry[0], entry[1], unpack(entry, 2)))
                 if limit is not None and len(out) >= limit:
                     break
         return out
 
     def _purge(self, now: float) -> None:
         horizon = now - self.retention_seconds
+        log = self._log
         drop = 0
-        while drop < len(self._events) and self._events[drop].published_at < horizon:
+        # From the oldest while expired (each event is looked at once when it goes).
+        while drop < len(log) and log[drop][1] < horizon:
             drop += 1
         if drop:
-            self._floor = self._events[drop - 1].replay_id
-            del self._events[:drop]
-            del self._ids[:drop]
+            self._floor = self._first + drop - 1
+            self._first += drop
+            del log[:drop]

@@ -222,8 +222,7 @@ class ChangeEventBuilder:
                 draft.change_type,
                 draft.origin,
                 draft.user,
-                # The same (field, value) pairs in any order (a field appears once).
-                frozenset([(k, v) for k, v in draft.values.items() if k not in _STAMPS]),
+                _content_key(draft.values),
                 draft.changed,
                 draft.nulled,
             )
@@ -239,6 +238,15 @@ class ChangeEventBuilder:
 _STAMPS = frozenset({"CreatedDate", "LastModifiedDate"})
 """Audit stamps the store takes per write; one commit is one instant on Salesforce, so they
 do not keep otherwise identical changes of a commit apart (the first record's stamp is sent)."""
+
+
+def _content_key(values: dict[str, WireValue]) -> frozenset[tuple[str, WireValue]]:
+    """The (field, value) pairs of a change, audit stamps aside, in any order."""
+    if not _STAMPS.isdisjoint(values):
+        values = dict(values)
+        for stamp in _STAMPS:
+            values.pop(stamp, None)
+    return frozenset(values.items())
 
 
 _CHANNELS: dict[str, str] = {}

@@ -5,12 +5,16 @@ differ in date formats, in which fields appear and in how changed fields are lis
 section 5.4). So the bus keeps what both need: the header facts and the record's field values
 in the org's wire form (``"2024-01-15T09:30:00.000+0000"`` datetimes, flat field names such as
 ``BillingCity``); :mod:`~sfsync.emulator.streaming.layout` knows how those nest.
+
+The bus retains events for 72 hours, so it keeps them packed (:func:`pack`, :func:`unpack`):
+one flat tuple per event instead of three dataclasses and a dict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sfsync.emulator.schema.model import WireValue
 
@@ -69,3 +73,101 @@ class PlatformEventBody:
 
 
 EventBody = ChangeEventBody | PlatformEventBody
+
+# ----------------------------------------------------------------------------- packed form
+
+Packed = tuple[Any, ...]
+"""An event body as the bus retains it: one flat tuple of strings, numbers and shared tuples
+(see :func:`pack`)."""
+
+_CHANGE = "C"
+_PLATFORM = "P"
+_SHARED: dict[tuple[str, ...], tuple[str, ...]] = {}
+_SHARED_MAX = 65_536
+
+
+def _shared(names: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple object per distinct field list: events of the same shape (every update of
+    the same fields, most creates of an object) then hold 8 bytes instead of a tuple each."""
+    if not names:
+        return ()
+    found = _SHARED.get(names)
+    if found is not None:
+        return found
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.clear()  # sharing is an optimisation: a rare reset only costs memory
+    _SHARED[names] = names
+    return names
+
+
+def pack(body: EventBody) -> Packed:
+    """``body`` as one flat tuple for the 72-hour log: the header facts in field order, a
+    single record id as the id itself, field lists and value names as shared tuples, values as
+    one tuple. Only atomic values and tuples of them, so the garbage collector stops tracking
+    it, and about a third of the memory of the dataclasses it comes from."""
+    if isinstance(body, ChangeEventBody):
+        h = body.header
+        ids = h.record_ids
+        return (
+            _CHANGE,
+            h.entity_name,
+            ids[0] if len(ids) == 1 else ids,
+            h.change_type,
+            h.change_origin,
+            h.transaction_key,
+            h.sequence_number,
+            h.commit_timestamp,
+            h.commit_number,
+            h.commit_user,
+            _shared(h.changed_fields),
+            _shared(h.nulled_fields),
+            _shared(h.diff_fields),
+            _shared(tuple(body.values)),
+            tuple(body.values.values()),
+        )
+    return (
+        _PLATFORM,
+        body.event_type,
+        body.event_uuid,
+        _shared(tuple(body.values)),
+        tuple(body.values.values()),
+    )
+
+
+def unpack(packed: Packed, start: int = 0) -> EventBody:
+    """The body :func:`pack` made, read from ``packed[start:]`` (equal to the original)."""
+    if packed[start] == _PLATFORM:
+        _, event_type, event_uuid, names, values = packed[start : start + 5]
+        return PlatformEventBody(event_type, event_uuid, dict(zip(names, values, strict=True)))
+    (
+        _,
+        entity,
+        ids,
+        change_type,
+        origin,
+        transaction_key,
+        sequence_number,
+        commit_timestamp,
+        commit_number,
+        commit_user,
+        changed,
+        nulled,
+        diff,
+        names,
+        values,
+    ) = packed[start : start + 15]
+    header = ChangeEventHeader(
+        entity_name=entity,
+        record_ids=(ids,) if isinstance(ids, str) else ids,
+        change_type=change_type,
+        change_origin=origin,
+        transaction_key=transaction_key,
+        sequence_number=sequence_number,
+        commit_timestamp=commit_timestamp,
+        commit_number=commit_number,
+        commit_user=commit_user,
+        changed_fields=changed,
+        nulled_fields=nulled,
+        diff_fields=diff,
+    )
+    return ChangeEventBody(header, dict(zip(names, values, strict=True)))
