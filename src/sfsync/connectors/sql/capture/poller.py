@@ -26,7 +26,6 @@ import sqlalchemy as sa
 
 from sfsync.connectors.sql.capture.statements import qualified
 from sfsync.connectors.sql.capture.tables import ResolvedTable, poll_stream
-from sfsync.connectors.sql.capture.values import normalise_row
 from sfsync.connectors.sql.types import Dialect
 from sfsync.core.events import ChangeEvent, Operation, Position
 
@@ -76,7 +75,7 @@ def poll_page(
         f"ORDER BY {u_expr}, {k} LIMIT :n"
     )
     try:
-        rows = [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
+        rows = [dict(r) for r in conn.execute(sa.text(sql), params).mappings().all()]
     finally:
         conn.rollback()
     out = []
@@ -113,7 +112,7 @@ def polled_event(
         entity=table.obj.entity,
         key=str(row[table.key_column]),
         op=Operation.UPDATE,
-        after=normalise_row(row, table.normalisers),
+        after=table.normalise(row),
         position=Position(poll_stream(table.obj.table), token),
         committed_at=committed,
         version=committed.isoformat(),

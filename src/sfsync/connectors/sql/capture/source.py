@@ -53,7 +53,6 @@ from sfsync.connectors.sql.capture.tables import (
     poll_stream,
     resolve_tables,
 )
-from sfsync.connectors.sql.capture.values import normalise_row
 from sfsync.connectors.sql.client import ConnectionSettings, dialect_of, engine_url
 from sfsync.connectors.sql.config import MySqlConnection
 from sfsync.connectors.sql.errors import classify
@@ -249,7 +248,7 @@ class SqlCaptureSource:
         sql = f"SELECT {cols} FROM {ref} WHERE {where} ORDER BY {key} LIMIT :n"
         try:
             result = self.conn.execute(sa.text(sql), {"after": after, "n": self.batch_size})
-            return [dict(r) for r in result.mappings()]
+            return [dict(r) for r in result.mappings().all()]
         finally:
             self.conn.rollback()
 
@@ -259,7 +258,7 @@ class SqlCaptureSource:
             entity=table.obj.entity,
             key=str(key),
             op=Operation.READ,
-            after=normalise_row(row, table.normalisers),
+            after=table.normalise(row),
             position=Position(snapshot_stream(table.obj.entity), json.dumps(key, default=str)),
             committed_at=self.clock.now(),
         )
@@ -385,27 +384,23 @@ class SqlCaptureSource:
 
     def _change_event(self, table: ResolvedTable, row: LogRow, token: str) -> ChangeEvent:
         op = _OPS[row.op]
-        carried = set(table.columns)
-
-        def pick(values: Mapping[str, Any] | None) -> dict[str, object] | None:
-            if values is None:
-                return None
-            kept = {k: v for k, v in values.items() if k in carried}
-            return normalise_row(kept, table.normalisers)
-
+        carried = table.schema.fields
+        normalise = table.normalise
         assert row.key is not None
         return ChangeEvent(
             entity=table.obj.entity,
             key=row.key,
             op=op,
-            after=None if op is Operation.DELETE else pick(row.after),
-            before=pick(row.before),
+            after=None if op is Operation.DELETE or row.after is None else normalise(row.after),
+            before=None if row.before is None else normalise(row.before),
             changed=frozenset(c for c in row.changed if c in carried),
             position=Position(log_stream(table.obj.table), token),
             committed_at=row.changed_at,
             origin=row.origin,
             transaction=None if row.txid is None else str(row.txid),
-            version=row.changed_at.isoformat(),
+            # The change's place in the log: grows with every change of a record, and text
+            # of one width so that versions compare as text too.
+            version=f"{row.seq:020d}",
         )
 
     async def _polled_changes(self, positions: Mapping[str, Position]) -> AsyncIterator[Batch]:

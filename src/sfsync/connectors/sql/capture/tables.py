@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from sfsync.connectors.sql.capture import install
 from sfsync.connectors.sql.capture.install import CaptureObject, schema_of
-from sfsync.connectors.sql.capture.values import Normaliser, field_spec, normaliser
+from sfsync.connectors.sql.capture.values import RowNormaliser, field_spec
 from sfsync.connectors.sql.client import ConnectionSettings
 from sfsync.core.errors import ConfigError
 from sfsync.core.schema import EntitySchema
@@ -34,7 +34,7 @@ class ResolvedTable:
         key_column: the column holding the key.
         columns: the carried columns, key first.
         schema: the carried columns as the entity's fields.
-        normalisers: per carried column, how its values are brought to their one form.
+        normalise: brings a row's carried columns to their one form, dropping the others.
         updated_at_tz: the ``updated_at`` column holds zone-aware timestamps.
     """
 
@@ -42,7 +42,7 @@ class ResolvedTable:
     key_column: str
     columns: tuple[str, ...]
     schema: EntitySchema
-    normalisers: Mapping[str, Normaliser]
+    normalise: RowNormaliser
     updated_at_tz: bool = False
 
 
@@ -81,7 +81,7 @@ def resolve_tables(
                 key_column=key,
                 columns=tuple(carried),
                 schema=EntitySchema.of(obj.entity, key, specs),
-                normalisers={s.name: normaliser(s.kind) for s in specs},
+                normalise=RowNormaliser({s.name: s.kind for s in specs}),
                 updated_at_tz=tz,
             )
         )

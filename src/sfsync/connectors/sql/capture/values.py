@@ -96,6 +96,52 @@ def normalise_row(
     return out
 
 
+class RowNormaliser:
+    """Normalises the rows of one table: built once from its carried fields, applied to every
+    row on the hot path. Columns that are not carried are left out of the result; a value
+    already in its form (text for text, ``int`` for integers...) is kept without a call.
+    """
+
+    __slots__ = ("_plan",)
+
+    def __init__(self, kinds: Mapping[str, FieldKind]) -> None:
+        self._plan = {
+            name: (
+                _READY.get(kind),
+                _last_value_cached(normaliser(kind)) if kind in _CACHED else normaliser(kind),
+            )
+            for name, kind in kinds.items()
+        }
+
+    def __call__(self, row: Mapping[str, object]) -> dict[str, object]:
+        plan = self._plan
+        out: dict[str, object] = {}
+        for name, value in row.items():
+            entry = plan.get(name)
+            if entry is None:
+                continue
+            if value is None or type(value) is entry[0]:
+                out[name] = value
+            else:
+                out[name] = entry[1](value)
+        return out
+
+
+def _last_value_cached(convert: Normaliser) -> Normaliser:
+    # Rows written together share values (a transaction's updated_at, a batch's date): the
+    # last conversion is remembered, which spares most timestamp parsing on bulk changes.
+    last: list[object] = [object(), None]
+
+    def cached(value: object) -> object:
+        if value == last[0] and type(value) is type(last[0]):
+            return last[1]
+        out = convert(value)
+        last[0], last[1] = value, out
+        return out
+
+    return cached
+
+
 def _text(value: object) -> object:
     if isinstance(value, str):
         return value
@@ -177,6 +223,22 @@ def _binary(value: object) -> object:
     text = str(value).removeprefix("\\x")
     return base64.b64encode(bytes.fromhex(text)).decode()
 
+
+# The type a value of each kind already has in its one form (no conversion needed).
+_READY: dict[FieldKind, type] = {
+    FieldKind.ID: str,
+    FieldKind.REFERENCE: str,
+    FieldKind.STRING: str,
+    FieldKind.TEXT: str,
+    FieldKind.INTEGER: int,
+    FieldKind.FLOAT: float,
+    FieldKind.DECIMAL: Decimal,
+    FieldKind.BOOLEAN: bool,
+    FieldKind.JSON: dict,
+}
+
+# Kinds whose conversion is worth remembering (parsing) and whose results are immutable text.
+_CACHED = frozenset({FieldKind.DATETIME, FieldKind.DATE, FieldKind.TIME})
 
 _NORMALISERS: dict[FieldKind, Normaliser] = {
     FieldKind.DATETIME: _datetime,
