@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
-from sfsync.connectors.sql.capture.values import field_spec, normalise_row, normaliser
+from sfsync.connectors.sql.capture.values import RowNormaliser, field_spec, normaliser
 from sfsync.core.schema import FieldKind
 
 
@@ -100,9 +100,18 @@ def test_unreadable_values_raise_value_error(kind: FieldKind, value: object) -> 
         normaliser(kind)(value)
 
 
-def test_normalise_row_keeps_nulls_and_texts_unknown_columns() -> None:
-    row = normalise_row(
-        {"a": None, "b": 3, "c": "2026-03-01 10:30:00"},
-        {"c": normaliser(FieldKind.DATETIME)},
+def test_row_normaliser_keeps_carried_columns_and_nulls() -> None:
+    normalise = RowNormaliser(
+        {"a": FieldKind.TEXT, "b": FieldKind.INTEGER, "c": FieldKind.DATETIME}
     )
-    assert row == {"a": None, "b": "3", "c": STAMP}
+    row = normalise({"a": None, "b": "3", "c": "2026-03-01 10:30:00", "other": 1})
+    assert row == {"a": None, "b": 3, "c": STAMP}
+
+
+def test_row_normaliser_remembers_a_conversion_only_for_an_equal_value_of_one_type() -> None:
+    normalise = RowNormaliser({"c": FieldKind.DATETIME, "d": FieldKind.DATE})
+    assert normalise({"c": "2026-03-01 10:30:00"})["c"] == STAMP
+    assert normalise({"c": "2026-03-01 10:30:00"})["c"] == STAMP
+    assert normalise({"c": "2026-03-01 11:30:00"})["c"] == "2026-03-01T11:30:00+00:00"
+    assert normalise({"d": date(2026, 3, 1)})["d"] == "2026-03-01"
+    assert normalise({"d": datetime(2026, 3, 2, 1, 0)})["d"] == "2026-03-02"

@@ -86,16 +86,6 @@ def normaliser(kind: FieldKind) -> Normaliser:
     return _NORMALISERS.get(kind, _text)
 
 
-def normalise_row(
-    row: Mapping[str, object], normalisers: Mapping[str, Normaliser]
-) -> dict[str, object]:
-    """``row`` with each value normalised; columns without a normaliser become text."""
-    out: dict[str, object] = {}
-    for name, value in row.items():
-        out[name] = None if value is None else normalisers.get(name, _text)(value)
-    return out
-
-
 class RowNormaliser:
     """Normalises the rows of one table: built once from its carried fields, applied to every
     row on the hot path. Columns that are not carried are left out of the result; a value
