@@ -283,3 +283,29 @@ async def test_a_lost_connection_is_retryable_and_the_next_read_reconnects(db: D
     finally:
         await source.aclose()
     assert [e.key for e in events] == ["BEFORE"]
+
+
+async def test_capture_installed_for_another_key_or_columns_is_refused_until_reinstalled(
+    db: Db,
+) -> None:
+    other_key = CaptureObject(entity="Invoice__c", table="invoice", key="Name")
+    with pytest.raises(ConfigError, match="another key column"):
+        await open_source(db.settings, [other_key])
+    db.run(f"ALTER TABLE {db.ref()} ADD COLUMN note varchar(20)")
+    if db.dialect == "postgresql":
+        # Its trigger serialises whole rows: a new column needs no reinstall.
+        source = await open_source(db.settings)
+        await source.aclose()
+    else:
+        with pytest.raises(ConfigError, match="install-capture"):
+            await open_source(db.settings)
+    db.install()
+    source = await open_source(db.settings)
+    try:
+        positions = dict(await source.current_positions())
+        db.run(f"INSERT INTO {db.ref()} (ext_id__c, note) VALUES ('N', 'captured')")
+        events, _ = await read_all(source, positions)
+    finally:
+        await source.aclose()
+    assert events[0].after is not None
+    assert events[0].after["note"] == "captured"

@@ -270,6 +270,67 @@ def _like_prefix() -> str:
     return TRIGGER_PREFIX.replace("_", "\\_") + "%"
 
 
+def outdated_tables(
+    conn: sa.Connection, settings: ConnectionSettings, tables: Sequence[CapturedTable]
+) -> list[str]:
+    """The tables whose capture triggers differ from what :func:`plan_install` would create
+    now: the key column changed, or (MariaDB, SQLite, whose triggers name each column) the
+    table's columns did. Their changes would be logged with a wrong key or without the new
+    columns until capture is installed again."""
+    dialect = dialect_of(settings)
+    outdated = []
+    for table in tables:
+        expected = install_statements(dialect, schema_of(settings), [table])
+        created = [s for s in expected if s.startswith("CREATE TRIGGER")]
+        if dialect == "postgresql":
+            found = conn.execute(
+                sa.text(
+                    "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t "
+                    "JOIN pg_class c ON c.oid = t.tgrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = :schema AND c.relname = :table AND t.tgname = :name"
+                ),
+                {"schema": schema_of(settings), "table": table.table, "name": PG_TRIGGER},
+            ).scalar()
+            # The definition comes back normalised; its argument is the key column.
+            key = created[0].rsplit("(", 1)[1]
+            current = found is not None and str(found).endswith(f"({key}")
+        elif dialect == "mysql":
+            bodies: dict[str, str] = dict(
+                conn.execute(
+                    sa.text(
+                        "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS "
+                        "WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = :table"
+                    ),
+                    {"table": table.table},
+                ).all()
+            )
+            current = all(
+                bodies.get(_trigger_name(sql)) == sql.split(" FOR EACH ROW\n", 1)[1]
+                for sql in created
+            )
+        else:
+            texts = {
+                str(sql)
+                for (sql,) in conn.execute(
+                    sa.text(
+                        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t"
+                    ),
+                    {"t": table.table},
+                )
+            }
+            current = all(sql in texts for sql in created)
+        if not current:
+            outdated.append(table.table)
+    conn.rollback()
+    return outdated
+
+
+def _trigger_name(create: str) -> str:
+    quoted = create.split()[2]
+    return quoted[1:-1].replace(quoted[0] * 2, quoted[0])
+
+
 def log_exists(conn: sa.Connection, settings: ConnectionSettings) -> bool:
     """Whether the change log table exists."""
     exists = sa.inspect(conn).has_table(CHANGES_TABLE, schema=schema_of(settings))

@@ -192,6 +192,15 @@ class SqlCaptureSource:
                 f"change capture is not installed on table(s) {', '.join(missing)}",
                 hint=hint,
             )
+        wanted = install.captured_tables(self.conn, self.settings, self.objects)
+        outdated = install.outdated_tables(self.conn, self.settings, wanted)
+        if outdated:
+            raise ConfigError(
+                f"change capture on table(s) {', '.join(outdated)} was installed for another "
+                "key column or other columns: changes would be logged with a wrong key or "
+                "without the new columns",
+                hint=hint,
+            )
 
     # --- metadata ------------------------------------------------------------------------
 
