@@ -5,10 +5,13 @@ the real app over real sockets (``serve_in_background(org, port=0, grpc_port=0)`
 REST, ``grpc.aio`` for ``eventbus.v1.PubSub``). Clients live in other processes, so client and
 server never share a GIL. Phases, in one run:
 
-1. **Latency.** A writer process PATCHes Accounts over REST (``Sforce-Call-Options:
-   client=bench``) at a steady ``--rate`` changes/s for ``--seconds``, each request sent at its
-   slot on a monotonic schedule (``--writers`` keep-alive connections take the next slot, so a
-   slow response does not shift the schedule). This process subscribes to
+1. **Latency.** A writer process updates Accounts over REST (``Sforce-Call-Options:
+   client=bench``) at a steady ``--rate`` changes/s for ``--seconds``, through the write path
+   integrations use for volume: sObject Collections ``PATCH /composite/sobjects`` of
+   ``--per-call`` records (default 100, so 10 calls/s at 1,000 changes/s; each change one
+   record with its own ``Description``; ``--per-call 1`` uses the single-record PATCH), each
+   call sent at its slot on a monotonic schedule (``--writers`` keep-alive connections take the
+   next slot, so a slow response does not shift the schedule). This process subscribes to
    ``/data/AccountChangeEvent`` with the generated stub (flow control: ``num_requested`` topped
    up by what each response delivered, so 100 credits stay outstanding), decodes every event with
    the served Avro schema and matches it to its change by the sequence number written into
@@ -16,9 +19,9 @@ server never share a GIL. Phases, in one run:
    * ``commitTimestamp -> receive``: the event's ``commitTimestamp`` (store commit, server's wall
      clock, ms) against ``time.time()`` read in this process at receive (same host clock;
      ms truncation adds 0-1 ms);
-   * ``204 -> receive``: when the writer saw the 204 (``time.monotonic``, CLOCK_MONOTONIC is
-     system-wide) to receive (a lower bound: the commit happened before the 204 was read);
-   * ``send -> receive``: from the request being sent (an upper bound).
+   * ``call returned -> receive``: when the writer read the answer (``time.monotonic``,
+     CLOCK_MONOTONIC is system-wide) to receive (a lower bound: the commit happened before);
+   * ``call sent -> receive``: from the request being sent (an upper bound).
    Loss, duplicates and merged events are counted (events must equal changes). The REST write
    path of the emulator may not sustain ``--rate`` on this machine; the achieved rate and the
    slots left unsent when the window closes are printed.
@@ -41,7 +44,7 @@ server never share a GIL. Phases, in one run:
 Load average at start and end (the machine has 2 cores and is shared).
 
     .venv/bin/python bench/bench_emulator_pubsub.py [--records 1000000] [--seconds 60]
-        [--rate 1000] [--writers 4] [--changes 100000] [--batch 200]
+        [--rate 1000] [--writers 4] [--per-call 100] [--changes 100000] [--batch 200]
 """
 
 from __future__ import annotations
@@ -176,7 +179,7 @@ def _server(records: int, conn: multiprocessing.connection.Connection) -> None:
             if command == "stop":
                 break
             if command == "bus":
-                conn.send(len(hub.bus.events_after(0, TOPIC)))
+                conn.send(hub.bus.retained(TOPIC))
             elif command == "commit":
                 first, count, batch = arg
                 begin = time.monotonic()
@@ -309,36 +312,67 @@ def _writer(
     rate: float,
     total: int,
     writers: int,
+    per_call: int,
     start_at: float,
     conn: multiprocessing.connection.Connection,
 ) -> None:
-    """PATCH ``total`` Accounts over REST on a monotonic schedule; reports per-change times."""
+    """Update ``total`` Accounts over REST on a monotonic schedule, ``per_call`` records per
+    sObject Collections ``PATCH /composite/sobjects`` (one record per change; ``per_call`` 1
+    uses the single-record ``PATCH /sobjects/Account/{id}``); reports per-change times."""
     headers = {
         "Authorization": f"Bearer {TOKEN}",
         "Sforce-Call-Options": "client=bench",
         "Content-Type": "application/json",
     }
+    calls = (total + per_call - 1) // per_call
+    call_rate = rate / per_call
     counter = itertools.count()
-    stop_at = start_at + total / rate + 1.0
+    stop_at = start_at + calls / call_rate + 1.0
     results: list[tuple[int, float, float, float, int]] = []  # seq, due, sent, returned, status
 
     def work() -> None:
         local: list[tuple[int, float, float, float, int]] = []
         with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-            while (seq := next(counter)) < total:
-                due = start_at + seq / rate
+            while (call := next(counter)) < calls:
+                due = start_at + call / call_rate
                 if time.monotonic() > stop_at:
                     break  # the server did not keep up: the slots left are reported as unsent
                 delay = due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+                seqs = range(call * per_call, min(total, (call + 1) * per_call))
                 sent = time.monotonic()
-                body = b'{"Description":"bench L %d"}' % seq
-                response = client.patch(
-                    f"/services/data/v{VERSION}/sobjects/Account/{ids[seq % len(ids)]}",
-                    content=body,
+                if per_call == 1:
+                    seq = seqs[0]
+                    response = client.patch(
+                        f"/services/data/v{VERSION}/sobjects/Account/{ids[seq % len(ids)]}",
+                        content=b'{"Description":"bench L %d"}' % seq,
+                    )
+                    statuses = [204 if response.status_code == 204 else response.status_code]
+                else:
+                    body = {
+                        "allOrNone": False,
+                        "records": [
+                            {
+                                "attributes": {"type": "Account"},
+                                "id": ids[seq % len(ids)],
+                                "Description": f"bench L {seq}",
+                            }
+                            for seq in seqs
+                        ],
+                    }
+                    response = client.patch(
+                        f"/services/data/v{VERSION}/composite/sobjects", content=json.dumps(body)
+                    )
+                    if response.status_code == 200:
+                        statuses = [204 if r["success"] else 400 for r in response.json()]
+                    else:
+                        statuses = [response.status_code] * len(seqs)
+                returned = time.monotonic()
+                local.extend(
+                    (seq, due, sent, returned, status)
+                    for seq, status in zip(seqs, statuses, strict=True)
                 )
-                local.append((seq, due, sent, time.monotonic(), response.status_code))
         results.extend(local)
 
     threads = [threading.Thread(target=work) for _ in range(writers)]
@@ -393,6 +427,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="latency phase length")
     parser.add_argument("--rate", type=float, default=1000.0, help="latency phase changes/s")
     parser.add_argument("--writers", type=int, default=4, help="REST connections of the writer")
+    parser.add_argument(
+        "--per-call",
+        type=int,
+        default=100,
+        help="records per sObject Collections PATCH in the latency phase (1: single PATCH)",
+    )
     parser.add_argument("--changes", type=int, default=100_000, help="throughput phase changes")
     parser.add_argument("--batch", type=int, default=200, help="changes per transaction")
     args = parser.parse_args()
@@ -400,7 +440,8 @@ def main() -> None:
     print(
         "command: .venv/bin/python bench/bench_emulator_pubsub.py "
         f"--records {args.records} --seconds {args.seconds:g} --rate {args.rate:g} "
-        f"--writers {args.writers} --changes {args.changes} --batch {args.batch}"
+        f"--writers {args.writers} --per-call {args.per_call} --changes {args.changes} "
+        f"--batch {args.batch}"
     )
     print(f"python {sys.version.split()[0]}, grpcio {grpc.__version__}, cpus {os.cpu_count()}")
     print(f"load average at start: {_load()}")
@@ -447,7 +488,16 @@ def main() -> None:
         start_at = time.monotonic() + 1.0
         writer = ctx.Process(
             target=_writer,
-            args=(info["url"], ids[:total], args.rate, total, args.writers, start_at, wchild),
+            args=(
+                info["url"],
+                ids[:total],
+                args.rate,
+                total,
+                args.writers,
+                args.per_call,
+                start_at,
+                wchild,
+            ),
         )
         writer.start()
         writes: list[tuple[int, float, float, float, int]] = wparent.recv()
@@ -463,24 +513,31 @@ def main() -> None:
         ret_ms = [(by_seq[s][4] - w[3]) * 1000 for s, w in ok.items() if s in by_seq]
         send_ms = [(by_seq[s][4] - w[2]) * 1000 for s, w in ok.items() if s in by_seq]
         lag_ms = [(w[2] - w[1]) * 1000 for w in writes]
-        rest_ms = [(w[3] - w[2]) * 1000 for w in writes]
+        rest_ms = [(w[3] - w[2]) * 1000 for w in writes[:: max(1, args.per_call)]]
         span = max(w[3] for w in writes) - start_at
         print()
-        print(
-            f"1. latency: {total:,} PATCH over REST at {args.rate:g}/s for {args.seconds:g} s, "
-            f"{args.writers} connections; subscriber on {TOPIC} ({sub.responses:,} responses)"
+        how = (
+            "single-record PATCH"
+            if args.per_call == 1
+            else f"sObject Collections PATCH of {args.per_call} records "
+            f"({args.rate / args.per_call:g} calls/s)"
         )
         print(
-            f"  achieved {len(ok) / span:,.0f} changes/s ({len(ok):,} x 204, "
+            f"1. latency: {total:,} changes over REST, {how}, at {args.rate:g} changes/s for "
+            f"{args.seconds:g} s, {args.writers} connections; subscriber on {TOPIC} "
+            f"({sub.responses:,} responses)"
+        )
+        print(
+            f"  achieved {len(ok) / span:,.0f} changes/s ({len(ok):,} records saved, "
             f"{len(writes) - len(ok)} other statuses, {total - len(writes):,} slots unsent "
             f"when the window closed, last 204 at {span:.2f} s)"
         )
         print("  " + _integrity(sub.received, "L", set(ok)))
         if received:
             print(_dist("commitTimestamp -> receive", commit_ms))
-            print(_dist("204 returned -> receive", ret_ms))
-            print(_dist("PATCH sent -> receive", send_ms))
-        print(_dist("REST PATCH round trip", rest_ms))
+            print(_dist("call returned -> receive", ret_ms))
+            print(_dist("call sent -> receive", send_ms))
+        print(_dist("REST call round trip", rest_ms))
         print(_dist("send lag behind schedule", lag_ms))
 
         # ------------------------------------------------------------------ 1b. latency, store

@@ -20,6 +20,7 @@ casing of an 18-character id given in any case.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -64,15 +65,19 @@ STANDARD_KEY_PREFIXES: dict[str, str] = {
 }
 
 
+_UPPER_FLAGS = bytes(49 if 65 <= b <= 90 else 48 for b in range(256))
+"""A ``bytes.translate`` table: ``A``-``Z`` -> ``1``, anything else -> ``0``."""
+
+
 def _suffix(id15: str) -> str:
-    chars = []
-    for start in (0, 5, 10):
-        bits = 0
-        for j, ch in enumerate(id15[start : start + 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << j
-        chars.append(_SUFFIX_ALPHABET[bits])
-    return "".join(chars)
+    # Each 5-character chunk's upper-case letters, as bits (first character lowest), pick
+    # one suffix character; read as a binary number from the translated flags, reversed.
+    flags = id15.encode("ascii").translate(_UPPER_FLAGS)
+    return (
+        _SUFFIX_ALPHABET[int(flags[4::-1], 2)]
+        + _SUFFIX_ALPHABET[int(flags[9:4:-1], 2)]
+        + _SUFFIX_ALPHABET[int(flags[14:9:-1], 2)]
+    )
 
 
 def to_18(id15: str) -> str:
@@ -86,6 +91,7 @@ def to_18(id15: str) -> str:
     return id15 + _suffix(id15)
 
 
+@functools.lru_cache(maxsize=65_536)
 def normalise(record_id: str) -> str:
     """The canonical 18-character form of a 15- or 18-character id.
 
@@ -97,12 +103,17 @@ def normalise(record_id: str) -> str:
     Raises:
         ValueError: not a well-formed id (wrong length, non-alphanumeric characters, or an
             18-character id whose suffix cannot belong to its first 15 characters).
+
+    Results are cached (a request names the same id several times: the route, the store's
+    lookup, its write); failures are not.
     """
     if len(record_id) == 15:
         return to_18(record_id)
     if len(record_id) != 18 or not _ALNUM.issuperset(record_id):
         raise ValueError(f"not a Salesforce id: {record_id!r}")
     suffix = record_id[15:].upper()
+    if _suffix(record_id[:15]) == suffix:
+        return record_id[:15] + suffix  # already in canonical casing (the usual case)
     body = []
     for chunk, code in enumerate(suffix):
         bits = _SUFFIX_ALPHABET.find(code)

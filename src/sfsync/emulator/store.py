@@ -496,9 +496,9 @@ class OrgStore:
 
         Raises ApiError (400, section 2.3 codes) when validation fails; nothing is written.
         """
-        table = self._table(object_name)
-        with self.transaction():
-            return self._insert(table, values, self._user(user_id))
+        # A batch of one: the batch writer's checks are these calls' (see store_batch).
+        with self.batch(object_name, user_id=user_id, size_hint=1) as writer:
+            return writer.insert(values)
 
     def _insert(
         self,
@@ -557,10 +557,8 @@ class OrgStore:
     ) -> None:
         """Change a live record. 404 NOT_FOUND for an unknown id, 404 ENTITY_IS_DELETED for a
         record in the recycle bin, 400 with section 2.3 codes when validation fails."""
-        table = self._table(object_name)
-        with self.transaction():
-            rid = self._resolve(record_id, table)
-            self._update(table, rid, values, self._user(user_id))
+        with self.batch(object_name, user_id=user_id) as writer:
+            writer.update(record_id, values)
 
     def _update(self, table: Table, rid: str, values: Mapping[str, object], user: str) -> None:
         obj = table.obj

@@ -65,7 +65,7 @@ _PLAIN_TEXT = frozenset(
         FieldType.ENCRYPTEDSTRING,
     }
 )
-_DECIMAL = re.compile(r"-?(\d+)(?:\.(\d*))?")
+_DECIMAL = re.compile(r"-?([0-9]+)(?:\.([0-9]*))?")
 _SIGNIFICANT = 15
 """Up to this many decimal digits, a number's text and its float's shortest repr agree."""
 _COMPOUND = (FieldType.ADDRESS, FieldType.LOCATION)

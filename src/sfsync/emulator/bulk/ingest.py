@@ -327,6 +327,8 @@ def _process(job: IngestJob, schema: Schema, store: Any, allocations: Allocation
         job.state = "InProgress"
         job.touch(clock)
         uploads = list(job.uploads)
+        # The rows are parsed once, below; the raw upload is not needed afterwards.
+        job.uploads.clear()
     started = time.perf_counter()
     obj = schema.object(job.object)
     assert obj is not None  # checked when the job was created
