@@ -147,3 +147,10 @@ def test_sqlite_install_twice_keeps_one_set_of_triggers() -> None:
         db.execute(statement)
     count = db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()
     assert count == (3,)
+
+
+def test_sqlite_bytes_in_a_text_column_never_fail_the_write() -> None:
+    db = _sqlite_with("CREATE TABLE invoice (id, ext_id, name text)", INVOICE)
+    db.execute("INSERT INTO invoice VALUES (1, 'A', ?)", (b"\x00\x01",))
+    (after,) = db.execute(f"SELECT after_row FROM {CHANGES_TABLE}").fetchone()
+    assert json.loads(after)["name"] == "0001"

@@ -199,7 +199,8 @@ def _mysql_install(tables: Sequence[CapturedTable]) -> list[str]:
         "  seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,\n"
         "  table_name VARCHAR(64) NOT NULL,\n"
         "  op CHAR(1) NOT NULL,\n"
-        "  row_key VARCHAR(255),\n"
+        # TEXT: a trigger must never refuse the application's write for a long key.
+        "  row_key TEXT,\n"
         "  after_row LONGTEXT,\n"
         "  before_row LONGTEXT,\n"
         "  changed_columns LONGTEXT,\n"
@@ -330,6 +331,10 @@ def _sqlite_object(row: str, t: CapturedTable) -> str:
         value = f"{row}.{_sqlite_quote(c)}"
         if c in t.binary_columns:
             value = f"hex({value})"
+        else:
+            # Any SQLite column can hold bytes, which json_object refuses: the trigger would
+            # then fail the application's write.
+            value = f"CASE WHEN typeof({value}) = 'blob' THEN hex({value}) ELSE {value} END"
         parts.append(f"{literal('sqlite', c)}, {value}")
     return f"json_object({', '.join(parts)})"
 
