@@ -11,7 +11,13 @@ from sfsync.connectors.sql.capture.log import PgToken, seq_of
 from sfsync.connectors.sql.capture.outcomes import log_outcomes
 from sfsync.connectors.sql.capture.tables import carried_columns, log_stream
 from sfsync.connectors.sql.config import PostgresConnection, SqliteConnection
-from sfsync.core.errors import ConfigError, ConflictError, RetryableError, SkippableError
+from sfsync.core.errors import (
+    ConfigError,
+    ConflictError,
+    RetryableError,
+    SkippableError,
+    SyncError,
+)
 from sfsync.core.events import ChangeEvent, Operation, Position
 from sfsync.spi.sink import Outcome, OutcomeKind
 from sfsync.spi.spec import EntitySelection
@@ -79,14 +85,15 @@ def _event(seq: int, stream: str = log_stream("invoice")) -> ChangeEvent:
 
 
 def test_outcomes_map_to_statuses() -> None:
-    events = [_event(n) for n in range(1, 6)] + [_event(9, "snapshot:Invoice__c")]
-    outcomes = [
+    events = [_event(n) for n in range(1, 6)] + [_event(9, "snapshot:Invoice__c"), _event(10)]
+    outcomes: list[Outcome | SyncError] = [
         Outcome.applied("a01"),
         Outcome(OutcomeKind.STALE),
         Outcome.rejected(SkippableError("bad", code="BAD", hint="fix it")),
         Outcome(OutcomeKind.CONFLICT, error=ConflictError("both changed")),
         Outcome(OutcomeKind.RETRY, error=RetryableError("locked")),
         Outcome.applied(),
+        RetryableError("gave up"),  # an error in place of an outcome is not final
     ]
     marks = log_outcomes(events, outcomes, log_streams={log_stream("invoice")})
     assert [(m.seq, m.status, m.target_key) for m in marks] == [

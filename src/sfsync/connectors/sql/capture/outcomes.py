@@ -17,6 +17,7 @@ from collections.abc import Collection, Sequence
 
 from sfsync.connectors.sql.capture.log import Outcome as LogOutcome
 from sfsync.connectors.sql.capture.log import seq_of
+from sfsync.core.errors import SyncError
 from sfsync.core.events import ChangeEvent
 from sfsync.spi.sink import Outcome, OutcomeKind
 
@@ -29,14 +30,21 @@ _STATUS = {
 
 
 def log_outcomes(
-    events: Sequence[ChangeEvent], outcomes: Sequence[Outcome], *, log_streams: Collection[str]
+    events: Sequence[ChangeEvent],
+    outcomes: Sequence[Outcome | SyncError],
+    *,
+    log_streams: Collection[str],
 ) -> list[LogOutcome]:
     """The change log updates for ``outcomes`` of ``events`` read from ``log_streams``.
 
-    When one change appears more than once (a retried batch), its last outcome wins.
+    An error in place of an outcome (a write the runtime gave up retrying) is not final and
+    is skipped, like RETRY. When one change appears more than once (a retried batch), its
+    last outcome wins.
     """
     marks: dict[int, LogOutcome] = {}
     for event, outcome in zip(events, outcomes, strict=True):
+        if not isinstance(outcome, Outcome):
+            continue
         status = _STATUS.get(outcome.kind)
         if status is None or event.position.stream not in log_streams:
             continue

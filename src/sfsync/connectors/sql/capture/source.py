@@ -57,7 +57,7 @@ from sfsync.connectors.sql.client import ConnectionSettings, dialect_of, engine_
 from sfsync.connectors.sql.config import MySqlConnection
 from sfsync.connectors.sql.errors import classify
 from sfsync.core.checkpoint import Checkpoint, snapshot_stream
-from sfsync.core.errors import ConfigError
+from sfsync.core.errors import ConfigError, SyncError
 from sfsync.core.events import Batch, ChangeEvent, Operation, Position
 from sfsync.core.schema import EntitySchema
 from sfsync.spi.clock import Clock, SystemClock
@@ -441,17 +441,21 @@ class SqlCaptureSource:
     # --- outcomes --------------------------------------------------------------------------
 
     async def record_outcomes(
-        self, events: Sequence[ChangeEvent], outcomes: Sequence[Outcome]
+        self, events: Sequence[ChangeEvent], outcomes: Sequence[Outcome | SyncError]
     ) -> int:
         """Write each final outcome on the change log row its event came from.
 
-        Call it after ``sink.write(batch)`` returned, with the batch's events and the
-        outcomes in the same order. Events not read from the change log (snapshot READs, the
-        ``updated_at`` poller) and outcomes that are not final (RETRY) are left alone; the row
-        stays ``pending`` until a later call. Returns how many rows were written.
+        The runtime calls it once the sink has returned the batch's outcomes (and dead
+        letters are stored), before the checkpoint moves past the batch: after a crash in
+        between, the events are read again and their statuses written again. Pass the
+        batch's events and the outcomes in the same order. Events not read from the change
+        log (snapshot READs, the ``updated_at`` poller) and outcomes that are not final
+        (RETRY, or an error in place of an outcome) are left alone; the row stays
+        ``pending`` until a later call. Returns how many rows were written.
 
         Raises:
             ValueError: ``events`` and ``outcomes`` differ in length.
+            RetryableError: the database could not be reached (call again).
         """
         if len(events) != len(outcomes):
             raise ValueError(
