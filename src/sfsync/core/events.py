@@ -105,12 +105,94 @@ class ChangeEvent:
         object.__setattr__(self, "after", _freeze(self.after))
         object.__setattr__(self, "before", _freeze(self.before))
 
+    @classmethod
+    def of_state(
+        cls,
+        entity: str,
+        key: str,
+        op: Operation,
+        after: MappingProxyType[str, object],
+        position: Position,
+        committed_at: datetime,
+        version: str | None = None,
+    ) -> ChangeEvent:
+        """A full-state, non-delete event, built for bulk paths (a snapshot's READ events).
+
+        The same event as the keyword constructor gives, about four times cheaper: ``after``
+        must already be a read-only mapping (so nothing is copied or frozen again), and only
+        what the caller cannot have guaranteed by construction is checked (a non-empty key).
+        The caller vouches for the rest: a non-empty ``entity``, ``op`` not ``DELETE``, a
+        timezone-aware ``committed_at``.
+        """
+        if not key:
+            raise ValueError(f"ChangeEvent for {entity} has an empty key")
+        if after.__class__ is not MappingProxyType or op is Operation.DELETE:
+            return cls(
+                entity=entity,
+                key=key,
+                op=op,
+                after=after,
+                position=position,
+                committed_at=committed_at,
+                version=version,
+            )
+        event = _new(cls)
+        _SET_ENTITY(event, entity)
+        _SET_KEY(event, key)
+        _SET_OP(event, op)
+        _SET_AFTER(event, after)
+        _SET_POSITION(event, position)
+        _SET_COMMITTED_AT(event, committed_at)
+        _SET_BEFORE(event, None)
+        _SET_CHANGED(event, _NO_FIELDS)
+        _SET_PARTIAL(event, False)
+        _SET_ORIGIN(event, None)
+        _SET_TRANSACTION(event, None)
+        _SET_VERSION(event, version)
+        return event
+
     @property
     def fields_changed(self) -> frozenset[str]:
         """The fields this event sets: ``changed`` when known, else every key of ``after``."""
         if self.changed:
             return self.changed
         return frozenset(self.after or ())
+
+
+# The slot setters ChangeEvent.of_state uses: a frozen dataclass's __init__ goes through
+# object.__setattr__ per field; the member descriptors set a slot directly.
+_new = object.__new__
+_NO_FIELDS: frozenset[str] = frozenset()
+(
+    _SET_ENTITY,
+    _SET_KEY,
+    _SET_OP,
+    _SET_AFTER,
+    _SET_POSITION,
+    _SET_COMMITTED_AT,
+    _SET_BEFORE,
+    _SET_CHANGED,
+    _SET_PARTIAL,
+    _SET_ORIGIN,
+    _SET_TRANSACTION,
+    _SET_VERSION,
+) = (
+    getattr(ChangeEvent, name).__set__
+    for name in (
+        "entity",
+        "key",
+        "op",
+        "after",
+        "position",
+        "committed_at",
+        "before",
+        "changed",
+        "partial",
+        "origin",
+        "transaction",
+        "version",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,10 @@ with the same value types as the REST path (numbers, booleans, ``None`` for empt
 sink cannot tell which API read a record.
 
 Lifecycle: :func:`run_query_job` creates the job, waits for it on the injected clock, yields
-pages, and deletes the job at the end (or aborts it if the reader stops early).
+pages, and deletes the job at the end (or aborts it if the reader stops early). Its steps are
+public (:func:`start_query_job`, :func:`wait_query_job`, :func:`query_job_pages`,
+:func:`finish_query_job`) for readers that keep a second job running while they read the
+first (the chunked snapshot of :mod:`.source`).
 """
 
 from __future__ import annotations
@@ -61,22 +64,31 @@ def parse_csv_page(text: str, schema: EntitySchema) -> list[dict[str, object]]:
         header = next(reader)
     except StopIteration:
         return []
-    converters = [
-        _converter(schema.fields[name].kind) if name in schema.fields else None for name in header
+    # Column-wise work is done once per page: which columns need a conversion. Per row, one
+    # dict comprehension turns empty values into None (C-speed), then only the typed columns
+    # are touched.
+    typed = [
+        (name, convert)
+        for name in header
+        if name in schema.fields and (convert := _converter(schema.fields[name].kind)) is not None
     ]
+    width = len(header)
     records: list[dict[str, object]] = []
+    append = records.append
     for row in reader:
-        if not row:
-            continue
-        record: dict[str, object] = {}
-        for name, convert, value in zip(header, converters, row, strict=True):
-            if value == "":
-                record[name] = None
-            elif convert is not None:
+        if len(row) != width:
+            if not row:
+                continue
+            raise RetryableError(
+                f"a Bulk results row has {len(row)} values, the header names {width} "
+                "columns: a garbled download"
+            )
+        record: dict[str, object] = {k: v or None for k, v in zip(header, row, strict=True)}
+        for name, convert in typed:
+            value = record[name]
+            if value is not None:
                 record[name] = convert(value)
-            else:
-                record[name] = value
-        records.append(record)
+        append(record)
     return records
 
 
@@ -97,6 +109,31 @@ async def run_query_job(
         FatalError: the job failed (with Salesforce's ``errorMessage``) or was aborted.
         RetryableError, RateLimitError: as classified by the client.
     """
+    job_id, state = await start_query_job(client, soql, include_deleted=include_deleted)
+    finished = False
+    try:
+        await wait_query_job(
+            client,
+            job_id,
+            state=state,
+            clock=clock,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+        )
+        async for records in query_job_pages(client, job_id, schema, max_records=max_records):
+            yield records
+        finished = True
+    finally:
+        await finish_query_job(client, job_id, finished=finished)
+
+
+async def start_query_job(
+    client: SalesforceClient, soql: str, *, include_deleted: bool = False
+) -> tuple[str, str]:
+    """Create a query job (the org starts running it at once); returns its id and state.
+
+    The caller owns the job from here: it must end with :func:`finish_query_job`.
+    """
     body = {
         "operation": "queryAll" if include_deleted else "query",
         "query": soql,
@@ -108,53 +145,91 @@ async def run_query_job(
         "POST", client.data_path("jobs/query"), json=body, what="create Bulk query job"
     )
     job: Mapping[str, Any] = orjson.loads(response.content)
-    job_id = str(job["id"])
-    finished = False
-    try:
-        delay = poll_interval
+    return str(job["id"]), str(job.get("state"))
+
+
+async def wait_query_job(
+    client: SalesforceClient,
+    job_id: str,
+    *,
+    clock: Clock,
+    state: str | None = None,
+    poll_interval: float = 0.5,
+    max_poll_interval: float = 10.0,
+) -> int | None:
+    """Poll the job (on ``clock``, backing off) until it is complete; its record count.
+
+    ``state`` is the job's state as last seen (its creation answer): then the first poll
+    waits ``poll_interval``; without it the job is asked at once (a job created a while ago).
+
+    Raises:
+        FatalError: the job failed (with Salesforce's ``errorMessage``) or was aborted.
+    """
+    delay = poll_interval
+    job: Mapping[str, Any] = {"state": state}
+    if state is None:
+        job = await client.get_json(
+            client.data_path(f"jobs/query/{job_id}"), what="poll Bulk query job"
+        )
         state = str(job.get("state"))
-        while state not in TERMINAL_STATES:
-            await clock.sleep(delay)
-            delay = min(delay * 1.5, max_poll_interval)
-            job = await client.get_json(
-                client.data_path(f"jobs/query/{job_id}"), what="poll Bulk query job"
-            )
-            state = str(job.get("state"))
-        if state != "JobComplete":
-            raise FatalError(
-                f"Bulk query job {job_id} ended {state}: {job.get('errorMessage') or 'no reason'}",
-                hint="check the query; objects the Bulk API cannot read are synced over REST",
-            )
-        locator: str | None = None
-        while True:
-            params = {"maxRecords": str(max_records)}
-            if locator:
-                params["locator"] = locator
-            page = await client.request(
-                "GET",
-                client.data_path(f"jobs/query/{job_id}/results"),
-                params=params,
-                headers={"Accept": "text/csv"},
-                what="download Bulk query results",
-            )
-            records = parse_csv_page(page.text, schema)
-            count = page.headers.get("Sforce-NumberOfRecords")
-            if count is not None and int(count) != len(records):
-                raise RetryableError(
-                    f"Bulk results page of job {job_id} holds {len(records)} records, "
-                    f"the header says {count}: a truncated download"
-                )
-            yield records
-            locator = page.headers.get("Sforce-Locator")
-            if not locator or locator == "null":
-                break
-        finished = True
-    finally:
-        await _cleanup(client, job_id, finished)
+    while state not in TERMINAL_STATES:
+        await clock.sleep(delay)
+        delay = min(delay * 1.5, max_poll_interval)
+        job = await client.get_json(
+            client.data_path(f"jobs/query/{job_id}"), what="poll Bulk query job"
+        )
+        state = str(job.get("state"))
+    if state != "JobComplete":
+        raise FatalError(
+            f"Bulk query job {job_id} ended {state}: {job.get('errorMessage') or 'no reason'}",
+            hint="check the query; objects the Bulk API cannot read are synced over REST",
+        )
+    count = job.get("numberRecordsProcessed")
+    return int(count) if isinstance(count, int) else None
 
 
-async def _cleanup(client: SalesforceClient, job_id: str, finished: bool) -> None:
-    """Delete a finished job; abort one we stopped reading. Best effort: jobs expire anyway."""
+async def query_job_pages(
+    client: SalesforceClient,
+    job_id: str,
+    schema: EntitySchema,
+    *,
+    max_records: int = DEFAULT_MAX_RECORDS,
+) -> AsyncIterator[list[dict[str, object]]]:
+    """The result pages of a complete job as typed records, following the locators.
+
+    Raises:
+        RetryableError: a page holds fewer records than its header says (truncated).
+    """
+    locator: str | None = None
+    while True:
+        params = {"maxRecords": str(max_records)}
+        if locator:
+            params["locator"] = locator
+        page = await client.request(
+            "GET",
+            client.data_path(f"jobs/query/{job_id}/results"),
+            params=params,
+            headers={"Accept": "text/csv"},
+            what="download Bulk query results",
+        )
+        records = parse_csv_page(page.text, schema)
+        count = page.headers.get("Sforce-NumberOfRecords")
+        if count is not None and int(count) != len(records):
+            raise RetryableError(
+                f"Bulk results page of job {job_id} holds {len(records)} records, "
+                f"the header says {count}: a truncated download"
+            )
+        yield records
+        locator = page.headers.get("Sforce-Locator")
+        if not locator or locator == "null":
+            return
+
+
+async def finish_query_job(client: SalesforceClient, job_id: str, *, finished: bool) -> None:
+    """Delete a job read to its end; abort one we stopped reading (or never read).
+
+    Best effort: jobs expire anyway.
+    """
     try:
         if finished:
             await client.request(

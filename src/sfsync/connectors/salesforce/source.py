@@ -207,7 +207,6 @@ class SalesforceSource:
             soql = snapshot_query(
                 entity, schema.names(), row_filter=selection.where, after_id=after or None
             )
-            stream = snapshot_stream(entity)
             if await self._use_bulk(entity):
                 self.snapshot_api[entity] = "bulk"
                 pages = prefetched(self._bulk_pages(entity, soql, schema))
@@ -220,13 +219,7 @@ class SalesforceSource:
                 # A Bulk page holds up to 50,000 records: hand them on in batch_size slices,
                 # so memory holds one slice of events, not a whole page of them.
                 for first in range(0, len(records), size):
-                    # Snapshot positions are Ids (the resume point of an Id-ordered read).
-                    yield Batch.of(
-                        [
-                            self._event(entity, r, Operation.READ, Position(stream, str(r["Id"])))
-                            for r in records[first : first + size]
-                        ]
-                    )
+                    yield Batch.of(self._read_events(entity, records[first : first + size]))
             yield Batch.of([], completes=frozenset({entity}))
 
     async def _use_bulk(self, entity: str) -> bool:
@@ -261,6 +254,41 @@ class SalesforceSource:
         yield first
         async for records in pages:
             yield records
+
+    def _read_events(self, entity: str, records: Sequence[Mapping[str, Any]]) -> list[ChangeEvent]:
+        """READ events of snapshot records, each at ``(snapshot stream, its Id)``: the resume
+        point of an Id-ordered read.
+
+        The bulk path of a snapshot: the records are fresh dicts nobody else holds (parsed Bulk
+        CSV rows, or REST records copied once without ``attributes``), so they are wrapped
+        read-only as they are, and the events are built through :meth:`ChangeEvent.of_state`.
+        """
+        stream = snapshot_stream(entity)
+        read, of_state, proxy = Operation.READ, ChangeEvent.of_state, MappingProxyType
+        events: list[ChangeEvent] = []
+        append = events.append
+        for record in records:
+            if record.__class__ is not dict or record.get("IsDeleted"):
+                key = str(record["Id"])
+                append(self._event(entity, record, read, Position(stream, key)))
+                continue
+            if "attributes" in record:  # a REST record: its values without the metadata
+                record = {k: v for k, v in record.items() if k != "attributes"}
+            key, stamp = record["Id"], record["SystemModstamp"]
+            if key.__class__ is not str or stamp.__class__ is not str:
+                key, stamp = str(key), str(stamp)
+            append(
+                of_state(
+                    entity,
+                    key,
+                    read,
+                    proxy(record),
+                    Position(stream, key),
+                    _parse_stamp(stamp),
+                    stamp,
+                )
+            )
+        return events
 
     def _event(
         self,

@@ -56,6 +56,7 @@ class Shape:
             class whose values need no conversion (``str`` for text, ``bool`` for booleans..;
             ``type(None)`` when every value must be converted).
         template: every column written by a full event, in table order, all ``None``.
+        columns: the same columns as a tuple (the order of a full row's values).
         version_field: the schema's version field, if any.
         version_column: the column holding versions.
         version_convert: turns ``ChangeEvent.version`` text into the version column's value.
@@ -69,6 +70,7 @@ class Shape:
     key_convert: Converter | None
     fields: Mapping[str, tuple[str, Converter, type]]
     template: Mapping[str, object]
+    columns: tuple[str, ...]
     version_field: str | None
     version_column: str
     version_convert: Callable[[str], object]
@@ -107,11 +109,20 @@ class Pending:
 
 @dataclass(slots=True)
 class Plan:
-    """What to do for one table: pending operations and the outcomes decided in Python."""
+    """What to do for one table: pending operations and the outcomes decided in Python.
+
+    Attributes:
+        pending: the folded operations (empty when ``rows`` is set).
+        outcomes: per batch index, the outcome decided in Python.
+        unknown_fields: fields the events carry that the table has no column for.
+        rows: full rows in the shape's column order, ready to insert-or-update, when the
+            batch took the fast path (:func:`~sfsync.connectors.sql.rows.plan_full_rows`).
+    """
 
     pending: list[Pending]
     outcomes: dict[int, Outcome]
     unknown_fields: set[str]
+    rows: list[tuple[object, ...]] | None = None
 
 
 _STALE = Outcome(OutcomeKind.STALE)
@@ -294,6 +305,7 @@ def build_shape(
         else converter(key_spec.kind, dialect, nullable=False),
         fields=fields,
         template=dict.fromkeys(columns),
+        columns=tuple(columns),
         version_field=vf,
         version_column=state.version_column,
         version_convert=version,

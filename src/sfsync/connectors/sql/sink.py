@@ -41,6 +41,7 @@ from sfsync.connectors.sql.ddl import (
 )
 from sfsync.connectors.sql.errors import DATABASE_ERRORS, classify
 from sfsync.connectors.sql.plan import Pending, Plan, Shape, build_shape, db_keys, plan_events
+from sfsync.connectors.sql.rows import plan_full_rows
 from sfsync.connectors.sql.types import explain_rejection
 from sfsync.connectors.sql.writer import TableWriter
 from sfsync.core.checkpoint import Checkpoint
@@ -249,11 +250,17 @@ class SqlSink:
                 hint="this is a bug in the runtime; report it with the log",
             )
         shape = self._shape(writer)
-        plan = plan_events(shape, events, writer.read_versions(db_keys(shape, events)))
+        stored = writer.read_versions(db_keys(shape, events))
+        # Full states of distinct records (a snapshot) are planned column-wise; anything
+        # else is folded event by event.
+        plan = plan_full_rows(shape, events, stored) or plan_events(shape, events, stored)
         self._warn_unknown(entity, plan)
         savepoint = self._client.conn.begin_nested()
         try:
-            writer.apply(plan.pending)
+            if plan.rows is not None:
+                writer.apply_rows(plan.rows, new_keys=not stored)
+            else:
+                writer.apply(plan.pending)
             savepoint.commit()
         except DATABASE_ERRORS as exc:
             error = classify(exc, during=f"writing {entity}")
@@ -261,6 +268,10 @@ class SqlSink:
                 raise
             savepoint.rollback()
             writer.forget_staging()
+            if plan.rows is not None:
+                # Row by row needs the folded operations (and another writer may have added
+                # rows since the versions were read).
+                plan = plan_events(shape, events, writer.read_versions(db_keys(shape, events)))
             self._apply_row_by_row(writer, shape, plan, dict(events))
         return plan.outcomes
 
