@@ -96,17 +96,26 @@ class EventBus:
     def publish_many(self, items: Sequence[tuple[str, EventBody]]) -> list[BusEvent]:
         """Append several events atomically (no reader sees only part of them)."""
         now = self._clock.time()
-        packed = [(channel, now, *pack(body)) for channel, body in items]
+        first = self._append([(channel, now, *pack(body)) for channel, body in items], now)
+        return [BusEvent(first + n, channel, now, body) for n, (channel, body) in enumerate(items)]
+
+    def publish_packed(self, items: Sequence[tuple[str, Packed]]) -> int:
+        """:meth:`publish_many` for bodies already packed (the CDC write path); returns the
+        replay id of the first."""
+        now = self._clock.time()
+        return self._append([(channel, now, *packed) for channel, packed in items], now)
+
+    def _append(self, entries: list[Packed], now: float) -> int:
         with self._cond:
             self._purge(now)
             first = self._last_id + 1
-            self._log.extend(packed)
-            self._last_id += len(packed)
+            self._log.extend(entries)
+            self._last_id += len(entries)
             self._cond.notify_all()
             watchers = list(self._watchers)
         for wake in watchers:
             wake()
-        return [BusEvent(first + n, channel, now, body) for n, (channel, body) in enumerate(items)]
+        return first
 
     def clear(self) -> None:
         """Forget every event (ids keep growing, as they never repeat on Salesforce)."""

@@ -42,7 +42,7 @@ from sfsync.emulator.schema.model import ObjectDef, Schema, WireValue
 from sfsync.emulator.store_changes import ChangeRecord
 from sfsync.emulator.store_rows import Row
 from sfsync.emulator.streaming import layout
-from sfsync.emulator.streaming.events import ChangeEventBody, ChangeEventHeader
+from sfsync.emulator.streaming.events import ChangeEventBody, Packed, pack_change, unpack
 
 DEFAULT_OVERFLOW_THRESHOLD = 100_000
 DEFAULT_API_VERSION = "62.0"
@@ -124,6 +124,11 @@ class ChangeEventBuilder:
 
     def build(self, changes: Sequence[ChangeRecord]) -> list[tuple[str, ChangeEventBody]]:
         """The change events of one commit (``changes`` in write order), ready to publish."""
+        return [(channel, unpack_change(packed)) for channel, packed in self.build_packed(changes)]
+
+    def build_packed(self, changes: Sequence[ChangeRecord]) -> list[tuple[str, Packed]]:
+        """:meth:`build`, with each event already in the bus's packed form (no event objects
+        are made on the write path; see :func:`~sfsync.emulator.streaming.events.pack`)."""
         # A commit holds few objects and many records: look each object up once.
         objects: dict[str, ObjectDef | None] = {}
         selected: list[tuple[ChangeRecord, ObjectDef]] = []
@@ -145,37 +150,29 @@ class ChangeEventBuilder:
             commit_number = self._commit_number
             drafts, overflow = self._drafts(selected)
         first = selected[0][0]
+        key = first.transaction_key
         stamp = int(first.commit_timestamp.timestamp() * 1000)
-        out: list[tuple[str, ChangeEventBody]] = []
+        out: list[tuple[str, Packed]] = []
         channels = _channels
         for draft in drafts:
-            header = ChangeEventHeader(
-                entity_name=draft.entity,
-                record_ids=tuple(draft.record_ids),
-                change_type=draft.change_type,
-                change_origin=draft.origin,
-                transaction_key=first.transaction_key,
-                sequence_number=1 if draft.gap else len(out) + 1,
-                commit_timestamp=stamp,
-                commit_number=commit_number,
-                commit_user=draft.user,
-                changed_fields=draft.changed,
-                nulled_fields=draft.nulled,
+            facts = (
+                draft.entity,
+                draft.record_ids,
+                draft.change_type,
+                draft.origin,
+                key,
+                1 if draft.gap else len(out) + 1,
+                stamp,
+                commit_number,
+                draft.user,
             )
-            out.append((channels(draft.entity), ChangeEventBody(header, draft.values)))
+            packed = pack_change(facts, draft.changed, draft.nulled, (), draft.values)
+            out.append((channels(draft.entity), packed))
         for entity, (origin, user) in overflow.items():
-            header = ChangeEventHeader(
-                entity_name=entity,
-                record_ids=(),
-                change_type="GAP_OVERFLOW",
-                change_origin=origin,
-                transaction_key=first.transaction_key,
-                sequence_number=len(out) + 1,
-                commit_timestamp=stamp,
-                commit_number=commit_number,
-                commit_user=user,
-            )
-            out.append((change_channel(entity), ChangeEventBody(header, {})))
+            gap = (
+                entity, (), "GAP_OVERFLOW", origin, key, len(out) + 1, stamp, commit_number, user
+            )  # fmt: skip
+            out.append((channels(entity), pack_change(gap, (), (), (), {})))
         return out
 
     def _drafts(
@@ -238,6 +235,12 @@ class ChangeEventBuilder:
 _STAMPS = frozenset({"CreatedDate", "LastModifiedDate"})
 """Audit stamps the store takes per write; one commit is one instant on Salesforce, so they
 do not keep otherwise identical changes of a commit apart (the first record's stamp is sent)."""
+
+
+def unpack_change(packed: Packed) -> ChangeEventBody:
+    body = unpack(packed)
+    assert isinstance(body, ChangeEventBody)
+    return body
 
 
 def _content_key(values: dict[str, WireValue]) -> frozenset[tuple[str, WireValue]]:

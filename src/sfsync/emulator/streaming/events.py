@@ -12,7 +12,7 @@ one flat tuple per event instead of three dataclasses and a dict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,37 @@ def _shared(names: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
+def pack_change(
+    header: tuple[str, Sequence[str], str, str, str, int, int, int, str],
+    changed: tuple[str, ...],
+    nulled: tuple[str, ...],
+    diff: tuple[str, ...],
+    values: Mapping[str, WireValue],
+) -> Packed:
+    """A change event packed straight from its facts (what :func:`pack` makes of the
+    :class:`ChangeEventBody` they would form): ``header`` is (entityName, recordIds,
+    changeType, changeOrigin, transactionKey, sequenceNumber, commitTimestamp, commitNumber,
+    commitUser)."""
+    entity, ids, change_type, origin, key, sequence, stamp, number, user = header
+    return (
+        _CHANGE,
+        entity,
+        ids[0] if len(ids) == 1 else tuple(ids),
+        change_type,
+        origin,
+        key,
+        sequence,
+        stamp,
+        number,
+        user,
+        _shared(changed),
+        _shared(nulled),
+        _shared(diff),
+        _shared(tuple(values)),
+        tuple(values.values()),
+    )
+
+
 def pack(body: EventBody) -> Packed:
     """``body`` as one flat tuple for the 72-hour log: the header facts in field order, a
     single record id as the id itself, field lists and value names as shared tuples, values as
@@ -107,11 +138,9 @@ def pack(body: EventBody) -> Packed:
     it, and about a third of the memory of the dataclasses it comes from."""
     if isinstance(body, ChangeEventBody):
         h = body.header
-        ids = h.record_ids
-        return (
-            _CHANGE,
+        facts = (
             h.entity_name,
-            ids[0] if len(ids) == 1 else ids,
+            h.record_ids,
             h.change_type,
             h.change_origin,
             h.transaction_key,
@@ -119,12 +148,8 @@ def pack(body: EventBody) -> Packed:
             h.commit_timestamp,
             h.commit_number,
             h.commit_user,
-            _shared(h.changed_fields),
-            _shared(h.nulled_fields),
-            _shared(h.diff_fields),
-            _shared(tuple(body.values)),
-            tuple(body.values.values()),
         )
+        return pack_change(facts, h.changed_fields, h.nulled_fields, h.diff_fields, body.values)
     return (
         _PLATFORM,
         body.event_type,

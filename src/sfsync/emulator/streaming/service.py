@@ -32,7 +32,7 @@ from sfsync.emulator.streaming.avro import (
 )
 from sfsync.emulator.streaming.bus import ALL_CHANGE_EVENTS, BusEvent, EventBus
 from sfsync.emulator.streaming.cdc import CdcSettings, ChangeEventBuilder, change_channel
-from sfsync.emulator.streaming.events import EventBody, PlatformEventBody
+from sfsync.emulator.streaming.events import Packed, PlatformEventBody, pack
 
 if TYPE_CHECKING:
     from sfsync.emulator.org import Org
@@ -94,14 +94,21 @@ class Streaming:
 
     def on_commit(self, changes: Sequence[ChangeRecord]) -> None:
         """Publish the change events and platform events of one store commit."""
-        items: list[tuple[str, EventBody]] = list(self.cdc.build(changes))
+        items: list[tuple[str, Packed]] = self.cdc.build_packed(changes)
+        events: dict[str, ObjectDef | None] = {}
         for change in changes:
-            obj = self.org.schema.object(change.object_name)
-            if obj is not None and obj.platform_event and change.change_type == "CREATE":
+            name = change.object_name
+            if name in events:
+                obj = events[name]
+            else:
+                obj = self.org.schema.object(name)
+                events[name] = obj = obj if obj is not None and obj.platform_event else None
+            if obj is not None and change.change_type == "CREATE":
                 values = {f.name: change.values_after.get(f.name) for f in event_fields(obj)}
-                items.append((f"/event/{obj.name}", self._event_body(obj, values, change.user_id)))
+                body = self._event_body(obj, values, change.user_id)
+                items.append((f"/event/{obj.name}", pack(body)))
         if items:
-            self.bus.publish_many(items)
+            self.bus.publish_packed(items)
 
     def publish_event(
         self, obj: ObjectDef, values: Mapping[str, WireValue], user_id: str
