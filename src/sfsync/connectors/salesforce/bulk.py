@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
 
+from sfsync.connectors.salesforce.chunks import IdRange, IdRanges
 from sfsync.connectors.salesforce.client import SalesforceClient
 from sfsync.core.errors import FatalError, RetryableError, SyncError
 from sfsync.core.schema import EntitySchema, FieldKind
@@ -244,3 +245,62 @@ async def finish_query_job(client: SalesforceClient, job_id: str, *, finished: b
             )
     except SyncError:
         pass
+
+
+async def chunked_query_pages(
+    client: SalesforceClient,
+    ranges: IdRanges,
+    soql_of: Callable[[IdRange], str],
+    schema: EntitySchema,
+    *,
+    clock: Clock,
+    max_records: int = DEFAULT_MAX_RECORDS,
+    poll_interval: float = 0.5,
+    max_poll_interval: float = 10.0,
+) -> AsyncIterator[list[dict[str, object]]]:
+    """The result pages of one query job per Id range of ``ranges``, in range order.
+
+    While the pages of one range are read, the job of the next is already running on the
+    org: it is created as soon as the current one is complete (its record count sizes the
+    next range, see :class:`~sfsync.connectors.salesforce.chunks.IdRanges`), so the org renders
+    range ``n + 1`` while the reader applies range ``n``. At most two jobs exist at a time;
+    each is deleted once read, and any still open when the reader stops is aborted.
+
+    Raises:
+        SkippableError: the org refused the first job (the caller can read over REST).
+        FatalError, RetryableError, RateLimitError: as :func:`run_query_job`.
+    """
+    current = ranges.next()
+    if current is None:
+        return
+    open_jobs: list[str] = []
+    state: str | None
+    try:
+        job_id, state = await start_query_job(client, soql_of(current))
+        open_jobs.append(job_id)
+        while True:
+            count = await wait_query_job(
+                client,
+                job_id,
+                state=state,
+                clock=clock,
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+            )
+            ranges.observe(count or 0)
+            following = ranges.next()
+            upcoming: tuple[str, str | None] | None = None
+            if following is not None:
+                next_id, _ = await start_query_job(client, soql_of(following))
+                open_jobs.append(next_id)
+                upcoming = (next_id, None)  # created a while before it is waited for
+            async for records in query_job_pages(client, job_id, schema, max_records=max_records):
+                yield records
+            open_jobs.remove(job_id)
+            await finish_query_job(client, job_id, finished=True)
+            if upcoming is None:
+                return
+            job_id, state = upcoming
+    finally:
+        for job in open_jobs:
+            await finish_query_job(client, job, finished=False)

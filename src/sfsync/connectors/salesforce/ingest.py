@@ -63,9 +63,15 @@ def build_csv(rows: Sequence[RowWrite], key_column: str, *, with_values: bool) -
     return out.getvalue().encode("utf-8")
 
 
-def _read_results(text: str, key_column: str) -> dict[str, dict[str, str]]:
-    reader = csv.DictReader(io.StringIO(text.replace("\x00", "")))
-    return {row[key_column]: row for row in reader if key_column in row}
+def _read_results(text: str, key_column: str, extra: str) -> dict[str, tuple[str, str]]:
+    """Key -> ``(sf__Id, extra column)`` of a result file (``extra`` is ``sf__Created`` or
+    ``sf__Error``); only the columns needed are picked out of each row."""
+    reader = csv.reader(io.StringIO(text.replace("\x00", "")))
+    header = next(reader, None)
+    if header is None or key_column not in header:
+        return {}
+    k, i, x = header.index(key_column), header.index("sf__Id"), header.index(extra)
+    return {row[k]: (row[i], row[x]) for row in reader if len(row) == len(header)}
 
 
 async def run_ingest_job(
@@ -128,7 +134,7 @@ async def run_ingest_job(
         await client.request(
             "PATCH", base, json={"state": "UploadComplete"}, what=f"close {what} job"
         )
-        info = await _wait(client, base, clock, poll_interval, max_poll_interval, what)
+        info = await _wait(client, base, clock, poll_interval, max_poll_interval, what, len(rows))
         state = str(info.get("state"))
         message = str(info.get("errorMessage") or "no reason given")
         refused = state == "Failed" and not int(info.get("numberRecordsProcessed") or 0)
@@ -172,14 +178,26 @@ async def _wait(
     interval: float,
     max_interval: float,
     what: str,
+    rows: int,
 ) -> dict[str, Any]:
+    """Poll until the job ends. Once the job reports progress, the next poll is timed for
+    when the rest should be done at the rate seen so far (few polls, little overshoot);
+    before that, the interval grows by half each time. Never more often than ``interval``,
+    never less often than ``max_interval``."""
     delay = interval
+    started = clock.monotonic()
     while True:
         await clock.sleep(delay)
         info: dict[str, Any] = await client.get_json(base, what=f"poll {what} job")
         if str(info.get("state")) in TERMINAL_STATES:
             return info
-        delay = min(delay * 1.5, max_interval)
+        processed = int(info.get("numberRecordsProcessed") or 0)
+        elapsed = clock.monotonic() - started
+        if 0 < processed < rows and elapsed > 0:
+            remaining = (rows - processed) * elapsed / processed
+            delay = min(max_interval, max(interval, remaining * 1.05))
+        else:
+            delay = min(delay * 1.5, max_interval)
 
 
 async def _results(
@@ -190,19 +208,17 @@ async def _results(
     ok = await client.request(
         "GET", f"{base}/successfulResults/", headers=headers, what=f"read {what} results"
     )
-    for key, row in _read_results(ok.text, key_column).items():
-        out[key] = RowResult(
-            record_id=row.get("sf__Id") or None, created=row.get("sf__Created") == "true"
-        )
+    for key, (record_id, created) in _read_results(ok.text, key_column, "sf__Created").items():
+        out[key] = RowResult(record_id=record_id or None, created=created == "true")
     failed = await client.request(
         "GET", f"{base}/failedResults/", headers=headers, what=f"read {what} failures"
     )
-    for key, row in _read_results(failed.text, key_column).items():
-        code, message, fields = parse_bulk_error(row.get("sf__Error", ""))
+    for key, (record_id, text) in _read_results(failed.text, key_column, "sf__Error").items():
+        code, message, fields = parse_bulk_error(text)
         error = row_error(code, message, fields, what=what)
         if isinstance(error, FatalError):
             raise error
-        out[key] = RowResult(record_id=row.get("sf__Id") or None, error=error)
+        out[key] = RowResult(record_id=record_id or None, error=error)
     return out
 
 

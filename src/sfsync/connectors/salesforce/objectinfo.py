@@ -7,7 +7,7 @@ to other objects: the sink orders parents before children and groups rows by par
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sfsync.connectors.salesforce.records import parse_reference
@@ -50,6 +50,10 @@ class ObjectInfo:
     writable: Mapping[str, str]
     external_ids: Mapping[str, str]
     references: tuple[ReferenceField, ...]
+    _names: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
+    _locks: dict[str, tuple[str, str] | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def from_describe(cls, describe: Mapping[str, Any]) -> ObjectInfo:
@@ -105,16 +109,41 @@ class ObjectInfo:
             )
         return declared
 
-    def writable_name(self, field: str) -> str | None:
+    def writable_name(self, name: str) -> str | None:
         """The declared name of a writable field, or of a parent reference whose
         relationship exists (``Account.Ext_Id__c``); ``None`` if Salesforce would refuse it."""
-        ref = parse_reference(field)
+        if name in self._names:
+            return self._names[name]
+        ref = parse_reference(name)
+        found: str | None = None
         if ref is None:
-            return self.writable.get(field.lower())
-        for r in self.references:
-            if r.relationship and r.relationship.lower() == ref.relationship.lower():
-                return field
-        return None
+            found = self.writable.get(name.lower())
+        elif any(
+            r.relationship and r.relationship.lower() == ref.relationship.lower()
+            for r in self.references
+        ):
+            found = name
+        self._names[name] = found
+        return found
+
+    def lock_parent(self, name: str) -> tuple[str, str] | None:
+        """For a field a row sets, the parent it locks: ``(object, key field)`` (``Id`` for a
+        lookup field, the parent's external id field in lower case for a reference), or
+        ``None`` if the field touches no lockable parent."""
+        if name in self._locks:
+            return self._locks[name]
+        ref = parse_reference(name)
+        found: tuple[str, str] | None = None
+        for r in self.lock_fields():
+            if ref is None:
+                if name.lower() == r.name.lower():
+                    found = (r.targets[0], "Id")
+                    break
+            elif r.relationship and ref.relationship.lower() == r.relationship.lower():
+                found = (ref.parent_type or r.targets[0], ref.field.lower())
+                break
+        self._locks[name] = found
+        return found
 
     def lock_fields(self) -> tuple[ReferenceField, ...]:
         """References whose parent rows a child's write locks: all but those to users and

@@ -118,14 +118,18 @@ def pack(
             small.append((group[full:], len(units) - 1))
     # First fit decreasing for the groups that fit in one call.
     bins: list[tuple[list[T], set[int]]] = []
+    open_bins: list[tuple[list[T], set[int]]] = []  # bins not yet full, in creation order
     for group, unit in sorted(small, key=lambda g: len(g[0]), reverse=True):
-        target = next((b for b in bins if len(b[0]) + len(group) <= size), None)
+        target = next((b for b in open_bins if len(b[0]) + len(group) <= size), None)
         if target is None:
             target = ([], set())
             bins.append(target)
+            open_bins.append(target)
         target[0].extend(group)
         if unit is not None:
             target[1].add(unit)
+        if len(target[0]) == size:
+            open_bins.remove(target)
     tie: _UnionFind[int] = _UnionFind()
     for _, tied in bins:
         for unit in tied:

@@ -28,6 +28,7 @@ itself (``AccountId: null``), as Salesforce refuses a null inside the relationsh
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -51,9 +52,12 @@ class Reference:
     field: str
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_reference(name: str) -> Reference | None:
     """``Account.Ext_Id__c`` -> ``Reference("Account", None, "Ext_Id__c")``; plain names
-    give ``None``."""
+    give ``None``. Cached: the same few field names recur on every row."""
+    if "." not in name:
+        return None
     head, dot, field = name.partition(".")
     if not dot or not head or not field or "." in field:
         return None
@@ -74,9 +78,12 @@ def _time_text(moment: time) -> str:
     return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def json_value(value: object) -> object:
     """``value`` as REST JSON takes it (see the module table)."""
-    if value is None or isinstance(value, bool | int | float | str):
+    if type(value) in _PLAIN or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
@@ -119,7 +126,7 @@ def rest_record(
     for name, value in values.items():
         ref = parse_reference(name)
         if ref is None:
-            body[name] = json_value(value)
+            body[name] = value if type(value) in _PLAIN else json_value(value)
             continue
         if value is None:
             lookup = lookup_fields.get(ref.relationship.lower())

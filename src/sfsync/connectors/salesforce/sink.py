@@ -126,6 +126,7 @@ class SalesforceSink:
         self._uncertain: dict[tuple[str, str], _Uncertain] = {}
         self._warned: set[tuple[str, str]] = set()
         self.routes: list[RouteTaken] = []
+        self._parent_memo: dict[int, set[tuple[str, str, str]]] = {}
         self.capabilities = SinkCapabilities(
             deletes=True,
             partial_updates=True,
@@ -189,6 +190,7 @@ class SalesforceSink:
         for entity in dict.fromkeys(e.entity for e in events):
             await self._info(entity)
         plan = plan_batch(events, self._infos, self._key_fields)
+        self._parent_memo.clear()
         outcomes: list[Outcome | None] = [None] * len(events)
         for index, reason in plan.refused.items():
             outcomes[index] = Outcome.rejected(
@@ -245,6 +247,14 @@ class SalesforceSink:
                 results.update(await self._delete(sobject, rows))
         return results
 
+    def _parents(self, row: RowWrite) -> set[tuple[str, str, str]]:
+        """``row.parent_keys``, computed once per row and write (keyed by the values mapping,
+        which copies of a row share and the plan keeps alive for the whole write)."""
+        keys = self._parent_memo.get(id(row.values))
+        if keys is None:
+            keys = self._parent_memo[id(row.values)] = row.parent_keys(self._infos[row.sobject])
+        return keys
+
     def _waves(self, sobject: str, rows: list[RowWrite]) -> list[list[RowWrite]]:
         """``rows`` split so that a row whose parent (same object, by its key) is among them
         goes in a later call than that parent."""
@@ -260,7 +270,7 @@ class SalesforceSink:
                 return depth[id(row)]
             parents = [
                 by_key[value]
-                for target, field, value in row.parent_keys(info)
+                for target, field, value in self._parents(row)
                 if target == sobject and field in (key, "id") and value in by_key
             ]
             result = 0
@@ -306,8 +316,7 @@ class SalesforceSink:
                 return results
         route = self._route(sobject, kind, len(rows))
         if route.api is Api.BULK:
-            info = self._infos[sobject]
-            parents = {id(r): r.parent_keys(info) for r in rows}
+            parents = {id(r): self._parents(r) for r in rows}
             answers = await run_ingest_job(
                 self.client, rows, parent_keys=parents, clock=self._clock
             )
@@ -321,7 +330,7 @@ class SalesforceSink:
         lookups = info.lookup_fields()
         lanes = pack(
             rows,
-            lambda r: r.parent_keys(info),
+            self._parents,
             size=self.settings.collections_size,
             lanes=self.settings.concurrency,
         )

@@ -107,17 +107,20 @@ def snapshot_query(
     row_filter: str | None = None,
     after_id: str | None = None,
     id_below: str | None = None,
+    id_from: str | None = None,
 ) -> str:
     """A full read of ``sobject`` in ``Id`` order, resumable after ``after_id``.
 
-    ``id_below`` bounds a chunk (``Id < id_below``) so that large objects can be read as
-    independent Id ranges.
+    ``id_from`` and ``id_below`` bound a chunk (``Id >= id_from``, ``Id < id_below``) so that
+    large objects can be read as consecutive Id ranges.
     """
     where: list[str] = []
     if row_filter:
         where.append(row_filter)
     if after_id:
         where.append(f"Id > {quote_string(after_id)}")
+    if id_from:
+        where.append(f"Id >= {quote_string(id_from)}")
     if id_below:
         where.append(f"Id < {quote_string(id_below)}")
     return select(sobject, fields, where=where, order_by=["Id"])

@@ -33,7 +33,12 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sfsync.connectors.salesforce.bulk import BULK_UNSUPPORTED, run_query_job
+from sfsync.connectors.salesforce.bulk import (
+    BULK_UNSUPPORTED,
+    chunked_query_pages,
+    run_query_job,
+)
+from sfsync.connectors.salesforce.chunks import IdRange, IdRanges
 from sfsync.connectors.salesforce.client import SalesforceClient
 from sfsync.connectors.salesforce.prefetch import prefetched
 from sfsync.connectors.salesforce.schema import entity_schema
@@ -42,6 +47,7 @@ from sfsync.connectors.salesforce.soql import (
     changes_query,
     datetime_literal,
     exits_query,
+    quote_string,
     select,
     snapshot_query,
 )
@@ -53,6 +59,11 @@ from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.source import SourceCapabilities, SourceContext
 
 log = logging.getLogger("sfsync.salesforce")
+
+CHUNK_RECORDS = 100_000
+"""Records per Id range of a chunked Bulk snapshot (Salesforce's PK chunking default)."""
+FIRST_CHUNK_RECORDS = 20_000
+"""Records in the first range: small, so that the first rows arrive within a second or so."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +112,10 @@ class SalesforceSource:
         overlap: seconds re-read before the cursor by the periodic sweep.
         bulk_threshold: objects with at least this many records are snapshotted through the
             Bulk API 2.0; ``None`` never uses it.
+        chunk_records: a Bulk snapshot of more records than this (plus a small first range)
+            is read as consecutive Id ranges of about this many records, one query job each,
+            the next running on the org while the current one is applied; ``None`` reads
+            every object with one job.
     """
 
     capabilities = SourceCapabilities(snapshot=True, changes=True, realtime=False, deletes=True)
@@ -112,9 +127,11 @@ class SalesforceSource:
         *,
         overlap: float = 60.0,
         bulk_threshold: int | None = 10_000,
+        chunk_records: int | None = CHUNK_RECORDS,
     ) -> None:
         self.client = client
         self.bulk_threshold = bulk_threshold
+        self.chunk_records = chunk_records
         self._sizes: dict[str, int | None] = {}
         # Per object, the API its snapshot used ("bulk" or "rest"), for logs and tests.
         self.snapshot_api: dict[str, str] = {}
@@ -209,7 +226,7 @@ class SalesforceSource:
             )
             if await self._use_bulk(entity):
                 self.snapshot_api[entity] = "bulk"
-                pages = prefetched(self._bulk_pages(entity, soql, schema))
+                pages = prefetched(self._bulk_pages(entity, soql, schema, after or None))
             else:
                 self.snapshot_api[entity] = "rest"
                 pages = prefetched(self._rest_pages(soql))
@@ -235,10 +252,27 @@ class SalesforceSource:
             yield page.records
 
     async def _bulk_pages(
-        self, entity: str, soql: str, schema: EntitySchema
+        self, entity: str, soql: str, schema: EntitySchema, after: str | None
     ) -> AsyncIterator[list[dict[str, Any]]]:
         clock = self._clock or SystemClock()
-        pages = run_query_job(self.client, soql, schema, clock=clock)
+        ranges = await self._id_ranges(entity, after)
+        if ranges is None:
+            pages = run_query_job(self.client, soql, schema, clock=clock)
+        else:
+            where = self.objects[entity].where
+            names = schema.names()
+
+            def soql_of(chunk: IdRange) -> str:
+                return snapshot_query(
+                    entity,
+                    names,
+                    row_filter=where,
+                    after_id=after if chunk.start is None else None,
+                    id_from=chunk.start,
+                    id_below=chunk.end,
+                )
+
+            pages = chunked_query_pages(self.client, ranges, soql_of, schema, clock=clock)
         try:
             first = await anext(pages)
         except SkippableError as exc:
@@ -254,6 +288,35 @@ class SalesforceSource:
         yield first
         async for records in pages:
             yield records
+
+    async def _id_ranges(self, entity: str, after: str | None) -> IdRanges | None:
+        """Id ranges for a chunked Bulk snapshot of ``entity``, or ``None`` for one job.
+
+        Chunked when the object holds more than a first range and one more: two cheap REST
+        queries find its lowest (after the resume point) and highest Id.
+        """
+        size = self._sizes.get(entity)
+        target = self.chunk_records
+        if target is None or size is None or size <= FIRST_CHUNK_RECORDS + target:
+            return None
+        where = [w for w in (self.objects[entity].where,) if w]
+        if after:
+            where.append(f"Id > {quote_string(after)}")
+        bounds: list[str] = []
+        for order in ("Id", "Id DESC"):
+            records = await self.client.query(
+                select(entity, ["Id"], where=where, order_by=[order], limit=1)
+            )
+            if not records:
+                return None
+            bounds.append(str(records[0]["Id"]))
+        try:
+            return IdRanges(
+                bounds[0], bounds[1], size, target=target, first_target=FIRST_CHUNK_RECORDS
+            )
+        except ValueError as exc:  # not Salesforce Ids (cannot be split): one job reads it
+            log.info("%s: snapshot not split into Id ranges: %s", entity, exc)
+            return None
 
     def _read_events(self, entity: str, records: Sequence[Mapping[str, Any]]) -> list[ChangeEvent]:
         """READ events of snapshot records, each at ``(snapshot stream, its Id)``: the resume

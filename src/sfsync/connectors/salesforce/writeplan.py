@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from sfsync.connectors.salesforce.objectinfo import ObjectInfo
-from sfsync.connectors.salesforce.records import parse_reference
 from sfsync.core.events import ChangeEvent, Operation
 
 _SF_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
@@ -82,20 +81,12 @@ class RowWrite:
         """The parents this row touches: ``(object, field, value)`` for each lookup it sets,
         whether by Id (``AccountId``) or by a parent's external id (``Account.Ext__c``)."""
         keys: set[tuple[str, str, str]] = set()
-        for ref in info.lock_fields():
-            for name, value in self.values.items():
-                if value is None:
-                    continue
-                parsed = parse_reference(name)
-                if parsed is None and name.lower() == ref.name.lower():
-                    keys.add((ref.targets[0], "Id", str(value)))
-                elif (
-                    parsed is not None
-                    and ref.relationship
-                    and parsed.relationship.lower() == ref.relationship.lower()
-                ):
-                    target = parsed.parent_type or ref.targets[0]
-                    keys.add((target, parsed.field.lower(), str(value)))
+        for name, value in self.values.items():
+            if value is None:
+                continue
+            parent = info.lock_parent(name)
+            if parent is not None:
+                keys.add((parent[0], parent[1], str(value)))
         return keys
 
 

@@ -1,0 +1,268 @@
+"""The Salesforce sink: N rows upserted into the emulator, against simple-salesforce's ``bulk2``.
+
+Each pass gets a fresh server process holding an empty org (the schema of
+``examples/emulator-schema.yaml``: ``Account.Customer_Number__c`` is a unique external id),
+served by the real app over a real socket (uvicorn, the emulator's h11 protocol). The rows are
+the realistic Account rows of ``benchlib`` (15 fields) plus the external id, the same in every
+pass:
+
+1. **sfsync, Collections path**: the sink (``bulk_threshold`` above any batch) gets batches of
+   ``--batch`` events (as the runtime would hand them) and upserts them by external id through
+   ``PATCH /composite/sobjects/Account/Customer_Number__c``, 200 records a call, 4 lanes.
+2. **sfsync, Bulk path**: the same with the default settings: each batch is one Bulk API 2.0
+   upsert job (create, CSV upload, close, polls, successful and failed results, delete).
+3. **simple-salesforce**: ``sf.bulk2.Account.upsert(csv_file=..., external_id_field=...,
+   wait=1)`` of the same rows written to one CSV file (not timed), the tool a user would
+   otherwise pick. It reads no per-row results (only the job's counters); sfsync reads both
+   result files, which it needs for per-row outcomes.
+
+Printed per pass: wall time, rows/s, API calls the org counted (``/__emulator__/stats``),
+records per API call, and rows in the org afterwards (must equal N). Goals: at least 190
+records per call on the Collections path; the sfsync Bulk path within 1.5x of simple-salesforce.
+
+    .venv/bin/python bench/bench_sf_sink.py [--rows 100000] [--batch 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import multiprocessing
+import multiprocessing.connection
+import shlex
+import socket
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchlib import realistic_rows
+
+TOKEN = "bench-fixed-access-token"
+VERSION = "62.0"
+KEY = "Customer_Number__c"
+SCHEMA = Path(__file__).resolve().parent.parent / "examples" / "emulator-schema.yaml"
+
+
+def _rows(n: int) -> list[dict[str, Any]]:
+    return [{KEY: f"C{i:08d}", **row} for i, row in enumerate(realistic_rows(n))]
+
+
+def _server(conn: multiprocessing.connection.Connection) -> None:
+    """One empty org, served until killed."""
+    import uvicorn
+
+    from sfsync.emulator.app import build_app
+    from sfsync.emulator.org import Org
+    from sfsync.emulator.server import EmulatorH11Protocol, tune_for_serving
+
+    org = Org.create(access_token=TOKEN, schema_path=SCHEMA, daily_api_limit=10**9)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    tune_for_serving()
+    config = uvicorn.Config(
+        build_app(org),
+        http=EmulatorH11Protocol,
+        ws="none",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+    )
+    conn.send({"port": sock.getsockname()[1]})
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+class Server:
+    """A fresh emulator process for one pass."""
+
+    def __enter__(self) -> Server:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self.process = ctx.Process(target=_server, args=(child,), daemon=True)
+        self.process.start()
+        self.base = f"http://127.0.0.1:{parent.recv()['port']}"
+        self.http = httpx.Client(base_url=self.base, timeout=600, trust_env=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+        self.process.kill()
+        self.process.join()
+
+    def api_used(self) -> int:
+        stats = self.http.get("/__emulator__/stats").raise_for_status().json()
+        return int(stats["api_usage"]["used"])
+
+    def count(self) -> int:
+        response = self.http.get(
+            f"/services/data/v{VERSION}/query",
+            params={"q": "SELECT COUNT() FROM Account"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        return int(response.raise_for_status().json()["totalSize"])
+
+
+async def _sfsync(
+    base: str, rows: list[dict[str, Any]], batch: int, threshold: int
+) -> dict[str, int]:
+    from sfsync.connectors.salesforce.auth import StaticSession
+    from sfsync.connectors.salesforce.client import SalesforceClient
+    from sfsync.connectors.salesforce.config import SinkSettings
+    from sfsync.connectors.salesforce.sink import SalesforceSink
+    from sfsync.core.events import Batch, ChangeEvent, Operation, Position
+    from sfsync.spi.clock import SystemClock
+    from sfsync.spi.sink import OutcomeKind, SinkContext
+
+    clock = SystemClock()
+    client = SalesforceClient(
+        grant=StaticSession(access_token=TOKEN, instance_url=base),
+        clock=clock,
+        api_version=VERSION,
+    )
+    sink = SalesforceSink(
+        client,
+        keys={"Account": KEY},
+        settings=SinkSettings(bulk_threshold=threshold, max_batch=batch),
+    )
+    await sink.open(SinkContext(sync_name="bench", clock=clock))
+    now = datetime.now(UTC)
+    applied = 0
+    try:
+        for start in range(0, len(rows), batch):
+            events = [
+                ChangeEvent(
+                    entity="Account",
+                    key=str(row[KEY]),
+                    op=Operation.READ,
+                    after=row,
+                    position=Position("bench", str(start + i)),
+                    committed_at=now,
+                )
+                for i, row in enumerate(rows[start : start + batch])
+            ]
+            outcomes = await sink.write(Batch.of(events))
+            applied += sum(o.kind is OutcomeKind.APPLIED for o in outcomes)
+            bad = [o for o in outcomes if o.kind is not OutcomeKind.APPLIED]
+            if bad:
+                raise SystemExit(f"{len(bad)} rows not applied, e.g. {bad[0]}")
+    finally:
+        await sink.aclose()
+    apis = {r.route.api.value for r in sink.routes}
+    return {"applied": applied, "calls": client.calls, "bulk": int("bulk" in apis)}
+
+
+def _simple_salesforce(base: str, path: Path) -> list[dict[str, int]]:
+    import requests
+    from requests.adapters import HTTPAdapter
+    from simple_salesforce.api import Salesforce
+
+    class PlainHttp(HTTPAdapter):
+        """simple-salesforce builds https:// URLs; the bench server speaks plain HTTP."""
+
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            request.url = request.url.replace("https://", "http://", 1)
+            return super().send(request, *args, **kwargs)
+
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("https://", PlainHttp())
+    sf = Salesforce(instance_url=base, session_id=TOKEN, version=VERSION, session=session)
+    # wait=1 (default 5 s before the first poll): kind to the baseline.
+    result: list[dict[str, int]] = sf.bulk2.Account.upsert(
+        csv_file=str(path), external_id_field=KEY, wait=1
+    )
+    return result
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _line(name: str, n: int, seconds: float, calls: int, in_org: int) -> None:
+    print(
+        f"{name:38s} {seconds:8.2f} s {n / seconds:>9,.0f} rows/s {calls:6d} API calls "
+        f"{n / max(calls, 1):8.1f} rows/call   {in_org:,} in org",
+        flush=True,
+    )
+
+
+def _goal(label: str, value: float, goal: float, *, higher: bool = True) -> None:
+    ok = value >= goal if higher else value <= goal
+    sign = ">=" if higher else "<="
+    print(f"  {label:58s} {value:8.2f}  (goal {sign} {goal:g}: {'met' if ok else 'MISSED'})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=10_000, help="events per sink write")
+    args = parser.parse_args()
+    n = args.rows
+    print("command:", shlex.join([sys.executable, *sys.argv]))
+    print(f"load average at start: {_loadavg()}  (2 cores, shared machine)")
+    rows = _rows(n)
+    work = Path(tempfile.mkdtemp(prefix="bench_sf_sink_"))
+    csv_path = work / "accounts.csv"
+    with csv_path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    print(f"rows: {n:,} Accounts x {len(rows[0])} fields; sink batches of {args.batch:,}")
+
+    results: dict[str, tuple[float, int]] = {}
+    passes = [
+        ("sfsync sink, Collections path", n + 1),
+        ("sfsync sink, Bulk path (default rule)", None),
+    ]
+    for name, threshold in passes:
+        with Server() as server:
+            before = server.api_used()
+            started = time.perf_counter()
+            from sfsync.connectors.salesforce.config import SinkSettings
+
+            out = asyncio.run(
+                _sfsync(server.base, rows, args.batch, threshold or SinkSettings().bulk_threshold)
+            )
+            seconds = time.perf_counter() - started
+            calls = server.api_used() - before
+            _line(name, n, seconds, calls, server.count())
+            results[name] = (seconds, calls)
+    with Server() as server:
+        before = server.api_used()
+        started = time.perf_counter()
+        _simple_salesforce(server.base, csv_path)
+        seconds = time.perf_counter() - started
+        calls = server.api_used() - before
+        _line("simple-salesforce bulk2 upsert", n, seconds, calls, server.count())
+        results["simple"] = (seconds, calls)
+    print(f"load average at end: {_loadavg()}")
+    coll_seconds, coll_calls = results[passes[0][0]]
+    bulk_seconds, bulk_calls = results[passes[1][0]]
+    # The Collections pass makes one describe call besides its writes.
+    _goal("Collections path: records per write call", n / max(coll_calls - 1, 1), 190)
+    _goal(
+        "Bulk path wall time / simple-salesforce bulk2",
+        bulk_seconds / results["simple"][0],
+        1.5,
+        higher=False,
+    )
+    _goal(
+        "Collections path wall time / simple-salesforce bulk2",
+        coll_seconds / results["simple"][0],
+        1.5,
+        higher=False,
+    )
+    print(
+        f"  API calls: Collections {coll_calls}, Bulk {bulk_calls}, simple-salesforce {results['simple'][1]}"
+    )
+
+
+if __name__ == "__main__":
+    main()
