@@ -175,7 +175,8 @@ def _simple_salesforce(base: str, path: Path) -> list[dict[str, int]]:
     session.mount("https://", PlainHttp())
     sf = Salesforce(instance_url=base, session_id=TOKEN, version=VERSION, session=session)
     # wait=1 (default 5 s before the first poll): kind to the baseline.
-    result: list[dict[str, int]] = sf.bulk2.Account.upsert(
+    bulk2: Any = sf.bulk2  # simple-salesforce resolves object names dynamically
+    result: list[dict[str, int]] = bulk2.Account.upsert(
         csv_file=str(path), external_id_field=KEY, wait=1
     )
     return result
@@ -227,7 +228,7 @@ def main() -> None:
             started = time.perf_counter()
             from sfsync.connectors.salesforce.config import SinkSettings
 
-            out = asyncio.run(
+            asyncio.run(
                 _sfsync(server.base, rows, args.batch, threshold or SinkSettings().bulk_threshold)
             )
             seconds = time.perf_counter() - started
@@ -259,8 +260,9 @@ def main() -> None:
         1.5,
         higher=False,
     )
+    simple_calls = results["simple"][1]
     print(
-        f"  API calls: Collections {coll_calls}, Bulk {bulk_calls}, simple-salesforce {results['simple'][1]}"
+        f"  API calls: Collections {coll_calls}, Bulk {bulk_calls}, simple-salesforce {simple_calls}"
     )
 
 
