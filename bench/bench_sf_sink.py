@@ -261,9 +261,7 @@ def main() -> None:
         higher=False,
     )
     simple_calls = results["simple"][1]
-    print(
-        f"  API calls: Collections {coll_calls}, Bulk {bulk_calls}, simple-salesforce {simple_calls}"
-    )
+    print(f"  API calls: Collections {coll_calls}, Bulk {bulk_calls}, bulk2 {simple_calls}")
 
 
 if __name__ == "__main__":
