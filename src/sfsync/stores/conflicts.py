@@ -100,7 +100,7 @@ class SqlConflictQueue:
             " resolved_by TEXT, resolved_at TEXT, applied_at TEXT)"
         )
         await db.execute(
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_open ON {t} (sync, entity, key)"
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_open ON {t} (key, entity, sync)"
             " WHERE state = 'open'"
         )
         await db.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_state ON {t} (sync, state)")
@@ -109,7 +109,7 @@ class SqlConflictQueue:
     async def park(self, conflict: ParkedConflict) -> int:
         rows = await self._db.fetch(
             f"INSERT INTO {self._table} ({_PARKED}) VALUES ({placeholders(12)}) "
-            "ON CONFLICT (sync, entity, key) WHERE state = 'open' DO UPDATE SET "
+            "ON CONFLICT (key, entity, sync) WHERE state = 'open' DO UPDATE SET "
             "base_values = excluded.base_values, "
             "salesforce_values = excluded.salesforce_values, "
             "salesforce_at = excluded.salesforce_at, "
@@ -203,9 +203,10 @@ class SqlConflictQueue:
         for start in range(0, len(ordered), _CHUNK):
             chunk = ordered[start : start + _CHUNK]
             rows = await self._db.fetch(
+                # A literal 'open', so that the planner may use the partial index.
                 f"SELECT {_COLUMNS} FROM {self._table} WHERE sync = ? AND entity = ?"
-                f" AND state = ? AND key IN ({placeholders(len(chunk))})",
-                (sync, entity, ReviewState.OPEN.value, *chunk),
+                f" AND state = 'open' AND key IN ({placeholders(len(chunk))})",
+                (sync, entity, *chunk),
             )
             found.update((c.key, c) for c in map(_conflict, rows))
         return found

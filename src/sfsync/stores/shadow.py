@@ -84,14 +84,14 @@ class SqlShadowStore:
             " sync TEXT NOT NULL, entity TEXT NOT NULL, key TEXT NOT NULL,"
             " shadow_values TEXT NOT NULL, salesforce_id TEXT, external_key TEXT,"
             " salesforce_version TEXT, external_version TEXT, synced_at TEXT NOT NULL,"
-            " PRIMARY KEY (sync, entity, key))"
+            " PRIMARY KEY (key, entity, sync))"
         )
-        await db.execute(
-            f"CREATE INDEX IF NOT EXISTS {TABLE}_sf_id ON {t} (sync, entity, salesforce_id)"
-        )
-        await db.execute(
-            f"CREATE INDEX IF NOT EXISTS {TABLE}_ext_key ON {t} (sync, entity, external_key)"
-        )
+        # Every index leads with the column looked up by a list of values. Led by (sync,
+        # entity), a planner without statistics yet (right after the first run's bulk insert)
+        # matches the list by filtering every shadow of the object instead of probing the
+        # index: seen on PostgreSQL, 3 s a lookup of 500 keys at 100,000 shadows.
+        await db.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_by_sf_id ON {t} (salesforce_id)")
+        await db.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_by_ext_key ON {t} (external_key)")
         return store
 
     async def put(self, shadows: Collection[Shadow]) -> None:
@@ -99,7 +99,7 @@ class SqlShadowStore:
             return
         await self._db.many(
             f"INSERT INTO {self._table} ({_COLUMNS}) VALUES ({placeholders(9)}) "
-            "ON CONFLICT (sync, entity, key) DO UPDATE SET "
+            "ON CONFLICT (key, entity, sync) DO UPDATE SET "
             "shadow_values = excluded.shadow_values, salesforce_id = excluded.salesforce_id, "
             "external_key = excluded.external_key, "
             "salesforce_version = excluded.salesforce_version, "

@@ -163,3 +163,29 @@ nested = st.recursive(
 def test_the_value_codec_round_trips(values: dict[str, object]) -> None:
     text = dump_values(values)
     assert load_values(text) == values
+
+
+@pytest.mark.anyio
+@pytest.mark.postgres
+@pytest.mark.parametrize("column", ["key", "salesforce_id", "external_key"])
+async def test_postgres_looks_lists_up_through_an_index_before_any_statistics(
+    postgres_url: str, column: str
+) -> None:
+    # Right after the first run's bulk insert the planner has no statistics; a lookup by a
+    # list must still probe an index with the list, not filter every shadow of the object.
+    schema = f"sfsync_test_{uuid.uuid4().hex[:10]}"
+    db = await PostgresStateDb.open(postgres_url, schema=schema)
+    store = await SqlShadowStore.open(db)
+    try:
+        await store.put([_shadow(str(i)) for i in range(3000)])
+        plan = await db.fetch(
+            f"EXPLAIN SELECT * FROM {db.table('sfsync_shadows')} WHERE sync = ? AND entity = ?"
+            f" AND {column} IN (?, ?, ?)",
+            ("two", "Account", "1", "2", "3"),
+        )
+        text = "\n".join(str(row[0]) for row in plan)
+        index_cond = next(line for line in text.splitlines() if "Index Cond" in line)
+        assert f"{column} = ANY" in index_cond, text
+    finally:
+        await db.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await store.aclose()
