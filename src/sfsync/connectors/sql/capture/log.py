@@ -334,12 +334,16 @@ def _decode(raw: Any) -> LogRow:
     )
 
 
+# One decoder for every row (json.loads with parse_float builds a new one per call).
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
 def _json(text: Any) -> Any:
     if text is None:
         return None
     if not isinstance(text, str):
         return text
-    return json.loads(text, parse_float=Decimal)
+    return _DECODER.decode(text)
 
 
 def _utc(value: Any) -> datetime:
