@@ -180,3 +180,46 @@ def remove_capture(
             _out.print(f"{where}: capture removed", markup=False, soft_wrap=True)
 
     _guarded(act)
+
+
+@db_app.command("capture-status")
+def capture_status(config: ConfigArg, sync: SyncOpt = None) -> None:
+    """Show capture per table: triggers, and changes by write-back status.
+
+    `pending` changes wait for sfsync; `rejected` ones show the latest reason.
+    """
+
+    def act() -> None:
+        from rich.table import Table
+
+        from sfsync.connectors.sql.capture import install
+        from sfsync.connectors.sql.capture.status import capture_status
+
+        for target in _targets(config, sync or []):
+            settings = target.settings
+            where = f"connection {target.name} ({settings.display_url})"
+            if settings.capture != "triggers":
+                _out.print(f"{where}: capture: updated_at (nothing installed)", markup=False)
+                continue
+            objects = install.capture_objects(target.entities)
+            engine, conn = install.connect(settings)
+            try:
+                has_log, tables = capture_status(conn, settings, objects)
+            finally:
+                conn.close()
+                engine.dispose()
+            log = "change log present" if has_log else "no change log: run install-capture"
+            table = Table("table", "triggers", "pending", "applied", "rejected", "last error")
+            for t in tables:
+                table.add_row(
+                    t.table,
+                    t.triggers,
+                    str(t.counts.get("pending", 0)),
+                    str(t.counts.get("applied", 0) + t.counts.get("stale", 0)),
+                    str(t.counts.get("rejected", 0)),
+                    t.last_error or "",
+                )
+            _out.print(f"{where}: {log}", markup=False, soft_wrap=True)
+            _out.print(table)
+
+    _guarded(act)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -13,6 +14,9 @@ from typer.testing import CliRunner
 
 from sfsync.cli.main import app
 from sfsync.connectors.sql.capture import install
+from sfsync.connectors.sql.capture.log import ChangeLog
+from sfsync.connectors.sql.capture.log import Outcome as LogOutcome
+from sfsync.connectors.sql.client import dialect_of
 from sfsync.connectors.sql.config import PostgresConnection, SqliteConnection
 
 runner = CliRunner()
@@ -176,3 +180,32 @@ def test_a_missing_sqlite_file_exits_2_and_is_not_created(tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert "does not exist" in result.output
     assert not path.exists()
+
+
+def test_capture_status_shows_triggers_counts_and_the_last_rejection(target: Target) -> None:
+    config, settings, engine = target
+    before = runner.invoke(app, ["db", "capture-status", str(config)], terminal_width=200)
+    assert before.exit_code == 0, before.output
+    assert "no change log" in before.output
+    assert "missing" in before.output
+    assert runner.invoke(app, ["db", "install-capture", str(config)]).exit_code == 0
+    prefix = f'"{settings.db_schema}".' if isinstance(settings, PostgresConnection) else ""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"INSERT INTO {prefix}invoice (ext_id__c, name) VALUES ('A', 'a'), ('B', 'b')"
+        )
+    e, conn = install.connect(settings)
+    try:
+        log = ChangeLog(conn, dialect_of(settings), getattr(settings, "db_schema", None))
+        log.record([LogOutcome(1, "rejected", "[BAD] Amount too big")], datetime.now(UTC))
+    finally:
+        conn.close()
+        e.dispose()
+    after = runner.invoke(app, ["db", "capture-status", str(config)], terminal_width=200)
+    assert after.exit_code == 0, after.output
+    assert "change log present" in after.output
+    invoice = next(line for line in after.output.splitlines() if " invoice " in line)
+    assert "installed" in invoice
+    assert "[BAD] Amount too big" in invoice
+    cells = [c.strip() for c in invoice.split("│") if c.strip()]
+    assert cells[2:5] == ["1", "0", "1"]  # pending, applied, rejected
