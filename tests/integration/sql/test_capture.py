@@ -6,6 +6,7 @@ with an ``invoice`` table, installs capture, writes rows and reads the events ba
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from types import MappingProxyType
@@ -309,3 +310,26 @@ async def test_capture_installed_for_another_key_or_columns_is_refused_until_rei
         await source.aclose()
     assert events[0].after is not None
     assert events[0].after["note"] == "captured"
+
+
+async def test_postgres_writers_need_no_rights_on_the_change_log(db: Db) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("MariaDB triggers run as their definer; SQLite has no rights")
+    role = f"sfsync_app_{uuid.uuid4().hex[:8]}"
+    schema = _schema(db)
+    db.run(
+        f'CREATE ROLE "{role}"',
+        f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"',
+        f'GRANT INSERT, UPDATE, SELECT ON {db.ref()} TO "{role}"',
+        f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"',
+        f'REVOKE ALL ON {db.ref("_sfsync_changes")} FROM "{role}"',
+    )
+    source = await open_source(db.settings)
+    try:
+        positions = dict(await source.current_positions())
+        db.run(f'SET LOCAL ROLE "{role}"', _insert(db, "APP", "written by the app role"))
+        events, _ = await read_all(source, positions)
+    finally:
+        await source.aclose()
+        db.run(f'DROP OWNED BY "{role}"', f'DROP ROLE "{role}"')
+    assert [e.key for e in events] == ["APP"]

@@ -29,6 +29,7 @@ def test_postgres_install_creates_log_function_and_one_trigger_per_table() -> No
     assert "sync_status text NOT NULL DEFAULT 'pending'" in sql[0]
     assert 'CREATE OR REPLACE FUNCTION "sales"."_sfsync_capture"()' in text
     assert "pg_notify('sfsync_changes'" in text
+    assert "SECURITY DEFINER SET search_path = pg_catalog, pg_temp" in text
     assert "current_setting('sfsync.origin', true)" in text
     assert sql[-2] == 'DROP TRIGGER IF EXISTS "_sfsync_capture" ON "sales"."invoice"'
     assert sql[-1].endswith('EXECUTE FUNCTION "sales"."_sfsync_capture"(\'ext_id\')')

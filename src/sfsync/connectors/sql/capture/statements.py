@@ -146,8 +146,12 @@ def _pg_install(schema: str, tables: Sequence[CapturedTable]) -> list[str]:
         ")",
         # The reader scans by transaction id (see capture/log.py).
         f"CREATE INDEX IF NOT EXISTS {q(CHANGES_TABLE + '_txid')} ON {log} (txid)",
+        # SECURITY DEFINER: the application's roles write to their tables without any right
+        # on the change log; the function writes it as its owner (the installer), with a
+        # search path that a caller cannot redirect.
         f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\n"
-        "LANGUAGE plpgsql AS $sfsync$\n"
+        "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp\n"
+        "AS $sfsync$\n"
         "DECLARE\n"
         "  new_row jsonb;\n"
         "  old_row jsonb;\n"
