@@ -33,10 +33,12 @@ reports there; we use 62.0).
 
 from __future__ import annotations
 
+import operator
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sfsync.emulator.schema.model import ObjectDef, Schema, WireValue
 from sfsync.emulator.store_changes import ChangeRecord
@@ -274,7 +276,32 @@ def _carried_names(obj: ObjectDef) -> dict[str, str]:
     return names
 
 
+_ROW_LAYOUTS: dict[int, tuple[Mapping[str, int], tuple[str, ...], Callable[[Any], Any]]] = {}
+
+
+def _created_values(obj: ObjectDef, after: Row) -> dict[str, WireValue]:
+    """A CREATE's values read from the store's row in one pass: its carried non-null fields
+    (a created record's changed fields are its non-null fields), in the row's field order."""
+    slot_map = after.slot_map
+    found = _ROW_LAYOUTS.get(id(slot_map))
+    if found is None or found[0] is not slot_map:
+        carried = _carried_names(obj)
+        names = tuple(n for n in slot_map if n in carried)
+        # One extra index (the last value, dropped by the zip below) so that the getter
+        # returns a tuple even for a single carried field.
+        getter: Callable[[Any], Any] = operator.itemgetter(*(slot_map[n] for n in names), -1)
+        found = _ROW_LAYOUTS[id(slot_map)] = (slot_map, names, getter)
+    _, names, get = found
+    return {n: v for n, v in zip(names, get(after.value_tuple), strict=False) if v is not None}
+
+
 def _content(change: ChangeRecord, obj: ObjectDef, origin: str, carried: dict[str, str]) -> _Draft:
+    after = change.values_after
+    if change.change_type == "CREATE" and isinstance(after, Row):
+        created = _created_values(obj, after)
+        return _Draft(
+            obj.name, "CREATE", origin, change.user_id, [change.record_id], created, (), ()
+        )  # fmt: skip
     fields: list[str] = []
     for name in change.changed_fields:
         declared = carried.get(name)
@@ -282,7 +309,6 @@ def _content(change: ChangeRecord, obj: ObjectDef, origin: str, carried: dict[st
             declared = carried.get(name.lower())
         if declared is not None:
             fields.append(declared)
-    after = change.values_after
     values: dict[str, WireValue]
     if isinstance(after, Row):
         # The store's read-only rows: read the value tuple directly (this runs per field of
