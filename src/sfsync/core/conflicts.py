@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -270,10 +270,6 @@ def _changed(values: Values, base: Values) -> list[str]:
     return [k for k, v in values.items() if not same(v, base.get(k, ABSENT))]
 
 
-def _union(*parts: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(k for part in parts for k in part))
-
-
 def resolve(
     base: Values | None, salesforce: Version, external: Version, rules: ConflictRules
 ) -> Decision:
@@ -363,14 +359,19 @@ def _merge_fields(base: Values, sf: Version, ext: Version, rules: ConflictRules)
     assert s is not None  # resolve() sends only this case here
     assert e is not None
     merged: dict[str, object] = {}
-    patch: dict[Side, dict[str, object]] = {Side.SALESFORCE: {}, Side.EXTERNAL: {}}
+    to_sf: dict[str, object] = {}
+    to_ext: dict[str, object] = {}
     conflicts: list[FieldConflict] = []
-    for name in _union(base, s, e):
+    # A field a partial version does not carry still holds the base value on that side, so a
+    # side needs a write exactly when the other side's value is taken.
+    for name in {**base, **s, **e}:
         b, sv, ev = base.get(name, ABSENT), s.get(name, ABSENT), e.get(name, ABSENT)
-        s_changed = sv is not ABSENT and not same(sv, b)
-        e_changed = ev is not ABSENT and not same(ev, b)
-        final: object
-        if s_changed and e_changed and not same(sv, ev):
+        s_changed = sv is not ABSENT and sv is not b and not same(sv, b)
+        e_changed = ev is not ABSENT and ev is not b and not same(ev, b)
+        if s_changed and e_changed:
+            if same(sv, ev):
+                merged[name] = sv
+                continue
             policy = rules.policy_for(name)
             winner = winner_of(policy, name, rules, sf, ext)
             conflicts.append(
@@ -378,18 +379,16 @@ def _merge_fields(base: Values, sf: Version, ext: Version, rules: ConflictRules)
                     field=name, base=b, salesforce=sv, external=ev, policy=policy, winner=winner
                 )
             )
-            final = sv if winner is Side.SALESFORCE else ev
+            if winner is Side.EXTERNAL:
+                merged[name] = to_sf[name] = ev
+            else:
+                merged[name] = to_ext[name] = sv
         elif s_changed:
-            final = sv
+            merged[name] = to_ext[name] = sv
         elif e_changed:
-            final = ev
+            merged[name] = to_sf[name] = ev
         else:
-            final = b
-        merged[name] = final
-        # A field a partial version does not carry still holds the base value there.
-        for side, held in ((Side.SALESFORCE, sv), (Side.EXTERNAL, ev)):
-            if not same(b if held is ABSENT else held, final):
-                patch[side][name] = final
+            merged[name] = b
     if any(c.winner is None for c in conflicts):
         return Decision(
             to_salesforce=None,
@@ -398,13 +397,9 @@ def _merge_fields(base: Values, sf: Version, ext: Version, rules: ConflictRules)
             parked=True,
             merged=None,
         )
-    writes = {
-        side: Write(side, WriteOp.UPDATE, values) if values else None
-        for side, values in patch.items()
-    }
     return Decision(
-        to_salesforce=writes[Side.SALESFORCE],
-        to_external=writes[Side.EXTERNAL],
+        to_salesforce=Write(Side.SALESFORCE, WriteOp.UPDATE, to_sf) if to_sf else None,
+        to_external=Write(Side.EXTERNAL, WriteOp.UPDATE, to_ext) if to_ext else None,
         conflicts=tuple(conflicts),
         parked=False,
         merged=_frozen(merged),
