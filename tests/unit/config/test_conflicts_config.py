@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sfsync.config.validate import parse_config
@@ -146,3 +148,18 @@ def test_an_unknown_direction(check: Check) -> None:
     (problem,) = check(TWO_WAY.replace("two_way", "both"))
     assert problem.field == "syncs[0].direction"
     assert "one_way, two_way" in problem.fix
+
+
+def test_the_example_in_docs_conflicts_is_valid(registry: Registry) -> None:
+    docs = Path(__file__).resolve().parents[3] / "docs" / "conflicts.md"
+    example = docs.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    connections = GOOD.split("syncs:\n", 1)[0].replace("  db:\n", "  app_db:\n")
+    config = parse_config(connections + example, registry)
+    (sync,) = config.syncs
+    assert sync.direction == "two_way"
+    (obj,) = sync.objects
+    assert obj.match_on == ("External_Id__c", "Email")
+    rules = obj.conflicts.to_rules()
+    assert rules.owner_of("Phone") is Side.EXTERNAL
+    assert rules.owner_of("Email") is Side.SALESFORCE
+    assert rules.policy_for("Description") is Policy.NEWEST_WINS
