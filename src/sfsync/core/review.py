@@ -32,16 +32,8 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Protocol
 
-from sfsync.core.conflicts import (
-    ConflictRules,
-    Decision,
-    Policy,
-    Side,
-    Values,
-    Version,
-    converge,
-    resolve,
-)
+from sfsync.core.conflicts import ConflictRules, Decision, Policy, Side, Values, Version
+from sfsync.core.merge import converge, resolve
 
 
 def _frozen(values: Values | None) -> Values | None:

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sfsync.cli.main import app
-from sfsync.core.conflicts import ConflictRules, Side, Values, Version, resolve
+from sfsync.core.conflicts import ConflictRules, Side, Values, Version
+from sfsync.core.merge import resolve
 from sfsync.core.review import ParkedConflict, Resolution, ReviewState
 from sfsync.stores.conflicts import SqlConflictQueue
 from sfsync.stores.shadow_sql import SqliteStateDb

@@ -18,13 +18,11 @@ from sfsync.core.conflicts import (
     Values,
     Version,
     WriteOp,
-    apply,
     is_echo,
     is_own_origin,
-    newest,
-    resolve,
     same,
 )
+from sfsync.core.merge import apply, newest, resolve
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 EARLY, LATE = T0, T0 + timedelta(seconds=5)

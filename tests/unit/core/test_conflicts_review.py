@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sfsync.core.conflicts import ConflictRules, Side, Values, Version, WriteOp, apply, resolve
+from sfsync.core.conflicts import ConflictRules, Side, Values, Version, WriteOp
+from sfsync.core.merge import apply, resolve
 from sfsync.core.review import ParkedConflict, Resolution
 
 AT = datetime(2026, 5, 1, tzinfo=UTC)

@@ -14,17 +14,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sfsync.core.conflicts import (
-    ConflictRules,
-    Decision,
-    Policy,
-    Side,
-    Values,
-    Version,
-    apply,
-    is_echo,
-    resolve,
-)
+from sfsync.core.conflicts import ConflictRules, Decision, Policy, Side, Values, Version, is_echo
+from sfsync.core.merge import apply, resolve
 from sfsync.core.review import ParkedConflict, Resolution
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)

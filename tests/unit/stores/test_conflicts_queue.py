@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sfsync.core.conflicts import ConflictRules, Side, Version, resolve
+from sfsync.core.conflicts import ConflictRules, Side, Version
+from sfsync.core.merge import resolve
 from sfsync.core.review import ParkedConflict, Resolution, ReviewState
 from sfsync.stores.checkpoints import open_state
 from sfsync.stores.conflicts import SqlConflictQueue
