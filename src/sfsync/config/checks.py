@@ -57,8 +57,15 @@ def cross_checks(
         problems.extend(_endpoints(doc, registry, base, sync, defined, types))
         problems.extend(_sync_settings(doc, base, sync))
         problems.extend(_two_way(doc, registry, base, sync, types))
-        writes_tables = types.get(str(sync.get("target"))) != SALESFORCE
-        problems.extend(_objects(doc, base, sync, writers if writes_tables else None, index))
+        # The connection whose tables the sync writes: the target, or in a two-way sync
+        # whichever side is not Salesforce.
+        table_end = sync.get("target")
+        if types.get(str(table_end)) == SALESFORCE and sync.get("direction") == "two_way":
+            table_end = sync.get("source")
+        writes_tables = types.get(str(table_end)) != SALESFORCE
+        problems.extend(
+            _objects(doc, base, sync, writers if writes_tables else None, index, table_end)
+        )
     return problems
 
 
@@ -216,9 +223,11 @@ def _objects(
     sync: dict[str, Any],
     writers: dict[tuple[str, str], tuple[int, str]] | None,
     sync_index: int,
+    target: object,
 ) -> list[Problem]:
-    """Per-object checks; ``writers`` tracks target tables across syncs, or is ``None`` when
-    the target is Salesforce, where several syncs may upsert one object by their own keys."""
+    """Per-object checks; ``writers`` tracks the tables written on connection ``target``
+    across syncs, or is ``None`` when the sync writes only into Salesforce, where several syncs
+    may upsert one object by their own keys."""
     problems: list[Problem] = []
     objects = sync.get("objects")
     if not isinstance(objects, list):
@@ -242,7 +251,6 @@ def _objects(
             seen[name.lower()] = index
         problems.extend(_object_fields(doc, path, obj))
         table = obj.get("table") if isinstance(obj.get("table"), str) else derive_table(name)
-        target = sync.get("target")
         if writers is not None and isinstance(target, str) and isinstance(table, str):
             owner = writers.get((target, table.lower()))
             here = str(sync.get("name", f"syncs[{sync_index}]"))

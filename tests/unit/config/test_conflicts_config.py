@@ -163,3 +163,21 @@ def test_the_example_in_docs_conflicts_is_valid(registry: Registry) -> None:
     assert rules.owner_of("Phone") is Side.EXTERNAL
     assert rules.owner_of("Email") is Side.SALESFORCE
     assert rules.policy_for("Description") is Policy.NEWEST_WINS
+
+
+def test_a_two_way_sync_claims_the_table_on_its_non_salesforce_side(check: Check) -> None:
+    # Salesforce as the target: the table written is on the source side, db.
+    two_way = TWO_WAY.replace(
+        "    source: crm\n    target: db\n", "    source: db\n    target: crm\n"
+    )
+    text = two_way + (
+        "  - name: accounts-copy\n"
+        "    source: crm\n"
+        "    target: db\n"
+        "    mode: polling\n"
+        "    objects:\n"
+        "      - name: Account\n"
+    )
+    (problem,) = check(text)
+    assert problem.field == "syncs[1].objects[0].name"
+    assert "table 'account' on 'db' is already written by sync 'accounts'" in problem.message
