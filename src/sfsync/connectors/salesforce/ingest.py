@@ -180,24 +180,30 @@ async def _wait(
     what: str,
     rows: int,
 ) -> dict[str, Any]:
-    """Poll until the job ends. Once the job reports progress, the next poll is timed for
-    when the rest should be done at the rate seen so far (few polls, little overshoot);
-    before that, the interval grows by half each time. Never more often than ``interval``,
-    never less often than ``max_interval``."""
+    """Poll until the job ends.
+
+    Once the job reports progress, the next poll is timed for when the rest should be done at
+    the rate seen between the last two polls (few polls, little overshoot); the wait at most
+    doubles from one poll to the next, never drops below ``interval`` nor exceeds
+    ``max_interval``.
+    """
     delay = interval
     started = clock.monotonic()
+    seen_at, seen = started, 0
     while True:
         await clock.sleep(delay)
         info: dict[str, Any] = await client.get_json(base, what=f"poll {what} job")
         if str(info.get("state")) in TERMINAL_STATES:
             return info
+        now = clock.monotonic()
         processed = int(info.get("numberRecordsProcessed") or 0)
-        elapsed = clock.monotonic() - started
-        if 0 < processed < rows and elapsed > 0:
-            remaining = (rows - processed) * elapsed / processed
-            delay = min(max_interval, max(interval, remaining * 1.05))
+        ceiling = min(max_interval, delay * 2)
+        if seen < processed < rows and now > seen_at:
+            rate = (processed - seen) / (now - seen_at)
+            delay = min(ceiling, max(interval, (rows - processed) / rate * 1.05))
         else:
-            delay = min(delay * 1.5, max_interval)
+            delay = min(ceiling, delay * 1.5)
+        seen_at, seen = now, processed
 
 
 async def _results(

@@ -297,7 +297,10 @@ class SalesforceSource:
         """
         size = self._sizes.get(entity)
         target = self.chunk_records
-        if target is None or size is None or size <= FIRST_CHUNK_RECORDS + target:
+        if target is None or size is None:
+            return None
+        first_target = min(FIRST_CHUNK_RECORDS, target)
+        if size <= first_target + target:
             return None
         where = [w for w in (self.objects[entity].where,) if w]
         if after:
@@ -311,9 +314,7 @@ class SalesforceSource:
                 return None
             bounds.append(str(records[0]["Id"]))
         try:
-            return IdRanges(
-                bounds[0], bounds[1], size, target=target, first_target=FIRST_CHUNK_RECORDS
-            )
+            return IdRanges(bounds[0], bounds[1], size, target=target, first_target=first_target)
         except ValueError as exc:  # not Salesforce Ids (cannot be split): one job reads it
             log.info("%s: snapshot not split into Id ranges: %s", entity, exc)
             return None

@@ -113,23 +113,42 @@ def _salesforce_id(event: ChangeEvent) -> str | None:
     return event.key if looks_like_id(event.key) else None
 
 
+_KEY = "\x00key"  # the key field (and Id) in the name cache: not a value to write
+_UNSEEN = "\x00unseen"
+
+
 def _values(
-    event: ChangeEvent, info: ObjectInfo, key_field: str, dropped: set[str]
+    event: ChangeEvent,
+    info: ObjectInfo,
+    key_field: str,
+    dropped: set[str],
+    names: dict[str, str | None],
 ) -> dict[str, object]:
+    """The event's writable values by declared name; ``names`` caches each field name's
+    fate for the batch (declared name, ``None`` = refused, ``_KEY`` = the key)."""
     out: dict[str, object] = {}
     for name, value in (event.after or {}).items():
-        if name.lower() in (key_field.lower(), "id"):
-            continue
-        declared = info.writable_name(name)
+        declared = names.get(name, _UNSEEN)
+        if declared == _UNSEEN:
+            if name.lower() in (key_field.lower(), "id"):
+                declared = _KEY
+            else:
+                declared = info.writable_name(name)
+            names[name] = declared
         if declared is None:
             dropped.add(name)
-            continue
-        out[declared] = value
+        elif declared != _KEY:
+            out[declared] = value
     return out
 
 
 def _write_for(
-    index: int, event: ChangeEvent, info: ObjectInfo, key_field: str, dropped: set[str]
+    index: int,
+    event: ChangeEvent,
+    info: ObjectInfo,
+    key_field: str,
+    dropped: set[str],
+    names: dict[str, str | None],
 ) -> RowWrite | str:
     """The write for one event, or why it cannot be written."""
     external = key_field != "Id"
@@ -145,7 +164,7 @@ def _write_for(
                 "(key is Id, and neither the key nor the before values hold one)"
             )
         return RowWrite((index,), info.name, WriteKind.DELETE, "Id", sf_id, {}, event.key)
-    values = _values(event, info, key_field, dropped)
+    values = _values(event, info, key_field, dropped, names)
     undelete = event.op is Operation.UNDELETE
     key: str | None
     if external:
@@ -182,12 +201,14 @@ def plan_batch(
         keys: per object, the declared key field (``Id`` or an external id); default ``Id``.
     """
     plan = Plan()
+    name_caches: dict[str, dict[str, str | None]] = {}
     chains: dict[tuple[str, str], list[RowWrite]] = {}
     order: list[tuple[str, str]] = []
     for index, event in enumerate(events):
         info = infos[event.entity]
         dropped = plan.dropped.setdefault(info.name, set())
-        write = _write_for(index, event, info, keys.get(event.entity, "Id"), dropped)
+        names = name_caches.setdefault(event.entity, {})
+        write = _write_for(index, event, info, keys.get(event.entity, "Id"), dropped, names)
         if isinstance(write, str):
             plan.refused[index] = write
             continue
