@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 import httpx
 import pytest
@@ -15,11 +16,13 @@ import pytest
 from sfsync.connectors.salesforce.auth import JwtBearer, StaticSession
 from sfsync.connectors.salesforce.client import SalesforceClient
 from sfsync.connectors.salesforce.source import ObjectSelection, SalesforceSource
+from sfsync.core.checkpoint import Checkpoint, SnapshotProgress, SnapshotStatus
 from sfsync.core.state import PipelineState
 from sfsync.emulator.app import build_app
 from sfsync.emulator.clock import OrgClock
 from sfsync.emulator.org import Org
 from sfsync.runtime import Pipeline, PipelineOptions
+from sfsync.spi.source import SourceContext
 from sfsync.testing import FakeClock, MemoryCheckpointStore, MemoryDeadLetterStore, MemorySink
 
 TOKEN = "00D000000000001!sfsync-test-token"
@@ -33,8 +36,21 @@ def org() -> Iterator[Org]:
     org.close()
 
 
-def _client(org: Org, *, jwt: bool = False) -> SalesforceClient:
-    transport = httpx.ASGITransport(app=build_app(org))
+class _Recording(httpx.AsyncBaseTransport):
+    """The emulator's transport, noting each request's method and path."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, seen: list[str]) -> None:
+        self.inner, self.seen = inner, seen
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(f"{request.method} {request.url.path}")
+        return await self.inner.handle_async_request(request)
+
+
+def _client(org: Org, *, jwt: bool = False, seen: list[str] | None = None) -> SalesforceClient:
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=build_app(org))
+    if seen is not None:
+        transport = _Recording(transport, seen)
     if jwt:
         grant: JwtBearer | StaticSession = JwtBearer(
             client_id=org.auth.app.client_id,
@@ -56,12 +72,16 @@ class Sync:
         self,
         org: Org,
         *,
+        seen: list[str] | None = None,
         where: str | None = None,
         jwt: bool = False,
         overlap: float = 60.0,
         bulk_threshold: int | None = None,
+        chunk_records: int | None = None,
         skew: float = 0.0,
     ) -> None:
+        self.chunk_records = chunk_records
+        self.seen = seen
         self.org = org
         self.skew = skew
         self.overlap = overlap
@@ -73,10 +93,11 @@ class Sync:
 
     async def run(self) -> Pipeline:
         self.source = source = SalesforceSource(
-            _client(self.org, jwt=self.jwt),
+            _client(self.org, jwt=self.jwt, seen=self.seen),
             [ObjectSelection(name="Account", fields=FIELDS, where=self.where)],
             overlap=self.overlap,
             bulk_threshold=self.bulk_threshold,
+            chunk_records=self.chunk_records,
         )
         pipeline = Pipeline(
             options=PipelineOptions(name="accounts", entities=("Account",), batch_size=200, seed=7),
@@ -249,6 +270,46 @@ async def test_large_objects_are_snapshotted_through_bulk_api_2(org: Org) -> Non
     async with client:
         jobs = await client.get_json(client.data_path("jobs/query"))
     assert [j for j in jobs.get("records", []) if j.get("state") != "Deleted"] == []
+
+
+@pytest.mark.anyio
+async def test_a_large_object_is_read_as_id_ranges_one_bulk_job_each(org: Org) -> None:
+    _seed(org, 1000)
+    seen: list[str] = []
+    sync = Sync(org, bulk_threshold=100, chunk_records=150, seen=seen)
+    pipeline = await sync.run()
+    assert sync.target() == _org_rows(org)
+    assert pipeline.status().counters.read >= 1000
+    # Several jobs (ranges of ~150 records), every one deleted once read.
+    created = [r for r in seen if r.startswith("POST") and r.endswith("/jobs/query")]
+    deleted = [r for r in seen if r.startswith("DELETE") and "/jobs/query/" in r]
+    assert len(created) >= 5
+    assert len(deleted) == len(created)
+
+
+@pytest.mark.anyio
+async def test_a_chunked_snapshot_resumes_after_the_last_applied_id(org: Org) -> None:
+    ids = sorted(_seed(org, 1000))
+    source = SalesforceSource(
+        _client(org),
+        [ObjectSelection(name="Account", fields=FIELDS)],
+        bulk_threshold=100,
+        chunk_records=150,
+    )
+    await source.open(SourceContext(sync_name="t", clock=FakeClock(org.clock.now())))
+    try:
+        await source.describe(["Account"])
+        resume = Checkpoint(
+            snapshot=SnapshotProgress(
+                status=SnapshotStatus.IN_PROGRESS,
+                cursors=MappingProxyType({"Account": ids[399]}),
+            )
+        )
+        keys = [e.key async for batch in source.snapshot(["Account"], resume) for e in batch]
+    finally:
+        await source.aclose()
+    assert source.snapshot_api == {"Account": "bulk"}
+    assert keys == ids[400:]  # every later record, once, in Id order
 
 
 @pytest.mark.anyio
