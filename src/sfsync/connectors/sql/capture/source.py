@@ -337,6 +337,11 @@ class SqlCaptureSource:
         self, tables: list[str], start: str, end: str, after: int
     ) -> AsyncIterator[Batch]:
         assert self._log is not None
+        lower = await self._run(self._log.pg_lower_bound, start)
+        if lower is None:
+            yield Batch.of([], advances=[Position(log_stream(t), end) for t in tables])
+            return
+        after = max(after, lower - 1)
         while True:
             rows = await self._run(self._log.pg_window, tables, start, end, after, self.batch_size)
             done = len(rows) < self.batch_size
