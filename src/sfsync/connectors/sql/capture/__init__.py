@@ -3,9 +3,12 @@
 * :mod:`.statements`: the SQL text per dialect (change log table, triggers, NOTIFY), pure.
 * :mod:`.install`: looks at a live database and installs or removes capture.
 * :mod:`.log`: reads the change log in commit order and writes outcomes back.
+* :mod:`.tables`: configured objects resolved against their tables; stream names.
 * :mod:`.values`: column types as portable fields; row values in one form.
+* :mod:`.poller`: the ``updated_at`` poller, where triggers are not allowed.
 * :mod:`.listen`: PostgreSQL LISTEN/NOTIFY wake-ups.
 * :mod:`.outcomes`: which status each sink outcome writes back.
+* :mod:`.status`: what ``sfsync db capture-status`` shows.
 * :mod:`.source`: :class:`~.source.SqlCaptureSource`, the :class:`~sfsync.spi.source.Source`.
 
 ``docs/sql-capture.md`` is the user's guide.
