@@ -137,6 +137,10 @@ class StateDb(Protocol):
         """Run one statement per row, all in one transaction."""
         ...
 
+    async def analyze(self, table: str) -> None:
+        """Refresh the planner's statistics of ``table`` (after a bulk insert)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -184,6 +188,10 @@ class SqliteStateDb:
             c.execute("COMMIT")
 
         await self._run(run)
+
+    async def analyze(self, table: str) -> None:
+        # SQLite's planner probes an index for `column IN (...)` without statistics.
+        return
 
     async def aclose(self) -> None:
         await self._run(lambda c: c.close())
@@ -243,6 +251,9 @@ class PostgresStateDb:
     async def many(self, statement: str, rows: Iterable[Sequence[object]]) -> None:
         async with self._conn.transaction(), self._conn.cursor() as cur:
             await cur.executemany(self._sql(statement), [tuple(r) for r in rows])
+
+    async def analyze(self, table: str) -> None:
+        await self._conn.execute(f"ANALYZE {table}")
 
     async def aclose(self) -> None:
         await self._conn.close()
