@@ -245,3 +245,30 @@ def test_the_coercer_shortcuts_equal_coerce_value(raw: object, index: int) -> No
         return False if coerced is None and f.type is FieldType.BOOLEAN else coerced
 
     assert _coerced(_coercer(f), raw) == _coerced(reference, raw)
+
+
+def test_external_id_index_follows_shared_values_through_writes(tmp_path: Path) -> None:
+    # The index keeps one id per value, or a set when several records share it.
+    path = tmp_path / "schema.yaml"
+    path.write_text(
+        "objects:\n  Account:\n    fields:\n      Key__c: {type: text, external_id: true}\n"
+    )
+    store = OrgStore(load_schema(path), OrgClock(frozen_at=T0))
+    a = store.insert("Account", {"Name": "A", "Key__c": "K"})
+    b = store.insert("Account", {"Name": "B", "Key__c": "k"})  # same key, any casing
+    c = store.insert("Account", {"Name": "C", "Key__c": "K"})
+    assert store.find_by_field("Account", "Key__c", "K") == sorted([a, b, c])
+    store.update("Account", b, {"Key__c": "Other"})
+    assert store.find_by_field("Account", "Key__c", "k") == sorted([a, c])
+    store.update("Account", a, {"Key__c": None})
+    assert store.find_by_field("Account", "Key__c", "K") == [c]
+    assert store.find_by_field("Account", "Key__c", "other") == [b]
+    store.delete(c)
+    assert store.find_by_field("Account", "Key__c", "K") == []  # deleted rows do not match
+    store.undelete(c)
+    assert store.find_by_field("Account", "Key__c", "K") == [c]
+    store.hard_delete(c)
+    assert store.find_by_field("Account", "Key__c", "K") == []
+    store.bulk_insert("Account", [{"Name": "D", "Key__c": "K"}, {"Name": "E", "Key__c": "K"}])
+    assert len(store.find_by_field("Account", "Key__c", "K")) == 2
+    store.close()

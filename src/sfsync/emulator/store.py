@@ -235,8 +235,7 @@ class OrgStore:
         key = index_key(wanted, f.case_sensitive)
         rows = table.rows
         if slot in table.keys:
-            ids = sorted(table.keys[slot].get(key, ()))
-            return [i for i in ids if rows[i][1] is not True]
+            return [i for i in table.key_ids(slot, key) if rows[i][1] is not True]
         cs = f.case_sensitive
         return [
             rid

@@ -108,8 +108,10 @@ class Table:
         self.refs: dict[int, dict[str, set[str]]] = {
             self.slot[f.name]: {} for f in stored if f.type is FieldType.REFERENCE
         }
-        # Unique / external id field slot -> normalised value -> ids (all rows).
-        self.keys: dict[int, dict[WireValue, set[str]]] = {
+        # Unique / external id field slot -> normalised value -> the id, or the ids when
+        # several rows share it (all rows). Mostly one id a value: a set each would cost
+        # some 200 bytes a record (see :meth:`key_ids`).
+        self.keys: dict[int, dict[WireValue, str | set[str]]] = {
             self.slot[f.name]: {} for f in stored if f.unique or f.external_id
         }
         self.case_sensitive = {self.slot[f.name]: f.case_sensitive for f in stored}
@@ -135,7 +137,15 @@ class Table:
             cs = self.case_sensitive[slot]
             for rid, t in zip(ids, records, strict=True):
                 if t[slot] is not None:
-                    keys.setdefault(index_key(t[slot], cs), set()).add(rid)
+                    _add_key(keys, index_key(t[slot], cs), rid)
+
+    def key_ids(self, slot: int, key: WireValue) -> list[str]:
+        """Ids of the rows (deleted too) whose unique/external id field ``slot`` has the
+        normalised value ``key``, in id order."""
+        found = self.keys[slot].get(key)
+        if found is None:
+            return []
+        return [found] if isinstance(found, str) else sorted(found)
 
     def row(self, values: tuple[WireValue, ...]) -> Row:
         return Row(self.slot, values)
@@ -159,9 +169,35 @@ class Table:
             if before == after:
                 continue
             if before is not None:
-                _discard(keys, before, rid)
+                _discard_key(keys, before, rid)
             if after is not None:
-                keys.setdefault(after, set()).add(rid)
+                _add_key(keys, after, rid)
+
+
+def _add_key(keys: dict[WireValue, str | set[str]], key: WireValue, rid: str) -> None:
+    found = keys.get(key)
+    if found is None:
+        keys[key] = rid
+    elif isinstance(found, str):
+        if found != rid:
+            keys[key] = {found, rid}
+    else:
+        found.add(rid)
+
+
+def _discard_key(keys: dict[WireValue, str | set[str]], key: WireValue, rid: str) -> None:
+    found = keys.get(key)
+    if found is None:
+        return
+    if isinstance(found, str):
+        if found == rid:
+            del keys[key]
+        return
+    found.discard(rid)
+    if len(found) == 1:
+        keys[key] = next(iter(found))
+    elif not found:
+        del keys[key]
 
 
 def _discard(index: dict[WireValue, set[str]] | dict[str, set[str]], key: object, rid: str) -> None:
