@@ -23,6 +23,7 @@ How Salesforce encodes a change (reference sections 5.4 and 6.5):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,10 @@ class Layout:
     entity: str
     slots: tuple[Slot, ...]
     paths: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}), compare=False)
+    # Decoded bitmaps by their text: a stream repeats the same few field sets endlessly.
+    bitmaps: dict[tuple[str, ...], tuple[str, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if not self.paths:
@@ -198,6 +203,17 @@ def decode_bitmap(entries: Sequence[str], layout: Layout) -> list[str]:
     Raises:
         ValueError: an entry is not a bitmap, or points outside the schema.
     """
+    key = tuple(entries)
+    known = layout.bitmaps.get(key)
+    if known is None:
+        known = tuple(_decode_bitmap(key, layout))
+        if len(layout.bitmaps) >= 4096:
+            layout.bitmaps.clear()  # bounded: field sets are few, but never trust a stream
+        layout.bitmaps[key] = known
+    return list(known)
+
+
+def _decode_bitmap(entries: Sequence[str], layout: Layout) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
 
@@ -228,10 +244,20 @@ def decode_bitmap(entries: Sequence[str], layout: Layout) -> list[str]:
     return names
 
 
+_SECONDS: dict[int, str] = {}
+
+
 def wire_datetime(millis: int) -> str:
     """Epoch milliseconds in Salesforce's REST form: ``2024-01-15T09:30:00.000+0000``."""
-    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}+0000"
+    seconds, rest = divmod(millis, 1000)
+    prefix = _SECONDS.get(seconds)
+    if prefix is None:
+        # Events of one second share their prefix: format it once.
+        prefix = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        _SECONDS[seconds] = prefix
+    return f"{prefix}{rest:03d}+0000"
 
 
 def _value(kind: str, value: object) -> object:
@@ -277,6 +303,7 @@ class Gap:
         return self.change_type == "GAP_OVERFLOW"
 
 
+@functools.lru_cache(maxsize=256)
 def client_of(change_origin: str | None) -> str | None:
     """The ``client=`` part of ``changeOrigin`` (``com/salesforce/api/rest/62.0;client=x``)."""
     if not change_origin:
