@@ -254,8 +254,10 @@ class BatchWriter:
         self.context: CallContext = current_call()
         self.now = store._now()
         self._ids: list[str] = []
-        # The first block of ids is the caller's estimate of inserts; more come 16 at a time.
-        self._id_block = max(1, size_hint) if size_hint else 16
+        # Ids are minted, on the first insert, for as many inserts as the caller expects (one
+        # lock round and one minting pass), then one at a time: ids minted and not used are
+        # burnt (the platform burns ids too), so no more are minted than announced.
+        self._id_block = max(1, size_hint)
 
     # ----------------------------------------------------------------------------- public
 
@@ -284,10 +286,9 @@ class BatchWriter:
 
     def _new_id(self) -> str:
         if not self._ids:
-            # Blocks grow with the batch: one lock round and one minting pass per block.
             self._ids = self.store.ids.new_ids(self.plan.obj.key_prefix, self._id_block)
             self._ids.reverse()
-            self._id_block = 16
+            self._id_block = 1
         return self._ids.pop()
 
     def _insert(self, values: Mapping[str, object]) -> str:
