@@ -49,6 +49,9 @@ def _insert(db: Db, key: str | None, name: str, amount: str = "1.00") -> str:
 async def test_insert_update_delete_arrive_in_commit_order_with_values(db: Db) -> None:
     source = await open_source(db.settings)
     try:
+        schema = (await source.describe(["Invoice__c"]))["Invoice__c"]
+        assert schema.key == "Ext_Id__c"
+        assert schema.names()[:2] == ("Ext_Id__c", "id")
         positions = dict(await source.current_positions())
         db.run(_insert(db, "E1", "first", "12.50"), _insert(db, "E2", "second"))
         db.run(f"UPDATE {db.ref()} SET name = 'renamed', amount = 13.75 WHERE ext_id__c = 'E1'")
@@ -65,6 +68,9 @@ async def test_insert_update_delete_arrive_in_commit_order_with_values(db: Db) -
     ]
     created, _, updated, deleted = events
     assert created.entity == "Invoice__c"
+    assert created.after is not None
+    assert created.after["Ext_Id__c"] == "E1"  # the key column, named after the key field
+    assert "ext_id__c" not in created.after
     assert created.after is not None
     assert created.after["name"] == "first"
     assert created.after["amount"] == Decimal("12.50")

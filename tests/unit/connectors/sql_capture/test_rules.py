@@ -9,7 +9,7 @@ import pytest
 from sfsync.connectors.sql.capture.install import CaptureObject, capture_objects, key_column
 from sfsync.connectors.sql.capture.log import PgToken, seq_of
 from sfsync.connectors.sql.capture.outcomes import log_outcomes
-from sfsync.connectors.sql.capture.tables import carried_columns, log_stream
+from sfsync.connectors.sql.capture.tables import carried_columns, field_names, log_stream
 from sfsync.connectors.sql.config import PostgresConnection, SqliteConnection
 from sfsync.core.errors import (
     ConfigError,
@@ -120,3 +120,19 @@ def test_capture_settings_are_validated() -> None:
         SqliteConnection(type="sqlite", url="sqlite:///x.db", capture="cdc")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="updated_at_column"):
         SqliteConnection(type="sqlite", url="sqlite:///x.db", updated_at_column="bad name")
+
+
+def test_columns_become_fields_spelled_as_configured() -> None:
+    obj = CaptureObject(
+        entity="Invoice__c", table="invoice", key="Ext_Id__c", fields=("Amount__c", "Ext_Id__c")
+    )
+    names = field_names(obj, ["ext_id__c", "amount__c", "note"], "ext_id__c")
+    assert names == {"ext_id__c": "Ext_Id__c", "amount__c": "Amount__c", "note": "note"}
+    mapped = CaptureObject(entity="X", table="t", key="Erp_Id__c")
+    assert field_names(mapped, ["ref"], "ref") == {"ref": "Erp_Id__c"}
+
+
+def test_two_columns_becoming_one_field_is_a_config_error() -> None:
+    obj = CaptureObject(entity="X", table="t", key="k", fields=("Name",))
+    with pytest.raises(ConfigError, match="would both become field 'Name'"):
+        field_names(obj, ["k", "Name", "name"], "k")

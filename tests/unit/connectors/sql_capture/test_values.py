@@ -115,3 +115,14 @@ def test_row_normaliser_remembers_a_conversion_only_for_an_equal_value_of_one_ty
     assert normalise({"c": "2026-03-01 11:30:00"})["c"] == "2026-03-01T11:30:00+00:00"
     assert normalise({"d": date(2026, 3, 1)})["d"] == "2026-03-01"
     assert normalise({"d": datetime(2026, 3, 2, 1, 0)})["d"] == "2026-03-02"
+
+
+def test_row_normaliser_renames_columns_to_fields() -> None:
+    normalise = RowNormaliser(
+        {"ext_id__c": FieldKind.STRING, "amount__c": FieldKind.DECIMAL},
+        {"ext_id__c": "Ext_Id__c", "amount__c": "Amount__c"},
+    )
+    assert normalise({"ext_id__c": "E1", "amount__c": 2.5, "x": 1}) == {
+        "Ext_Id__c": "E1",
+        "Amount__c": Decimal("2.5"),
+    }

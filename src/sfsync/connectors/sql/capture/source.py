@@ -3,7 +3,10 @@
 Each configured object names a Salesforce object (the events' ``entity``) and the table its
 rows come from (``EntitySelection.target``). An event's ``key`` is the value of the object's
 key column (see :mod:`sfsync.connectors.sql.capture.install` for which column that is) and
-``after`` holds the row's columns, normalised (:mod:`~sfsync.connectors.sql.capture.values`).
+``after`` holds the row's carried columns, normalised
+(:mod:`~sfsync.connectors.sql.capture.values`) and named as fields
+(:func:`~sfsync.connectors.sql.capture.tables.field_names`: the key column as the ``key``
+field, columns listed in ``fields`` spelled as listed).
 
 Snapshot
     Each table in key order, page by page; a READ event's position is the key it reached,
@@ -398,7 +401,7 @@ class SqlCaptureSource:
 
     def _change_event(self, table: ResolvedTable, row: LogRow, token: str) -> ChangeEvent:
         op = _OPS[row.op]
-        carried = table.schema.fields
+        names = table.field_names
         normalise = table.normalise
         assert row.key is not None
         return ChangeEvent(
@@ -407,7 +410,7 @@ class SqlCaptureSource:
             op=op,
             after=None if op is Operation.DELETE or row.after is None else normalise(row.after),
             before=None if row.before is None else normalise(row.before),
-            changed=frozenset(c for c in row.changed if c in carried),
+            changed=frozenset(names[c] for c in row.changed if c in names),
             position=Position(log_stream(table.obj.table), token),
             committed_at=row.changed_at,
             origin=row.origin,

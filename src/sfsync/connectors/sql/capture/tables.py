@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -33,7 +33,8 @@ class ResolvedTable:
         obj: the configured object.
         key_column: the column holding the key.
         columns: the carried columns, key first.
-        schema: the carried columns as the entity's fields.
+        field_names: for each carried column, the field it becomes (see :func:`field_names`).
+        schema: the carried columns as the entity's fields, under their field names.
         normalise: brings a row's carried columns to their one form, dropping the others.
         updated_at_tz: the ``updated_at`` column holds zone-aware timestamps.
     """
@@ -41,6 +42,7 @@ class ResolvedTable:
     obj: CaptureObject
     key_column: str
     columns: tuple[str, ...]
+    field_names: Mapping[str, str]
     schema: EntitySchema
     normalise: RowNormaliser
     updated_at_tz: bool = False
@@ -60,9 +62,12 @@ def resolve_tables(
         names = [c["name"] for c in columns]
         key = install.key_column(obj, names, settings.capture_key_columns)
         carried = carried_columns(obj, names, key)
+        renamed = field_names(obj, carried, key)
         by_name = {c["name"]: c for c in columns}
         specs = [
-            field_spec(n, by_name[n]["type"], nullable=bool(by_name[n].get("nullable", True)))
+            field_spec(
+                renamed[n], by_name[n]["type"], nullable=bool(by_name[n].get("nullable", True))
+            )
             for n in carried
         ]
         tz = False
@@ -80,13 +85,38 @@ def resolve_tables(
                 obj=obj,
                 key_column=key,
                 columns=tuple(carried),
-                schema=EntitySchema.of(obj.entity, key, specs),
-                normalise=RowNormaliser({s.name: s.kind for s in specs}),
+                field_names=renamed,
+                schema=EntitySchema.of(obj.entity, obj.key, specs),
+                normalise=RowNormaliser(
+                    {n: s.kind for n, s in zip(carried, specs, strict=True)}, renamed
+                ),
                 updated_at_tz=tz,
             )
         )
     conn.rollback()
     return resolved
+
+
+def field_names(obj: CaptureObject, carried: Sequence[str], key: str) -> dict[str, str]:
+    """The field each carried column becomes: the key column is named after the object's
+    ``key`` field (``ext_id__c`` -> ``Ext_Id__c``), a column named in ``fields`` takes the
+    spelling written there (``amount__c`` -> ``Amount__c``), any other keeps its SQL name.
+
+    Raises:
+        ConfigError: two columns would become the same field.
+    """
+    spelled = {f.lower(): f for f in obj.fields or ()}
+    names = {c: obj.key if c == key else spelled.get(c.lower(), c) for c in carried}
+    seen: dict[str, str] = {}
+    for column, name in names.items():
+        if name in seen:
+            raise ConfigError(
+                f"table {obj.table!r}: columns {seen[name]!r} and {column!r} would both "
+                f"become field {name!r}",
+                hint="leave one of them out with exclude_fields",
+            )
+        seen[name] = column
+    return names
 
 
 def carried_columns(obj: CaptureObject, names: Sequence[str], key: str) -> list[str]:

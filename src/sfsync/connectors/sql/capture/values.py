@@ -87,33 +87,39 @@ def normaliser(kind: FieldKind) -> Normaliser:
 
 
 class RowNormaliser:
-    """Normalises the rows of one table: built once from its carried fields, applied to every
-    row on the hot path. Columns that are not carried are left out of the result; a value
-    already in its form (text for text, ``int`` for integers...) is kept without a call.
+    """Normalises the rows of one table: built once from its carried columns, applied to every
+    row on the hot path. Columns that are not carried are left out of the result, the others
+    come out under their field names; a value already in its form (text for text, ``int``
+    for integers...) is kept without a call.
+
+    Args:
+        kinds: each carried column's kind.
+        names: the field each column becomes (default: its own name).
     """
 
     __slots__ = ("_plan",)
 
-    def __init__(self, kinds: Mapping[str, FieldKind]) -> None:
+    def __init__(
+        self, kinds: Mapping[str, FieldKind], names: Mapping[str, str] | None = None
+    ) -> None:
         self._plan = {
-            name: (
+            column: (
+                (names or {}).get(column, column),
                 _READY.get(kind),
                 _last_value_cached(normaliser(kind)) if kind in _CACHED else normaliser(kind),
             )
-            for name, kind in kinds.items()
+            for column, kind in kinds.items()
         }
 
     def __call__(self, row: Mapping[str, object]) -> dict[str, object]:
         plan = self._plan
         out: dict[str, object] = {}
-        for name, value in row.items():
-            entry = plan.get(name)
+        for column, value in row.items():
+            entry = plan.get(column)
             if entry is None:
                 continue
-            if value is None or type(value) is entry[0]:
-                out[name] = value
-            else:
-                out[name] = entry[1](value)
+            name, ready, convert = entry
+            out[name] = value if value is None or type(value) is ready else convert(value)
         return out
 
 
