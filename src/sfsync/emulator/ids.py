@@ -91,7 +91,7 @@ def to_18(id15: str) -> str:
     return id15 + _suffix(id15)
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=8_192)
 def normalise(record_id: str) -> str:
     """The canonical 18-character form of a 15- or 18-character id.
 
