@@ -66,7 +66,7 @@ from sfsync.connectors.salesforce.soql import quote_string
 from sfsync.connectors.salesforce.undelete import undelete
 from sfsync.connectors.salesforce.writeplan import RowWrite, WriteKind, plan_batch
 from sfsync.core.checkpoint import Checkpoint
-from sfsync.core.errors import RetryableError, SkippableError, SyncError
+from sfsync.core.errors import FatalError, RetryableError, SkippableError, SyncError
 from sfsync.core.events import Batch
 from sfsync.core.schema import EntitySchema
 from sfsync.spi.clock import Clock, SystemClock
@@ -175,7 +175,17 @@ class SalesforceSink:
     async def _info(self, sobject: str) -> ObjectInfo:
         info = self._infos.get(sobject)
         if info is None:
-            info = ObjectInfo.from_describe(await self.client.describe(sobject))
+            try:
+                describe = await self.client.describe(sobject)
+            except SkippableError as error:  # 404: no such object for this user
+                raise FatalError(
+                    f"Salesforce has no object {sobject!r} visible to the integration user "
+                    f"({error.message})",
+                    hint="check the object name (custom objects end in __c) and the user's "
+                    "permissions",
+                    code=error.code,
+                ) from error
+            info = ObjectInfo.from_describe(describe)
             self._key_fields[sobject] = info.key_field(self._keys.get(sobject, "Id"))
             self._infos[sobject] = info
         return info
@@ -257,32 +267,43 @@ class SalesforceSink:
 
     def _waves(self, sobject: str, rows: list[RowWrite]) -> list[list[RowWrite]]:
         """``rows`` split so that a row whose parent (same object, by its key) is among them
-        goes in a later call than that parent."""
+        goes in a later call than that parent: a row's wave is one more than its parent's.
+        A cycle among the rows (A's parent is B and B's is A) cannot be ordered; its rows
+        stay in the wave reached when the cycle is found."""
         info = self._infos[sobject]
         key = self._key_fields[sobject].lower()
         if sobject not in info.parents or len(rows) < 2:
             return [rows] if rows else []
         by_key = {str(r.key): r for r in rows if r.key is not None}
-        depth: dict[int, int] = {}
 
-        def level(row: RowWrite, seen: frozenset[int]) -> int:
-            if id(row) in depth:
-                return depth[id(row)]
-            parents = [
+        def parents_of(row: RowWrite) -> list[RowWrite]:
+            return [
                 by_key[value]
                 for target, field, value in self._parents(row)
                 if target == sobject and field in (key, "id") and value in by_key
-            ]
-            result = 0
-            for parent in parents:
-                if id(parent) not in seen and parent is not row:
-                    result = max(result, 1 + level(parent, seen | {id(row)}))
-            depth[id(row)] = result
-            return result
+                and by_key[value] is not row
+            ]  # fmt: skip
 
+        level: dict[int, int] = {}
+        for row in rows:
+            # Walk up to the first row whose level is known (or a root), then come back down.
+            path: list[RowWrite] = []
+            on_path: set[int] = set()
+            current: RowWrite | None = row
+            while current is not None and id(current) not in level and id(current) not in on_path:
+                path.append(current)
+                on_path.add(id(current))
+                ups = parents_of(current)
+                current = ups[0] if ups else None
+            base = level.get(id(current), -1) if current is not None else -1
+            for node in reversed(path):
+                # A row with several same-object parents: below the deepest known one.
+                known = [level[id(p)] for p in parents_of(node) if id(p) in level]
+                base = max([base, *known]) + 1
+                level[id(node)] = base
         waves: dict[int, list[RowWrite]] = {}
         for row in rows:
-            waves.setdefault(level(row, frozenset()), []).append(row)
+            waves.setdefault(level[id(row)], []).append(row)
         return [waves[n] for n in sorted(waves)]
 
     def _route(self, sobject: str, kind: WriteKind, rows: int) -> Route:

@@ -420,3 +420,34 @@ def test_the_connector_spec_builds_the_sink_from_a_connection_section() -> None:
                 "sink": {"collections_size": 500},
             }
         )
+
+
+@pytest.mark.anyio
+async def test_a_hierarchy_in_one_batch_is_written_top_down(org: Org, sink: SalesforceSink) -> None:
+    # A chain of 60 Accounts, each the parent of the next, listed leaf first.
+    events = [
+        event(
+            "Account",
+            f"H{i}",
+            Operation.CREATE,
+            {"Name": f"level {i}", "Parent.Ext_Id__c": f"H{i - 1}"},
+        )
+        for i in range(59, 0, -1)
+    ]
+    events.append(event("Account", "H0", Operation.CREATE, {"Name": "root"}))
+    events.append(event("Account", "X", Operation.CREATE, {"Name": "alone"}))
+    outcomes = await sink.write(Batch.of(events))
+    assert {o.kind for o in outcomes} == {OutcomeKind.APPLIED}
+    accounts = _by_ext(org, "Account")
+    for i in range(1, 60):
+        assert accounts[f"H{i}"]["ParentId"] == accounts[f"H{i - 1}"]["Id"]
+    assert accounts["X"]["ParentId"] is None
+
+
+@pytest.mark.anyio
+async def test_an_object_salesforce_does_not_have_stops_the_sync(
+    org: Org, sink: SalesforceSink
+) -> None:
+    with pytest.raises(FatalError, match="no object 'Nope__c'") as caught:
+        await sink.write(Batch.of([event("Nope__c", "1", Operation.CREATE, {"Name": "x"})]))
+    assert caught.value.hint is not None
