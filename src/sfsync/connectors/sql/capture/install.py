@@ -68,7 +68,8 @@ def capture_objects(entities: Sequence[EntitySelection]) -> list[CaptureObject]:
             raise ConfigError(
                 f"object {e.name}: `where` filters rows read from Salesforce; a SQL source "
                 "reads every row of its table",
-                hint="remove `where`, or read from a view that filters the rows",
+                hint="remove `where`; to carry only some rows, poll a view that filters them "
+                "with `capture: updated_at`",
             )
         objects.append(
             CaptureObject(
