@@ -46,6 +46,7 @@ from sfsync.connectors.salesforce.config import (
     PasswordAuth,
     RefreshTokenAuth,
     SalesforceConnection,
+    StreamingSettings,
 )
 from sfsync.connectors.sql.config import MySqlConnection, PostgresConnection, SqliteConnection
 
@@ -283,6 +284,8 @@ def render() -> str:
         section("##### `flow: refresh_token`", RefreshTokenAuth),
         section("##### `flow: password`", PasswordAuth),
         section("##### `flow: access_token`", AccessTokenAuth),
+        section("#### `streaming`", StreamingSettings),
+        "How real-time syncs stream, heal gaps and fall back: [realtime.md](realtime.md).\n",
         section("### `type: postgres`", PostgresConnection),
         section("### `type: mysql`, `type: mariadb`", MySqlConnection),
         section("### `type: sqlite`", SqliteConnection),

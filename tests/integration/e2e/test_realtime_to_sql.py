@@ -427,3 +427,53 @@ async def test_stream_dropped_repeatedly_under_load_loses_nothing_and_never_goes
             for record_id, stamp in applied:
                 assert stamp >= last.get(record_id, stamp), f"{record_id} went back in time"
                 last[record_id] = stamp
+
+
+@pytest.mark.anyio
+@pytest.mark.postgres
+async def test_cometd_transport_carries_the_same_changes(
+    tmp_path: Path, org: Org, server: RunningServer, database: str
+) -> None:
+    ids = _seed(org, 80)
+    config = _config(tmp_path, server, database)
+    config.write_text(
+        config.read_text().replace(
+            "      tls: false\n", "      tls: false\n      transports: [cometd]\n"
+        )
+    )
+    async with Running(config) as running:
+        await _converges(org, database, "soft")
+        with call_context(api="rest", client_id="tester"):
+            org.store.update("Account", ids[0], {"Name": "Over CometD", "Industry": None})
+            org.store.delete(ids[1])
+            created = org.store.insert("Account", {"Name": "Created", "AnnualRevenue": 12})
+            org.store.undelete(ids[1])
+            org.store.delete(ids[2])
+        await _converges(org, database, "soft")
+        assert _rows(database, "soft")[created] == ("Created", None, 12.0)
+        assert _rows(database, "soft")[ids[0]][:2] == ("Over CometD", None)
+        assert running.source.metrics.transport == {"Account": "cometd"}
+        assert running.source.metrics.undeletes_reread == 1
+        assert running.source.metrics.events >= 4
+
+
+@pytest.mark.anyio
+@pytest.mark.postgres
+async def test_unreachable_pubsub_falls_back_to_cometd(
+    tmp_path: Path, org: Org, server: RunningServer, database: str
+) -> None:
+    ids = _seed(org, 40)
+    config = _config(tmp_path, server, database)
+    # Nothing listens there: as when a firewall lets HTTPS out but not gRPC.
+    config.write_text(config.read_text().replace(f":{server.grpc_port}", ":9"))
+    async with Running(config) as running:
+        await _converges(org, database, "soft")
+        for _ in range(200):
+            if running.source.metrics.transport.get("Account") == "cometd":
+                break
+            await asyncio.sleep(0.05)
+        with call_context(api="rest", client_id="tester"):
+            org.store.update("Account", ids[0], {"Name": "After the fallback"})
+        await _converges(org, database, "soft")
+        assert running.source.metrics.transport == {"Account": "cometd"}
+        assert running.source.metrics.mode == {"Account": "streaming"}

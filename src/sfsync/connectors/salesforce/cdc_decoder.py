@@ -19,6 +19,7 @@ from typing import Any
 import fastavro
 
 from sfsync.connectors.salesforce.cdc import Gap, Layout, decode_event, layout_of
+from sfsync.connectors.salesforce.cometd import decode_json_event
 from sfsync.core.errors import SkippableError
 from sfsync.core.events import ChangeEvent, Operation, Position
 from sfsync.core.schema import EntitySchema, FieldKind
@@ -83,4 +84,24 @@ class CdcDecoder:
         if isinstance(decoded, Gap):
             return decoded
         # An update of none of the selected fields changes nothing the target holds.
+        return [e for e in decoded if e.op is not Operation.UPDATE or e.after]
+
+    def decode_json(
+        self, payload: Mapping[str, Any], position: Position
+    ) -> list[ChangeEvent] | Gap:
+        """The same for a CometD (JSON) payload.
+
+        Raises:
+            SkippableError: the payload is not a change event.
+        """
+        try:
+            decoded = decode_json_event(payload, position, wanted=self._names, kinds=self._kinds)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise SkippableError(
+                f"undecodable change event at {position.token}: {exc}",
+                code="CDC_DECODE",
+                hint="report it; the object's recent changes are read again instead",
+            ) from exc
+        if isinstance(decoded, Gap):
+            return decoded
         return [e for e in decoded if e.op is not Operation.UPDATE or e.after]

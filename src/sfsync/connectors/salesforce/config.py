@@ -184,11 +184,19 @@ class StreamingSettings(_Frozen):
         default=None,
         description="PEM file of a private CA to trust for the Pub/Sub API (the emulator's).",
     )
+    transports: tuple[Literal["pubsub", "cometd"], ...] = Field(
+        default=("pubsub", "cometd"),
+        min_length=1,
+        description="Streaming APIs to use, in order of preference: `pubsub` (the Pub/Sub API, "
+        "gRPC on port 7443) and `cometd` (the Streaming API over HTTPS, for networks that "
+        "block gRPC). After the last one fails, the object is polled.",
+    )
     fallback_after: int = Field(
         default=5,
         ge=1,
         description="Consecutive stream failures (with backoff between them) after which the "
-        "object is polled instead, until streaming works again.",
+        "next transport is used; after the last, the object is polled until streaming is tried "
+        "again.",
     )
     fallback_interval: float = Field(
         default=10.0,

@@ -153,6 +153,7 @@ def build_source(
             fallback_after=settings.fallback_after,
             fallback_interval=settings.fallback_interval,
             retry_stream_after=settings.retry_stream_after,
+            transports=tuple(settings.transports),
         ),
     )
 

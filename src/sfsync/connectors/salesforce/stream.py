@@ -52,6 +52,8 @@ from types import MappingProxyType
 
 from sfsync.connectors.salesforce.cdc import Gap, wire_datetime
 from sfsync.connectors.salesforce.cdc_decoder import CdcDecoder
+from sfsync.connectors.salesforce.cometd import TOKEN_PREFIX as COMETD_PREFIX
+from sfsync.connectors.salesforce.cometd import CometdFeed, JsonReceived, replay_of
 from sfsync.connectors.salesforce.healing import reread_records, reread_window, window_start
 from sfsync.connectors.salesforce.pubsub import (
     Credentials,
@@ -76,6 +78,9 @@ log = logging.getLogger("sfsync.salesforce.stream")
 LOWEST_ID = "000000000000000AAA"
 """The smallest well-formed Salesforce Id (15 zeros and their checksum): ``Id > LOWEST_ID``
 holds for every record, and Salesforce accepts it in a filter (an empty string it refuses)."""
+
+Item = Received | JsonReceived | Keepalive
+"""What a subscription yields, whatever its transport."""
 
 PubSubFactory = Callable[[Callable[[], Credentials]], PubSubClient]
 """Builds the Pub/Sub client; it calls the credentials function before every call."""
@@ -107,6 +112,9 @@ class StreamOptions:
         cycle: seconds after which ``changes`` returns, so that the runtime re-reads the
             metadata (schema drift); the next call resumes from the checkpoint.
         credits: events asked of the server at a time (at most 100).
+        transports: the streaming APIs to use, in order of preference: ``pubsub`` (the Pub/Sub
+            API, gRPC) and ``cometd`` (the Streaming API, long-polling HTTPS). Falling back
+            moves to the next; after the last comes polling.
     """
 
     fallback_after: int = 5
@@ -115,6 +123,12 @@ class StreamOptions:
     join_settle: float = 2.0
     cycle: float = 600.0
     credits: int = 100
+    transports: tuple[str, ...] = ("pubsub", "cometd")
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.transports if t not in ("pubsub", "cometd")]
+        if unknown or not self.transports:
+            raise ValueError(f"transports must be pubsub and/or cometd, not {self.transports}")
 
 
 @dataclass
@@ -132,6 +146,7 @@ class StreamMetrics:
     fallbacks: int = 0
     joins: int = 0
     mode: dict[str, str] = field(default_factory=dict)
+    transport: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -141,11 +156,13 @@ class _Follow:
     entity: str
     positions: dict[str, Position]
     progress: int = 0
+    transport: int = 0  # index into StreamingSource.transports
 
     @property
-    def replay(self) -> bytes | None:
+    def token(self) -> str | None:
+        """The stored replay position (a Pub/Sub replay id in hex, or ``cometd:<id>``)."""
         position = self.positions.get(cdc_stream(self.entity))
-        return bytes.fromhex(position.token) if position and position.token else None
+        return position.token if position and position.token else None
 
     def forget_replay(self) -> None:
         self.positions.pop(cdc_stream(self.entity), None)
@@ -196,6 +213,7 @@ class StreamingSource:
         self._follow = True
         self._batch_size = 2000
         self._tenant = ""
+        self._cometd_feed: CometdFeed | None = None
 
     # -- lifecycle, metadata, snapshot: as the polling source ---------------------------
 
@@ -334,22 +352,16 @@ class StreamingSource:
                 self.metrics.replay_expired += 1
                 log.warning(
                     "%s: the stored replay id is no longer kept by the org (%s); reading "
-                    "every change since the last applied commit, then streaming from LATEST",
+                    "every change since the last applied commit, then streaming new events",
                     entity,
                     exc,
                 )
                 follow.forget_replay()
             except FatalError as exc:
-                self.metrics.fallbacks += 1
-                log.warning(
-                    "%s: cannot stream (%s); polling every %.0fs, streaming retried in %.0fs",
-                    entity,
-                    exc,
-                    self.options.fallback_interval,
-                    self.options.retry_stream_after,
+                await self._fall_back(
+                    follow, out, f"cannot stream over {self._transport(follow)} ({exc})"
                 )
-                await self._poll_for(follow, out, seconds=self.options.retry_stream_after)
-                follow.forget_replay()
+                failures = 0
             except RetryableError as exc:
                 # Only failures in a row count towards the fallback: a stream that delivered
                 # since the last failure was working.
@@ -359,18 +371,12 @@ class StreamingSource:
                     # Any REST call renews an expired session (once, transparently).
                     await self.rest.client.limits()
                 if failures >= self.options.fallback_after:
-                    self.metrics.fallbacks += 1
-                    log.warning(
-                        "%s: the stream failed %d times in a row (last: %s); polling every "
-                        "%.0fs, streaming retried in %.0fs",
-                        entity,
-                        failures,
-                        exc,
-                        self.options.fallback_interval,
-                        self.options.retry_stream_after,
+                    await self._fall_back(
+                        follow,
+                        out,
+                        f"the {self._transport(follow)} stream failed {failures} times in a row "
+                        f"(last: {exc})",
                     )
-                    await self._poll_for(follow, out, seconds=self.options.retry_stream_after)
-                    follow.forget_replay()
                     failures = 0
                 else:
                     delay = min(30.0, 0.5 * 2 ** (failures - 1))
@@ -379,25 +385,61 @@ class StreamingSource:
                     )
                     await self._clock.sleep(delay)
 
-    async def _stream(self, follow: _Follow, out: asyncio.Queue[Batch | BaseException]) -> None:
-        """Subscribe (from the replay id, or join from LATEST) and deliver until it fails."""
-        entity = follow.entity
-        client = self._client()
-        start = follow.replay
-        topic = topic_for(entity)
-        if start is None:
-            events = client.subscribe(topic, replay=Replay.LATEST, batch=self.options.credits)
-        else:
-            events = client.subscribe(
-                topic, replay=Replay.CUSTOM, replay_id=start, batch=self.options.credits
-            )
-        inbox: asyncio.Queue[Received | Keepalive | BaseException] = asyncio.Queue(
-            maxsize=4 * self.options.credits
+    def _transport(self, follow: _Follow) -> str:
+        return self.options.transports[follow.transport]
+
+    async def _fall_back(
+        self, follow: _Follow, out: asyncio.Queue[Batch | BaseException], reason: str
+    ) -> None:
+        """The next transport; after the last, polling for a while, then the first again."""
+        self.metrics.fallbacks += 1
+        follow.forget_replay()  # replay ids of one transport mean nothing to another
+        if follow.transport + 1 < len(self.options.transports):
+            follow.transport += 1
+            log.warning("%s: %s; switching to %s", follow.entity, reason, self._transport(follow))
+            return
+        log.warning(
+            "%s: %s; polling every %.0fs, streaming retried in %.0fs",
+            follow.entity,
+            reason,
+            self.options.fallback_interval,
+            self.options.retry_stream_after,
         )
-        reader = asyncio.create_task(_pump(events, inbox), name=f"subscription {topic}")
+        await self._poll_for(follow, out, seconds=self.options.retry_stream_after)
+        follow.transport = 0
+
+    def _subscribe(self, follow: _Follow) -> tuple[AsyncIterator[Item], bool]:
+        """The subscription for ``follow``'s transport, and whether it joins (no usable replay
+        position: new events only, after a catch-up read)."""
+        topic = topic_for(follow.entity)
+        token = follow.token
+        if self._transport(follow) == "cometd":
+            replay = replay_of(token)
+            return self._cometd().subscribe(topic, replay), replay is None
+        start = None if token is None or token.startswith(COMETD_PREFIX) else bytes.fromhex(token)
+        client = self._client()
+        if start is None:
+            return client.subscribe(topic, replay=Replay.LATEST, batch=self.options.credits), True
+        events = client.subscribe(
+            topic, replay=Replay.CUSTOM, replay_id=start, batch=self.options.credits
+        )
+        return events, False
+
+    def _cometd(self) -> CometdFeed:
+        if self._cometd_feed is None:
+            self._cometd_feed = CometdFeed(self.rest.client)
+        return self._cometd_feed
+
+    async def _stream(self, follow: _Follow, out: asyncio.Queue[Batch | BaseException]) -> None:
+        """Subscribe (from the replay position, or join) and deliver until it fails."""
+        entity = follow.entity
+        events, joining = self._subscribe(follow)
+        self.metrics.transport[entity] = self._transport(follow)
+        inbox: asyncio.Queue[Item | BaseException] = asyncio.Queue(maxsize=4 * self.options.credits)
+        reader = asyncio.create_task(_pump(events, inbox), name=f"subscription {entity}")
         try:
-            first: Received | Keepalive | BaseException | None = None
-            if start is None:
+            first: Item | BaseException | None = None
+            if joining:
                 self.metrics.mode[entity] = "joining"
                 try:
                     first = await asyncio.wait_for(inbox.get(), timeout=self.options.join_settle)
@@ -407,7 +449,7 @@ class StreamingSource:
                     raise first
                 await self._catch_up(follow, out)
                 self.metrics.joins += 1
-                log.info("%s: joined the change stream at LATEST", entity)
+                log.info("%s: joined the change stream (%s)", entity, self._transport(follow))
             self.metrics.mode[entity] = "streaming"
             while True:
                 items = [first] if first is not None else [await inbox.get()]
@@ -422,7 +464,7 @@ class StreamingSource:
     async def _deliver(
         self,
         follow: _Follow,
-        items: list[Received | Keepalive | BaseException],
+        items: list[Item | BaseException],
         out: asyncio.Queue[Batch | BaseException],
     ) -> None:
         """Decode and heal ``items`` and hand them on as batches, in stream order."""
@@ -442,10 +484,15 @@ class StreamingSource:
                 if item.latest_replay_id:
                     advances.append(Position(stream, item.latest_replay_id.hex()))
                 continue
-            position = Position(stream, item.replay_id.hex())
+            position = Position(
+                stream, item.token if isinstance(item, JsonReceived) else item.replay_id.hex()
+            )
             advances.append(position)
             try:
-                decoded = await decoder.decode(item.schema_id, item.payload, position)
+                if isinstance(item, JsonReceived):
+                    decoded = decoder.decode_json(item.payload, position)
+                else:
+                    decoded = await decoder.decode(item.schema_id, item.payload, position)
             except SkippableError as exc:
                 self.metrics.decode_failures += 1
                 log.error("%s: %s; re-reading the object's recent changes instead", entity, exc)
@@ -597,10 +644,7 @@ def merge(first: Batch, second: Batch) -> Batch:
     )
 
 
-async def _pump(
-    events: AsyncIterator[Received | Keepalive],
-    inbox: asyncio.Queue[Received | Keepalive | BaseException],
-) -> None:
+async def _pump(events: AsyncIterator[Item], inbox: asyncio.Queue[Item | BaseException]) -> None:
     """Move a subscription's items into ``inbox`` (its bound is the flow control)."""
     try:
         async for item in events:
