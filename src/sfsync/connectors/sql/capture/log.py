@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sfsync.connectors.sql.capture.holes import Hole, walk
 from sfsync.connectors.sql.capture.statements import CHANGES_TABLE, qualified
 from sfsync.connectors.sql.types import Dialect
 
@@ -104,7 +105,7 @@ class ChangeLog:
         self.dialect = dialect
         self.table = qualified(dialect, schema, CHANGES_TABLE)
         self.gap_timeout = gap_timeout
-        self.gaps: dict[int, _Gap] = {}
+        self.gaps: dict[int, Hole] = {}
         self._trx_readable = True
 
     # --- positions -------------------------------------------------------------------
@@ -206,29 +207,25 @@ class ChangeLog:
         finally:
             self.conn.rollback()
         page = SeqPage(watermark=watermark, full=len(rows) >= limit)
-        previous = watermark
-        for raw in rows:
-            seq = int(raw[0])
-            self.gaps.pop(seq, None)  # a hole that filled
-            if self.dialect == "mysql" and seq > previous + 1:
-                start = previous + 1
-                gap = self.gaps.get(start)
-                if page.blocked or gap is None:
-                    # Every hole is noted when first seen, also those past the first, so
-                    # that all of them can be passed together once their owners have ended.
-                    self.gaps.setdefault(start, _Gap(seen_at, monotonic))
-                    page.blocked = True
-                elif start in ended or monotonic - gap.first_seen >= self.gap_timeout:
-                    page.passed.append((start, seq - 1))
-                    del self.gaps[start]
-                else:
-                    page.blocked = True
-            previous = seq
-            if not page.blocked:
-                page.rows.append(_decode(raw))
-                page.watermark = seq
-        for stale in [s for s in self.gaps if s <= page.watermark]:
-            del self.gaps[stale]
+        if self.dialect != "mysql":
+            # SQLite: one writer at a time; a missing seq is a purged row, never an open one.
+            page.rows = [_decode(r) for r in rows]
+            page.watermark = int(rows[-1][0]) if rows else watermark
+            return page
+        walked = walk(
+            [int(r[0]) for r in rows],
+            watermark,
+            self.gaps,
+            ended,
+            seen_at=seen_at,
+            monotonic=monotonic,
+            timeout=self.gap_timeout,
+        )
+        self.gaps = walked.holes
+        page.rows = [_decode(r) for r in rows[: walked.deliver]]
+        page.watermark = walked.watermark
+        page.blocked = walked.blocked
+        page.passed = walked.passed
         return page
 
     def _owners_ended(self) -> set[int]:
@@ -331,12 +328,6 @@ class SeqPage:
     rows: list[LogRow] = field(default_factory=list)
     blocked: bool = False
     passed: list[tuple[int, int]] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Gap:
-    seen_at: Any  # the server's NOW() just after the hole was first seen
-    first_seen: float  # the reader's monotonic clock then
 
 
 def _decode(raw: Any) -> LogRow:
