@@ -43,10 +43,10 @@ import anyio.to_thread
 import sqlalchemy as sa
 
 from sfsync.connectors.sql.capture import install
+from sfsync.connectors.sql.capture.changes import LogReader
 from sfsync.connectors.sql.capture.install import CaptureObject, schema_of
 from sfsync.connectors.sql.capture.listen import Listener
-from sfsync.connectors.sql.capture.log import PG_START, ChangeLog, LogRow, PgToken
-from sfsync.connectors.sql.capture.log import Outcome as LogOutcome
+from sfsync.connectors.sql.capture.log import ChangeLog
 from sfsync.connectors.sql.capture.outcomes import log_outcomes
 from sfsync.connectors.sql.capture.poller import EPOCH_TOKEN, poll_page, polled_event, token_at
 from sfsync.connectors.sql.capture.statements import CHANGES_TABLE, qualified
@@ -69,8 +69,6 @@ from sfsync.spi.source import SourceCapabilities, SourceContext
 
 log = logging.getLogger("sfsync.sql.capture")
 T = TypeVar("T")
-
-_OPS = {"I": Operation.CREATE, "U": Operation.UPDATE, "D": Operation.DELETE}
 
 
 class SqlCaptureSource:
@@ -108,6 +106,7 @@ class SqlCaptureSource:
         self._engine: sa.Engine | None = None
         self._conn: sa.Connection | None = None
         self._log: ChangeLog | None = None
+        self._reader: LogReader | None = None
         self._listener: Listener | None = None
         self._limiter = anyio.CapacityLimiter(1)
         self._tables: dict[str, ResolvedTable] = {}  # by entity
@@ -136,6 +135,13 @@ class SqlCaptureSource:
             )
             self._log = ChangeLog(self.conn, self.dialect, self.schema, gap_timeout=gap_timeout)
             await self._run(self._check_installed)
+            self._reader = LogReader(
+                self._log,
+                run=self._run,
+                tables=lambda: self._by_table,
+                clock=self.clock,
+                batch_size=self.batch_size,
+            )
             if self.follow and self.dialect == "postgresql":
                 url = engine_url(self.settings).set(drivername="postgresql")
                 self._listener = Listener(url.render_as_string(hide_password=False))
@@ -289,7 +295,7 @@ class SqlCaptureSource:
         if resume is None:
             positions.update(await self.current_positions())
         while True:
-            read = self._log_changes if self.mode == "triggers" else self._polled_changes
+            read = self._reader.read if self._reader is not None else self._polled_changes
             async for batch in read(positions):
                 for p in (*(e.position for e in batch.events), *batch.advances):
                     positions[p.stream] = p
@@ -304,121 +310,6 @@ class SqlCaptureSource:
             await self._listener.wait(self.clock, seconds)
         else:
             await self.clock.sleep(seconds)
-
-    async def _log_changes(self, positions: Mapping[str, Position]) -> AsyncIterator[Batch]:
-        if self.dialect == "postgresql":
-            async for batch in self._pg_changes(positions):
-                yield batch
-        else:
-            async for batch in self._seq_changes(positions):
-                yield batch
-
-    def _groups(self, positions: Mapping[str, Position], start: str) -> dict[str, list[str]]:
-        groups: dict[str, list[str]] = {}
-        for table in self._by_table:
-            pos = positions.get(log_stream(table))
-            groups.setdefault(pos.token if pos else start, []).append(table)
-        return groups
-
-    async def _pg_changes(self, positions: Mapping[str, Position]) -> AsyncIterator[Batch]:
-        assert self._log is not None
-        # Windows left half-read first; then one window to "now" for every table, so that
-        # tables that started at different positions end at the same one.
-        for token, tables in self._groups(positions, PG_START).items():
-            parsed = PgToken.parse(token)
-            if parsed.end is not None:
-                async for batch in self._pg_window(tables, parsed.start, parsed.end, parsed.seq):
-                    yield batch
-        end = await self._run(self._log.pg_snapshot)
-        for token, tables in self._groups(positions, PG_START).items():
-            start = PgToken.parse(token)
-            if start.end is None and start.start != end:
-                async for batch in self._pg_window(tables, start.start, end, 0):
-                    yield batch
-
-    async def _pg_window(
-        self, tables: list[str], start: str, end: str, after: int
-    ) -> AsyncIterator[Batch]:
-        assert self._log is not None
-        lower = await self._run(self._log.pg_lower_bound, start)
-        if lower is None:
-            yield Batch.of([], advances=[Position(log_stream(t), end) for t in tables])
-            return
-        after = max(after, lower - 1)
-        while True:
-            rows = await self._run(self._log.pg_window, tables, start, end, after, self.batch_size)
-            done = len(rows) < self.batch_size
-            events = await self._events(rows, lambda seq: PgToken(start, end, seq).encode())
-            advances = [Position(log_stream(t), end) for t in tables] if done else []
-            yield Batch.of(events, advances=advances)
-            if done:
-                return
-            after = rows[-1].seq
-
-    async def _seq_changes(self, positions: Mapping[str, Position]) -> AsyncIterator[Batch]:
-        assert self._log is not None
-        for token, tables in self._groups(positions, "0").items():
-            watermark = int(token)
-            wanted = set(tables)
-            while True:
-                page = await self._run(
-                    self._log.read_after, watermark, self.batch_size, self.clock.monotonic()
-                )
-                for first, last in page.passed:
-                    log.warning(
-                        "change log seq %d-%d never committed (rolled back); passed", first, last
-                    )
-                rows = [r for r in page.rows if r.table in wanted]
-                events = await self._events(rows, str)
-                last_seq = events[-1].position.token if events else None
-                advances = []
-                if page.watermark > watermark and str(page.watermark) != last_seq:
-                    advances = [Position(log_stream(t), str(page.watermark)) for t in tables]
-                if events or advances:
-                    yield Batch.of(events, advances=advances)
-                watermark = page.watermark
-                if page.blocked or not page.full:
-                    break
-
-    async def _events(
-        self, rows: Sequence[LogRow], token: Callable[[int], str]
-    ) -> list[ChangeEvent]:
-        events: list[ChangeEvent] = []
-        keyless: list[int] = []
-        for row in rows:
-            for table in self._by_table.get(row.table, ()):
-                if not row.key:
-                    keyless.append(row.seq)
-                    continue
-                events.append(self._change_event(table, row, token(row.seq)))
-        if keyless:
-            assert self._log is not None
-            error = "the key column is empty, so the row cannot be matched in the target"
-            marks = [LogOutcome(seq, "rejected", error) for seq in dict.fromkeys(keyless)]
-            log.warning("%d change(s) without a key value marked rejected", len(marks))
-            await self._run(self._log.record, marks, self.clock.now())
-        return events
-
-    def _change_event(self, table: ResolvedTable, row: LogRow, token: str) -> ChangeEvent:
-        op = _OPS[row.op]
-        names = table.field_names
-        normalise = table.normalise
-        assert row.key is not None
-        return ChangeEvent(
-            entity=table.obj.entity,
-            key=row.key,
-            op=op,
-            after=None if op is Operation.DELETE or row.after is None else normalise(row.after),
-            before=None if row.before is None else normalise(row.before),
-            changed=frozenset(names[c] for c in row.changed if c in names),
-            position=Position(log_stream(table.obj.table), token),
-            committed_at=row.changed_at,
-            origin=row.origin,
-            transaction=None if row.txid is None else str(row.txid),
-            # The change's place in the log: grows with every change of a record, and text
-            # of one width so that versions compare as text too.
-            version=f"{row.seq:020d}",
-        )
 
     async def _polled_changes(self, positions: Mapping[str, Position]) -> AsyncIterator[Batch]:
         upper = self.clock.now() - timedelta(seconds=self.settings.capture_settle)
