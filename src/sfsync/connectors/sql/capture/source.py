@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -67,7 +66,6 @@ from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.sink import Outcome
 from sfsync.spi.source import SourceCapabilities, SourceContext
 
-log = logging.getLogger("sfsync.sql.capture")
 T = TypeVar("T")
 
 
