@@ -152,6 +152,17 @@ async def _converges(org: Org, url: str, deletes: str, *, within: float = 30.0) 
         await asyncio.sleep(0.2)
 
 
+async def _streaming(running: Running, transport: str | None = None) -> None:
+    """Wait until the object has joined its stream (changes from now on are streamed)."""
+    metrics = running.source.metrics
+    for _ in range(300):
+        joined = metrics.mode.get("Account") == "streaming"
+        if joined and (transport is None or metrics.transport.get("Account") == transport):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never joined the stream: {metrics}")
+
+
 def _config(tmp_path: Path, server: RunningServer, pg: str, deletes: str = "soft") -> Path:
     path = tmp_path / "realtime.yaml"
     path.write_text(
@@ -185,6 +196,7 @@ async def test_changes_through_rest_composite_and_bulk_arrive_in_postgres(
     ids = _seed(org, 200)
     async with Running(_config(tmp_path, server, database)) as running:
         await _converges(org, database, "soft")
+        await _streaming(running)
         base = f"{server.url}/services/data/v62.0"
         headers = {"Authorization": f"Bearer {TOKEN}", "Sforce-Call-Options": "client=tester"}
         async with httpx.AsyncClient(headers=headers, timeout=30) as http:
@@ -238,6 +250,7 @@ async def test_restart_after_the_retention_window_resyncs_without_loss(
     config = _config(tmp_path, server, database, deletes="hard")
     async with Running(config) as running:
         await _converges(org, database, "hard")
+        await _streaming(running)
         with call_context(api="rest", client_id="tester"):
             org.store.update("Account", ids[0], {"Name": "While running"})
         await _converges(org, database, "hard")
@@ -254,6 +267,7 @@ async def test_restart_after_the_retention_window_resyncs_without_loss(
     async with Running(config) as running:
         await _converges(org, database, "hard")
         assert running.source.metrics.replay_expired == 1
+        await _streaming(running)
         with call_context(api="rest", client_id="tester"):
             org.store.update("Account", ids[4], {"Name": "Streaming again"})
         await _converges(org, database, "hard")
@@ -274,6 +288,7 @@ async def test_gap_and_overflow_events_are_healed(
     ids = _seed(org, 120)
     async with Running(_config(tmp_path, server, database)) as running:
         await _converges(org, database, "soft")
+        await _streaming(running)
         # The next three changes surface as GAP_* events: no values, only record ids.
         await _admin(server, {"gaps": 3})
         with call_context(api="rest", client_id="tester"):
@@ -382,6 +397,7 @@ async def test_stream_dropped_repeatedly_under_load_loses_nothing_and_never_goes
         )
         async with Running(config) as running:
             await _converges(org, database, "soft")
+            await _streaming(running)
             # Every version the target applies, in order, per record.
             with psycopg.connect(database, autocommit=True) as conn:
                 conn.execute(
@@ -443,6 +459,7 @@ async def test_cometd_transport_carries_the_same_changes(
     )
     async with Running(config) as running:
         await _converges(org, database, "soft")
+        await _streaming(running, "cometd")
         with call_context(api="rest", client_id="tester"):
             org.store.update("Account", ids[0], {"Name": "Over CometD", "Industry": None})
             org.store.delete(ids[1])
@@ -468,10 +485,7 @@ async def test_unreachable_pubsub_falls_back_to_cometd(
     config.write_text(config.read_text().replace(f":{server.grpc_port}", ":9"))
     async with Running(config) as running:
         await _converges(org, database, "soft")
-        for _ in range(200):
-            if running.source.metrics.transport.get("Account") == "cometd":
-                break
-            await asyncio.sleep(0.05)
+        await _streaming(running, "cometd")
         with call_context(api="rest", client_id="tester"):
             org.store.update("Account", ids[0], {"Name": "After the fallback"})
         await _converges(org, database, "soft")

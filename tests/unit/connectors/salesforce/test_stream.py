@@ -80,7 +80,7 @@ def org() -> Iterator[Org]:
 
 
 def _source(
-    org: Org, pubsub: ScriptedPubSub, **options: float
+    org: Org, pubsub: ScriptedPubSub, **options: object
 ) -> tuple[StreamingSource, FakeClock]:
     clock = FakeClock(org.clock.now())
     client = SalesforceClient(
@@ -96,7 +96,8 @@ def _source(
         pubsub.credentials = credentials()
         return pubsub
 
-    settings = {"join_settle": 0.01, "cycle": 1e9, **options}
+    # Pub/Sub only: CometD (the second transport) is tested over real sockets.
+    settings = {"join_settle": 0.01, "cycle": 1e9, "transports": ("pubsub",), **options}
     source = StreamingSource(rest, factory, StreamOptions(**settings))  # type: ignore[arg-type]
     return source, clock
 
