@@ -454,9 +454,14 @@ class SalesforceSink:
             if key == "Id":
                 ids = [str(r.key) for r in items if r.key]
             else:
-                ids = list((await self._ids_by_key(sobject, key, items, deleted=True)).values())
+                found = await self._ids_by_key(sobject, key, items, deleted=True)
+                ids = [i for i in found.values() if i]  # "" = several deleted records: ambiguous
             if ids:
-                await undelete(self.client, ids)
+                try:
+                    await undelete(self.client, ids)
+                except SkippableError as error:
+                    # The writes that follow report each record's fate; note why here.
+                    log.warning("%s: undelete of %d records failed: %s", sobject, len(ids), error)
 
     async def _ids_by_key(
         self, sobject: str, key: str, rows: Sequence[RowWrite], *, deleted: bool = False
