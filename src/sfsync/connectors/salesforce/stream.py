@@ -1,4 +1,4 @@
-"""Real-time mode of the Salesforce source: Change Data Capture over the Pub/Sub API.
+"""Real-time mode of the Salesforce source: Change Data Capture over the Pub/Sub API or CometD.
 
 :class:`StreamingSource` reads snapshots exactly as the polling source does (it wraps one), and
 follows changes by subscribing to each object's change event channel
@@ -31,10 +31,13 @@ Healing (each counted in :class:`StreamMetrics` and logged)
     * an undecodable payload: handled like an overflow at the stream's watermark.
     Updates carry only their changed fields (``partial``): sinks update those and nothing else.
 
-Falling back to polling
-    An object whose channel does not exist (Change Data Capture not enabled for it), or whose
-    stream failed ``fallback_after`` times in a row, is polled every ``fallback_interval``
-    seconds for ``retry_stream_after`` seconds, then streaming is tried again (by joining).
+Transports and falling back
+    ``StreamOptions.transports`` lists the streaming APIs in order: the Pub/Sub API (gRPC,
+    Avro) and CometD (long-polling HTTPS, JSON; :mod:`.cometd`), which give the same events.
+    An object whose channel is refused (Change Data Capture not enabled for it), or whose
+    stream failed ``fallback_after`` times in a row, moves to the next transport; after the
+    last it is polled every ``fallback_interval`` seconds for ``retry_stream_after`` seconds,
+    then the first transport is tried again (by joining: replay ids are per transport).
     Objects with a row filter (``where``) are always polled: a change event carries only the
     changed fields, so the filter cannot be evaluated on it.
 
