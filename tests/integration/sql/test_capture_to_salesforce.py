@@ -150,3 +150,57 @@ def _statuses(db: Db) -> dict[str, tuple[Any, ...]]:
     finally:
         conn.close()
         engine.dispose()
+
+
+async def test_a_child_inserted_with_its_new_parent_is_linked_to_it(
+    settings: tuple[ConnectionSettings, str], org: Org
+) -> None:
+    base, dialect = settings
+    # The child's parent reference column becomes the field `Account.Ext_Id__c`.
+    renamed = base.model_copy(
+        update={"capture_columns": {"contacts": {"account_ref": "Account.Ext_Id__c"}}}
+    )
+    db = make_db(renamed, dialect)
+    accounts, contacts = db.ref("customers"), db.ref("contacts")
+    db.run(
+        f"CREATE TABLE {accounts} (ext_id__c varchar(40) PRIMARY KEY, name varchar(80))",
+        f"CREATE TABLE {contacts} (ext_id__c varchar(40) PRIMARY KEY, "
+        "lastname varchar(80), account_ref varchar(40))",
+    )
+    objects = [
+        CaptureObject(entity="Account", table="customers", key="Ext_Id__c"),
+        CaptureObject(
+            entity="Contact", table="contacts", key="Ext_Id__c", fields=("LastName", "account_ref")
+        ),
+    ]
+    db.install(objects)
+    checkpoints = MemoryCheckpointStore()
+    clock = FakeClock(START)
+
+    async def run_once() -> None:
+        source = SqlCaptureSource(renamed, objects, clock=clock)
+        client = make_client(httpx.ASGITransport(app=build_app(org)), clock=clock)
+        sink = SalesforceSink(client, keys={"Account": "Ext_Id__c", "Contact": "Ext_Id__c"})
+        status = await Pipeline(
+            options=PipelineOptions(name="db-to-crm", entities=("Account", "Contact"), seed=1),
+            source=source,
+            sink=sink,
+            checkpoints=checkpoints,
+            dead_letters=MemoryDeadLetterStore(),
+            clock=clock,
+        ).run()
+        assert status.state is PipelineState.STOPPED, status.last_error
+
+    try:
+        await run_once()  # nothing yet: the start position is taken
+        db.run(  # one transaction, child written first
+            f"INSERT INTO {contacts} VALUES ('C1', 'Lovelace', 'P1')",
+            f"INSERT INTO {accounts} VALUES ('P1', 'Analytical Engines')",
+        )
+        await run_once()
+    finally:
+        db.engine.dispose()
+    parent = {r["Ext_Id__c"]: r for r in live(org, "Account")}["P1"]
+    child = {r["Ext_Id__c"]: r for r in live(org, "Contact")}["C1"]
+    assert child["LastName"] == "Lovelace"
+    assert child["AccountId"] == parent["Id"]

@@ -91,6 +91,12 @@ class _SqlBase(BaseModel):
         description="Per table, the column holding the value of the object's `key` field, "
         "where it is not the field's name or that name in lower case: `{invoice: ext_ref}`.",
     )
+    capture_columns: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Per table, the field a column becomes where that is not the column's "
+        "name (nor its spelling in `fields`), such as a parent reference by external id: "
+        "`{contacts: {account_ref: Account.Ext_Id__c}}`.",
+    )
 
     @property
     def display_url(self) -> str:

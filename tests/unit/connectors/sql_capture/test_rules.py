@@ -136,3 +136,20 @@ def test_two_columns_becoming_one_field_is_a_config_error() -> None:
     obj = CaptureObject(entity="X", table="t", key="k", fields=("Name",))
     with pytest.raises(ConfigError, match="would both become field 'Name'"):
         field_names(obj, ["k", "Name", "name"], "k")
+
+
+def test_capture_columns_rename_a_column_to_any_field() -> None:
+    obj = CaptureObject(entity="Contact", table="contacts", key="Ext_Id__c")
+    names = field_names(
+        obj, ["ext_id__c", "account_ref", "last_name"], "ext_id__c",
+        {"account_ref": "Account.Ext_Id__c", "last_name": "LastName"},
+    )  # fmt: skip
+    assert names == {
+        "ext_id__c": "Ext_Id__c",
+        "account_ref": "Account.Ext_Id__c",
+        "last_name": "LastName",
+    }
+    with pytest.raises(ConfigError, match="renames nope"):
+        field_names(obj, ["ext_id__c"], "ext_id__c", {"nope": "X"})
+    with pytest.raises(ConfigError, match="renames ext_id__c"):
+        field_names(obj, ["ext_id__c"], "ext_id__c", {"ext_id__c": "Other__c"})

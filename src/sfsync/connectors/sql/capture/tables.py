@@ -62,7 +62,7 @@ def resolve_tables(
         names = [c["name"] for c in columns]
         key = install.key_column(obj, names, settings.capture_key_columns)
         carried = carried_columns(obj, names, key)
-        renamed = field_names(obj, carried, key)
+        renamed = field_names(obj, carried, key, settings.capture_columns.get(obj.table))
         by_name = {c["name"]: c for c in columns}
         specs = [
             field_spec(
@@ -97,16 +97,35 @@ def resolve_tables(
     return resolved
 
 
-def field_names(obj: CaptureObject, carried: Sequence[str], key: str) -> dict[str, str]:
+def field_names(
+    obj: CaptureObject,
+    carried: Sequence[str],
+    key: str,
+    renames: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """The field each carried column becomes: the key column is named after the object's
-    ``key`` field (``ext_id__c`` -> ``Ext_Id__c``), a column named in ``fields`` takes the
-    spelling written there (``amount__c`` -> ``Amount__c``), any other keeps its SQL name.
+    ``key`` field (``ext_id__c`` -> ``Ext_Id__c``); a column in ``renames`` (the connection's
+    ``capture_columns`` for the table) takes the field given there (``account_ref`` ->
+    ``Account.Ext_Id__c``, a parent reference); a column named in ``fields`` takes the
+    spelling written there (``amount__c`` -> ``Amount__c``); any other keeps its SQL name.
 
     Raises:
-        ConfigError: two columns would become the same field.
+        ConfigError: ``renames`` names a column that is not carried, or the key column; two
+            columns would become the same field.
     """
+    renames = renames or {}
+    unknown = sorted(c for c in renames if c not in carried or c == key)
+    if unknown:
+        raise ConfigError(
+            f"capture_columns for table {obj.table!r} renames {', '.join(unknown)}, which "
+            "is not a carried column other than the key",
+            hint=f"carried columns: {', '.join(c for c in carried if c != key)}; the key "
+            "column is always named after the object's `key`",
+        )
     spelled = {f.lower(): f for f in obj.fields or ()}
-    names = {c: obj.key if c == key else spelled.get(c.lower(), c) for c in carried}
+    names = {
+        c: obj.key if c == key else renames.get(c) or spelled.get(c.lower(), c) for c in carried
+    }
     seen: dict[str, str] = {}
     for column, name in names.items():
         if name in seen:
