@@ -491,3 +491,45 @@ async def test_unreachable_pubsub_falls_back_to_cometd(
         await _converges(org, database, "soft")
         assert running.source.metrics.transport == {"Account": "cometd"}
         assert running.source.metrics.mode == {"Account": "streaming"}
+
+
+@pytest.mark.anyio
+@pytest.mark.postgres
+async def test_an_expired_session_is_renewed_through_the_login_flow(
+    tmp_path: Path, database: str
+) -> None:
+    org = Org.create(access_token=TOKEN, session_timeout=3)
+    try:
+        ids = _seed(org, 30)
+        key = tmp_path / "jwt.pem"
+        key.write_bytes(org.auth.app.private_key_pem)
+        with serve_in_background(org, port=0, grpc_port=0) as server:
+            assert server.grpc_port is not None
+            async with DroppingProxy(server.grpc_port) as proxy:
+                config = _config(tmp_path, server, database)
+                text = config.read_text().replace(
+                    f'auth: {{flow: access_token, access_token: "{TOKEN}"}}',
+                    "auth: {flow: jwt_bearer, client_id: "
+                    f"{org.auth.app.client_id}, username: {org.auth.user.username}, "
+                    f"private_key_file: {key}, audience: https://login.salesforce.com}}",
+                )
+                config.write_text(text.replace(f":{server.grpc_port}", f":{proxy.port}"))
+                async with Running(config) as running:
+                    await _converges(org, database, "soft")
+                    await _streaming(running)
+                    with call_context(api="rest", client_id="tester"):
+                        org.store.update("Account", ids[1], {"Name": "Streamed"})
+                    await _converges(org, database, "soft")
+                    await asyncio.sleep(3.5)  # the session the stream was opened with expired
+                    proxy.drop()  # the resubscription presents it and is refused
+                    with call_context(api="rest", client_id="tester"):
+                        org.store.update("Account", ids[0], {"Name": "After a new login"})
+                    await _converges(org, database, "soft")
+                    metrics = running.source.metrics
+                    assert metrics.reconnects >= 1
+                    assert metrics.fallbacks == 0
+                    assert metrics.transport == {"Account": "pubsub"}
+                    assert metrics.events >= 2  # both changes came over the stream
+                    assert metrics.joins == 1  # resumed after its replay id, no new join
+    finally:
+        org.close()
