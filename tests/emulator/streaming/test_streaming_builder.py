@@ -119,3 +119,64 @@ def test_creates_read_from_store_rows_equal_creates_read_by_name(
     by_name = ChangeEventBuilder(SCHEMA).build([_create(i, r, False) for i, r in enumerate(rows)])
     assert from_rows == by_name
     assert all("Id" not in body.values and "IsDeleted" not in body.values for _, body in by_name)
+    # Creates merge exactly when their non-null values match, the CreatedDate stamp aside.
+    groups: dict[frozenset[tuple[str, str | None]], list[str]] = {}
+    for i, r in enumerate(rows):
+        content = frozenset((k, v) for k, v in r.items() if v is not None and k != "CreatedDate")
+        groups.setdefault(content, []).append(f"001xx{i:010d}AAA")
+    assert [list(body.header.record_ids) for _, body in by_name] == list(groups.values())
+
+
+def _change(index: int, fields: tuple[str, ...], values: dict[str, str | None]) -> ChangeRecord:
+    return ChangeRecord(
+        object_name="Account",
+        record_id=f"001xx{index:010d}AAA",
+        change_type="UPDATE",
+        changed_fields=fields,
+        values_after=values,
+        transaction_key="tx",
+        commit_timestamp=MOMENT,
+        user_id="005xx0000000001AAA",
+        client_id=None,
+        api="rest",
+    )
+
+
+field_sets = st.sampled_from(
+    [
+        ("Industry", "LastModifiedDate"),
+        ("Industry",),
+        ("Rating", "LastModifiedDate"),
+        ("Industry", "Rating"),
+        ("Rating", "Industry", "LastModifiedDate"),
+    ]
+)
+updates = st.lists(
+    st.tuples(
+        field_sets,
+        st.sampled_from(["Energy", "Banking", None]),
+        st.sampled_from(["Hot", None]),
+        st.sampled_from(["2024-01-15T09:30:00.000+0000", "2024-01-15T09:30:00.001+0000"]),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@given(updates)
+def test_changes_merge_exactly_when_their_fields_and_values_match_stamps_aside(
+    specs: list[tuple[tuple[str, ...], str | None, str | None, str]],
+) -> None:
+    changes = [
+        _change(i, f, {"Industry": ind, "Rating": rat, "LastModifiedDate": stamp})
+        for i, (f, ind, rat, stamp) in enumerate(specs)
+    ]
+    groups: dict[object, list[str]] = {}
+    for c in changes:
+        content = frozenset(
+            (n, c.values_after[n]) for n in c.changed_fields if n != "LastModifiedDate"
+        )
+        nulled = tuple(n for n in c.changed_fields if c.values_after[n] is None)
+        groups.setdefault((c.changed_fields, nulled, content), []).append(c.record_id)
+    built = ChangeEventBuilder(SCHEMA).build(changes)
+    assert [list(body.header.record_ids) for _, body in built] == list(groups.values())

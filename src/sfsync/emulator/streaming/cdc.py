@@ -181,7 +181,7 @@ class ChangeEventBuilder:
         self, selected: Sequence[tuple[ChangeRecord, ObjectDef]]
     ) -> tuple[list[_Draft], dict[str, tuple[str, str]]]:
         drafts: list[_Draft] = []
-        merged: dict[tuple[object, ...], _Draft] = {}
+        merged: dict[tuple[object, ...], list[_Draft]] = {}
         overflow: dict[str, tuple[str, str]] = {}
         origins: dict[tuple[str, str | None, str | None], str] = {}
         carried_by: dict[str, dict[str, str]] = {}
@@ -216,20 +216,27 @@ class ChangeEventBuilder:
             if carried is None:
                 carried = carried_by[obj.name] = _carried_names(obj)
             draft = _content(change, obj, origin, carried)
+            # Changes merge when everything but the records and the audit stamps is equal.
+            # A cheap probe (the first field's value tells most records apart) finds the
+            # candidates; only they are compared in full.
             key = (
                 draft.entity,
                 draft.change_type,
                 draft.origin,
                 draft.user,
-                _content_key(draft.values),
                 draft.changed,
                 draft.nulled,
+                _first_value(draft.values),
             )
-            same = merged.get(key)
-            if same is not None:
-                same.record_ids.append(change.record_id)
-                continue
-            merged[key] = draft
+            candidates = merged.get(key)
+            if candidates is None:
+                merged[key] = [draft]
+            else:
+                same = next((d for d in candidates if _same_content(d.values, draft.values)), None)
+                if same is not None:
+                    same.record_ids.append(change.record_id)
+                    continue
+                candidates.append(draft)
             drafts.append(draft)
         return drafts, overflow
 
@@ -245,13 +252,20 @@ def unpack_change(packed: Packed) -> ChangeEventBody:
     return body
 
 
-def _content_key(values: dict[str, WireValue]) -> frozenset[tuple[str, WireValue]]:
-    """The (field, value) pairs of a change, audit stamps aside, in any order."""
-    if not _STAMPS.isdisjoint(values):
-        values = dict(values)
-        for stamp in _STAMPS:
-            values.pop(stamp, None)
-    return frozenset(values.items())
+def _first_value(values: dict[str, WireValue]) -> tuple[int, tuple[str, WireValue] | None]:
+    """How many fields are not audit stamps, and the first (field, value) of them."""
+    count = len(values) - sum(1 for stamp in _STAMPS if stamp in values)
+    for item in values.items():
+        if item[0] not in _STAMPS:
+            return count, item
+    return count, None
+
+
+def _same_content(a: dict[str, WireValue], b: dict[str, WireValue]) -> bool:
+    """The same (field, value) pairs, audit stamps aside, given that ``a`` and ``b`` have as
+    many fields that are not stamps (then every such field of ``a`` in ``b`` means equal sets)."""
+    missing = object()
+    return all(k in _STAMPS or b.get(k, missing) == v for k, v in a.items())
 
 
 _CHANNELS: dict[str, str] = {}
