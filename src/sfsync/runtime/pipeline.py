@@ -49,7 +49,7 @@ from sfsync.runtime.executor import call_with_retry
 from sfsync.runtime.status import Counters, PipelineStatus
 from sfsync.spi.clock import Clock
 from sfsync.spi.sink import Outcome, OutcomeKind, Sink, SinkContext
-from sfsync.spi.source import Source, SourceContext
+from sfsync.spi.source import OutcomeListener, Source, SourceContext
 
 log = logging.getLogger("sfsync.pipeline")
 T = TypeVar("T")
@@ -444,6 +444,10 @@ class Pipeline:
             # Durable before the checkpoint passes these events: nothing is ever lost.
             await self._retrying(lambda: self.dead_letters.put(letters))
             self._dead_in_run += len(letters)
+        if isinstance(self.source, OutcomeListener) and events:
+            # Before the checkpoint: a crash in between records the outcomes again.
+            source = self.source
+            await self._retrying(lambda: source.record_outcomes(events, final))
         # Positions the batch advances without events are final with it (tracked after its
         # events, so they never pass one that is still unfinished).
         tickets.extend(self._tracker.track(position) for position in batch.advances)

@@ -26,12 +26,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sfsync.core.checkpoint import Checkpoint
-from sfsync.core.events import Batch, Position
+from sfsync.core.errors import SyncError
+from sfsync.core.events import Batch, ChangeEvent, Position
 from sfsync.core.schema import EntitySchema
 from sfsync.spi.clock import Clock
+
+if TYPE_CHECKING:
+    from sfsync.spi.sink import Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,4 +106,23 @@ class Source(Protocol):
 
     async def aclose(self) -> None:
         """Release connections. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class OutcomeListener(Protocol):
+    """A source that wants to know what became of each event it produced (optional).
+
+    A SQL change log, for one, writes each row's fate (applied, or rejected with Salesforce's
+    error) where users look for it. The runtime calls :meth:`record_outcomes` once per batch,
+    after the sink returned its outcomes and the dead letters are stored, and before the
+    checkpoint moves past the batch: after a crash in between, the events are read and recorded
+    again, so the method must be idempotent.
+    """
+
+    async def record_outcomes(
+        self, events: Sequence[ChangeEvent], outcomes: Sequence[Outcome | SyncError]
+    ) -> int:
+        """Record ``outcomes[i]`` as the fate of ``events[i]``; returns how many were recorded.
+        An error in place of an outcome means the event failed for good (dead-lettered)."""
         ...
