@@ -11,14 +11,16 @@ from sfsync.core.errors import SyncError
 from sfsync.core.events import ChangeEvent
 from sfsync.spi.sink import Outcome, OutcomeKind
 from sfsync.spi.source import OutcomeListener
+from sfsync.testing import MemorySource
 
-from .test_pipeline import Harness
+from .test_pipeline import SCHEMA, Harness, _rows
 
 
-class ListeningSource:
-    """Records what the runtime tells it, and what the checkpoint said at that moment."""
+class ListeningSource(MemorySource):
+    """Records what the runtime tells it, and how many checkpoint saves came before."""
 
     def __init__(self, harness: Harness) -> None:
+        super().__init__({"Account": SCHEMA}, {"Account": _rows(6)}, batch_size=3)
         self.harness = harness
         self.heard: list[tuple[str, OutcomeKind | str]] = []
         self.saved_before: list[int] = []
@@ -37,10 +39,8 @@ class ListeningSource:
 @pytest.mark.anyio
 async def test_every_final_outcome_is_heard_before_the_checkpoint_moves() -> None:
     h = Harness(rows=6, batch_size=3, reject_keys={"a0004"})
-    listener = ListeningSource(h)
-    # The memory source gains the listener's method: the runtime finds it by its shape.
-    h.source.record_outcomes = listener.record_outcomes  # type: ignore[attr-defined]
-    assert isinstance(h.source, OutcomeListener)
+    h.source = listener = ListeningSource(h)
+    assert isinstance(listener, OutcomeListener)  # found by its shape
     await h.pipeline().run()
     assert listener.heard == [
         ("a0000", OutcomeKind.APPLIED),
