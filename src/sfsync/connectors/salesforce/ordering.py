@@ -157,3 +157,30 @@ def pack(
         for lane in dealt
         if lane
     ]
+
+
+def waves(items: Sequence[T], parents_of: Callable[[T], list[T]]) -> list[list[T]]:
+    """``items`` in waves, each item one wave after the deepest of its parents among them
+    (parents first: a self-lookup hierarchy written top down). Iterative, so deep hierarchies
+    need no recursion. A cycle cannot be ordered; its items stay in the wave reached when the
+    cycle is found."""
+    level: dict[int, int] = {}
+    for item in items:
+        # Walk up to the first item whose level is known (or a root), then come back down.
+        path: list[T] = []
+        on_path: set[int] = set()
+        current: T | None = item
+        while current is not None and id(current) not in level and id(current) not in on_path:
+            path.append(current)
+            on_path.add(id(current))
+            ups = parents_of(current)
+            current = ups[0] if ups else None
+        base = level.get(id(current), -1) if current is not None else -1
+        for node in reversed(path):
+            known = [level[id(p)] for p in parents_of(node) if id(p) in level]
+            base = max([base, *known]) + 1
+            level[id(node)] = base
+    out: dict[int, list[T]] = {}
+    for item in items:
+        out.setdefault(level[id(item)], []).append(item)
+    return [out[n] for n in sorted(out)]

@@ -27,29 +27,16 @@ How a batch is written:
    If one change of a record must be retried, the record's later changes in the batch are
    retried with it (never applied out of order).
 
-Inserts without an external id (key ``Id``, no Id yet) cannot be made idempotent by the API, so
-the sink remembers, per ``(object, source key)``:
-
-* the Id of every record it created: a later change of the same source row, or a replay of
-  the insert, updates that record instead of inserting again;
-* inserts whose call failed without an answer (a dropped connection, a timeout, a 5xx): the
-  insert may have landed. Before such an insert is sent again the sink looks for it: by the
-  object's insert marker field when one is configured (``insert_markers``: the source key is
-  written into it on insert, and a query for the key finds the record), otherwise among the
-  records the integration user created since the attempt began whose values equal the
-  insert's. A record found is claimed (once) and updated; otherwise the insert is sent again.
-
-The memory of created Ids lives as long as the sink (bounded); the marker field makes the check
-survive restarts, which is why it is recommended where no external id can be added.
+Inserts without an external id (key ``Id``, no Id yet) cannot be made idempotent by the API:
+the sink remembers the Ids it created and, before sending again an insert whose answer was
+lost, looks for the record it may have created (:mod:`.inserts`, :mod:`.landed`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 
 import anyio
 
@@ -57,9 +44,9 @@ from sfsync.connectors.salesforce.client import SalesforceClient
 from sfsync.connectors.salesforce.collections import write_chunk
 from sfsync.connectors.salesforce.config import SinkSettings
 from sfsync.connectors.salesforce.ingest import run_ingest_job
-from sfsync.connectors.salesforce.landed import find_landed
+from sfsync.connectors.salesforce.inserts import InsertLedger
 from sfsync.connectors.salesforce.objectinfo import ObjectInfo
-from sfsync.connectors.salesforce.ordering import object_order, pack
+from sfsync.connectors.salesforce.ordering import object_order, pack, waves
 from sfsync.connectors.salesforce.results import RowResult
 from sfsync.connectors.salesforce.routing import Api, Route, choose_api
 from sfsync.connectors.salesforce.soql import quote_string
@@ -74,16 +61,7 @@ from sfsync.spi.sink import Outcome, OutcomeKind, SinkCapabilities, SinkContext
 
 log = logging.getLogger("sfsync.salesforce.sink")
 
-LEDGER_SIZE = 200_000
-"""Created Ids remembered per sink (oldest forgotten first)."""
-
 _ALREADY_GONE = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"})
-
-
-@dataclass(frozen=True, slots=True)
-class _Uncertain:
-    since: datetime
-    values: Mapping[str, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +84,8 @@ class SalesforceSink:
         settings: the connection's sink section.
         clock: waits between Bulk job polls; default the system clock (``open`` takes the
             runtime's).
+        bulk_poll_interval: seconds before a Bulk job's first poll (and the shortest wait
+            between polls).
     """
 
     def __init__(
@@ -115,15 +95,16 @@ class SalesforceSink:
         keys: Mapping[str, str] | None = None,
         settings: SinkSettings | None = None,
         clock: Clock | None = None,
+        bulk_poll_interval: float = 0.25,
     ) -> None:
         self.client = client
         self.settings = settings or SinkSettings()
         self._keys = dict(keys or {})
         self._clock: Clock = clock or SystemClock()
+        self._poll = bulk_poll_interval
         self._infos: dict[str, ObjectInfo] = {}
         self._key_fields: dict[str, str] = {}
-        self._created: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self._uncertain: dict[tuple[str, str], _Uncertain] = {}
+        self._ledger = InsertLedger()
         self._warned: set[tuple[str, str]] = set()
         self.routes: list[RouteTaken] = []
         self._parent_memo: dict[int, set[tuple[str, str, str]]] = {}
@@ -267,9 +248,7 @@ class SalesforceSink:
 
     def _waves(self, sobject: str, rows: list[RowWrite]) -> list[list[RowWrite]]:
         """``rows`` split so that a row whose parent (same object, by its key) is among them
-        goes in a later call than that parent: a row's wave is one more than its parent's.
-        A cycle among the rows (A's parent is B and B's is A) cannot be ordered; its rows
-        stay in the wave reached when the cycle is found."""
+        goes in a later call than that parent (:func:`~.ordering.waves`)."""
         info = self._infos[sobject]
         key = self._key_fields[sobject].lower()
         if sobject not in info.parents or len(rows) < 2:
@@ -284,27 +263,7 @@ class SalesforceSink:
                 and by_key[value] is not row
             ]  # fmt: skip
 
-        level: dict[int, int] = {}
-        for row in rows:
-            # Walk up to the first row whose level is known (or a root), then come back down.
-            path: list[RowWrite] = []
-            on_path: set[int] = set()
-            current: RowWrite | None = row
-            while current is not None and id(current) not in level and id(current) not in on_path:
-                path.append(current)
-                on_path.add(id(current))
-                ups = parents_of(current)
-                current = ups[0] if ups else None
-            base = level.get(id(current), -1) if current is not None else -1
-            for node in reversed(path):
-                # A row with several same-object parents: below the deepest known one.
-                known = [level[id(p)] for p in parents_of(node) if id(p) in level]
-                base = max([base, *known]) + 1
-                level[id(node)] = base
-        waves: dict[int, list[RowWrite]] = {}
-        for row in rows:
-            waves.setdefault(level[id(row)], []).append(row)
-        return [waves[n] for n in sorted(waves)]
+        return waves(rows, parents_of)
 
     def _route(self, sobject: str, kind: WriteKind, rows: int) -> Route:
         route = choose_api(
@@ -328,7 +287,9 @@ class SalesforceSink:
             return {}
         results: dict[int, RowResult] = {}
         if kind is WriteKind.INSERT:
-            rows, known = await self._settle_inserts(sobject, rows)
+            rows, known = await self._ledger.settle(
+                self.client, sobject, rows, marker=self._marker(sobject)
+            )
             if known:
                 updates = await self._put(sobject, WriteKind.UPDATE, [u for _, u in known])
                 for original, update in known:
@@ -339,7 +300,7 @@ class SalesforceSink:
         if route.api is Api.BULK:
             parents = {id(r): self._parents(r) for r in rows}
             answers = await run_ingest_job(
-                self.client, rows, parent_keys=parents, clock=self._clock
+                self.client, rows, parent_keys=parents, clock=self._clock, poll_interval=self._poll
             )
             results.update((id(r), a) for r, a in zip(rows, answers, strict=True))
             return results
@@ -376,7 +337,7 @@ class SalesforceSink:
                 answers = await write_chunk(self.client, call, lookups, extra=extra)
                 for row, answer in zip(call, answers, strict=True):
                     results[id(row)] = answer
-                    self._remember(row, answer, started)
+                    self._ledger.remember(row, answer, started)
 
         async with anyio.create_task_group() as group:
             for lane in lanes:
@@ -390,60 +351,6 @@ class SalesforceSink:
             if name.lower() == sobject.lower():
                 return field
         return None
-
-    def _remember(self, row: RowWrite, answer: RowResult, started: datetime) -> None:
-        """Record created Ids, and inserts whose fate is unknown (a call lost on the way)."""
-        if row.kind is not WriteKind.INSERT:
-            return
-        ident = (row.sobject, row.source_key)
-        if answer.ok and answer.record_id:
-            self._uncertain.pop(ident, None)
-            self._created[ident] = answer.record_id
-            self._created.move_to_end(ident)
-            while len(self._created) > LEDGER_SIZE:
-                self._created.popitem(last=False)
-        elif answer.call_failed and isinstance(answer.error, RetryableError):
-            previous = self._uncertain.get(ident)
-            since = previous.since if previous is not None else started
-            self._uncertain[ident] = _Uncertain(since, dict(row.values))
-
-    async def _settle_inserts(
-        self, sobject: str, rows: list[RowWrite]
-    ) -> tuple[list[RowWrite], list[tuple[RowWrite, RowWrite]]]:
-        """Split inserts into those to send and those whose record exists already (created
-        by this sink, or by an earlier attempt whose answer was lost): ``(original, update)``."""
-        fresh: list[RowWrite] = []
-        known: list[tuple[RowWrite, RowWrite]] = []
-        doubtful: list[RowWrite] = []
-        for row in rows:
-            ident = (sobject, row.source_key)
-            created = self._created.get(ident)
-            if created is not None:
-                known.append((row, replace(row, kind=WriteKind.UPDATE, key=created)))
-            elif ident in self._uncertain:
-                doubtful.append(row)
-            else:
-                fresh.append(row)
-        if doubtful:
-            attempts = {r.source_key: self._uncertain[(sobject, r.source_key)] for r in doubtful}
-            found = await find_landed(
-                self.client,
-                sobject,
-                {k: (a.since - timedelta(minutes=5), a.values) for k, a in attempts.items()},
-                marker=self._marker(sobject),
-            )
-            for row in doubtful:
-                record_id = found.get(row.source_key)
-                self._uncertain.pop((sobject, row.source_key), None)
-                if record_id is None:
-                    fresh.append(row)
-                    continue
-                log.info(
-                    "%s %s: a lost insert had landed as %s", sobject, row.source_key, record_id
-                )
-                self._created[(sobject, row.source_key)] = record_id
-                known.append((row, replace(row, kind=WriteKind.UPDATE, key=record_id)))
-        return fresh, known
 
     async def _undelete(self, rows: list[RowWrite]) -> None:
         by_object: dict[str, list[RowWrite]] = {}
@@ -513,7 +420,9 @@ class SalesforceSink:
         }
         route = self._route(sobject, WriteKind.DELETE, len(by_id))
         if route.api is Api.BULK:
-            answers = await run_ingest_job(self.client, by_id, parent_keys={}, clock=self._clock)
+            answers = await run_ingest_job(
+                self.client, by_id, parent_keys={}, clock=self._clock, poll_interval=self._poll
+            )
             done = dict(zip((id(r) for r in by_id), answers, strict=True))
         else:
             done = await self._collections(sobject, by_id)

@@ -21,6 +21,7 @@ from sfsync.core.events import Batch, Operation
 from sfsync.core.schema import EntitySchema, FieldKind, FieldSpec
 from sfsync.emulator.app import build_app
 from sfsync.emulator.org import Org
+from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.sink import OutcomeKind, SinkContext
 from sfsync.spi.spec import ConnectorRequest, EntitySelection
 from sfsync.testing import FakeClock
@@ -53,14 +54,20 @@ async def _sink(
     keys: dict[str, str] | None = None,
     settings: SinkSettings | None = None,
     wrap: Any = None,
+    clock: Clock | None = None,
 ) -> SalesforceSink:
+    """A sink on ``org``. Bulk tests pass a real clock: the emulator runs each job in a
+    thread, and a fake clock's instant sleeps would turn the job's polls into a busy loop."""
     transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=build_app(org))
     if wrap is not None:
         transport = wrap(transport)
     sink = SalesforceSink(
-        make_client(transport), keys=KEYS if keys is None else keys, settings=settings
+        make_client(transport),
+        keys=KEYS if keys is None else keys,
+        settings=settings,
+        bulk_poll_interval=0.02,
     )
-    await sink.open(SinkContext(sync_name="t", clock=FakeClock(START)))
+    await sink.open(SinkContext(sync_name="t", clock=clock or FakeClock(START)))
     return sink
 
 
@@ -294,7 +301,7 @@ async def test_locked_rows_alone_are_retried_until_all_are_written(org: Org) -> 
 
 @pytest.mark.anyio
 async def test_large_groups_go_through_a_bulk_job(org: Org) -> None:
-    sink = await _sink(org, settings=SinkSettings(bulk_threshold=300))
+    sink = await _sink(org, settings=SinkSettings(bulk_threshold=300), clock=SystemClock())
     try:
         events = [
             event("Account", f"A{i}", Operation.READ, {"Name": f"n{i}", "Score__c": i - 1})
@@ -331,7 +338,7 @@ async def test_large_groups_go_through_a_bulk_job(org: Org) -> None:
 async def test_a_spent_api_budget_moves_mid_sized_groups_to_bulk(org: Org) -> None:
     org.limits.daily_max = 1000
     org.limits.consume(850)
-    sink = await _sink(org)
+    sink = await _sink(org, clock=SystemClock())
     try:
         await sink.write(Batch.of([event("Account", "A0", Operation.CREATE, {"Name": "n"})]))
         events = [event("Account", f"A{i}", Operation.CREATE, {"Name": "n"}) for i in range(2000)]

@@ -22,6 +22,7 @@ from sfsync.connectors.salesforce.config import SinkSettings
 from sfsync.connectors.salesforce.sink import SalesforceSink
 from sfsync.core.events import Batch, Operation
 from sfsync.emulator.app import build_app
+from sfsync.spi.clock import SystemClock
 from sfsync.spi.sink import OutcomeKind, SinkContext
 from sfsync.testing import FakeClock
 
@@ -55,8 +56,11 @@ async def _run(all_batches: list[list[Change]], threshold: int) -> None:
             make_client(httpx.ASGITransport(app=build_app(org))),
             keys={"Account": "Ext_Id__c"},
             settings=SinkSettings(bulk_threshold=threshold),
+            bulk_poll_interval=0.01,
         )
-        await sink.open(SinkContext(sync_name="model", clock=FakeClock(START)))
+        # A real clock on the Bulk path: the emulator runs jobs in threads (see test_sink_emulator).
+        clock = SystemClock() if threshold == 1 else FakeClock(START)
+        await sink.open(SinkContext(sync_name="model", clock=clock))
         try:
             for batch in all_batches:
                 events = [
