@@ -8,6 +8,7 @@ Salesforce's error.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,6 +85,9 @@ class Run:
         if wrap is not None:
             transport = wrap(transport)
         clock = FakeClock(START)
+        # Waits take no time, but a little real time passes on each: the served org runs Bulk
+        # jobs in threads, and instant polls would spin (and spend the API budget) meanwhile.
+        clock.on_sleep.append(lambda _: time.sleep(0.01))
         self.sink = SalesforceSink(
             make_client(transport, url=server.url, clock=clock), keys=keys, settings=settings
         )
