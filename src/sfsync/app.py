@@ -135,7 +135,7 @@ async def build_runtime(
             sync_name=sync.name,
             entities=entities,
             clock=clock,
-            options={"realtime": True} if realtime else {},
+            options={"mode": sync.mode},
         )
         source = source_spec.source(source_conn.config, request)
         if realtime and not source.capabilities.realtime:

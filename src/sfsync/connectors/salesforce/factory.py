@@ -122,7 +122,7 @@ def build_source(
     """The source a sync reads Salesforce with.
 
     Options (``request.options``): ``overlap`` (seconds re-read before the polling cursor);
-    ``realtime`` (true: follow Change Data Capture over the Pub/Sub API, with the
+    ``mode`` (the sync's mode: ``realtime`` follows Change Data Capture with the
     connection's ``streaming`` settings).
     """
     overlap = request.options.get("overlap", 60.0)
@@ -134,7 +134,7 @@ def build_source(
         ],
         overlap=float(overlap) if isinstance(overlap, int | float) else 60.0,
     )
-    if not request.options.get("realtime"):
+    if request.options.get("mode") != "realtime":
         return rest
     settings = conn.streaming
 

@@ -120,6 +120,8 @@ class SqlCaptureSource:
             RetryableError: the database cannot be reached.
         """
         self.clock = ctx.clock
+        # `sync --once` reads what is there even for a real-time sync.
+        self.follow = self.follow and ctx.follow
         self.batch_size = (
             min(self.batch_size, ctx.batch_size) if ctx.batch_size else self.batch_size
         )
