@@ -62,6 +62,8 @@ log = logging.getLogger("sfsync.salesforce")
 
 CHUNK_RECORDS = 100_000
 """Records per Id range of a chunked Bulk snapshot (Salesforce's PK chunking default)."""
+BULK_BATCH_SIZE = 5000
+"""Events per batch of a Bulk snapshot, at least (see ``SalesforceSource``)."""
 FIRST_CHUNK_RECORDS = 20_000
 """Records in the first range: small, so that the first rows arrive within a second or so."""
 
@@ -116,6 +118,9 @@ class SalesforceSource:
             is read as consecutive Id ranges of about this many records, one query job each,
             the next running on the org while the current one is applied; ``None`` reads
             every object with one job.
+        bulk_batch_size: the fewest events per batch of a Bulk snapshot (the context's
+            ``batch_size`` when larger): each batch costs the sink a transaction, so a
+            million-record snapshot is applied in a few hundred of them, not thousands.
     """
 
     capabilities = SourceCapabilities(snapshot=True, changes=True, realtime=False, deletes=True)
@@ -128,8 +133,10 @@ class SalesforceSource:
         overlap: float = 60.0,
         bulk_threshold: int | None = 10_000,
         chunk_records: int | None = CHUNK_RECORDS,
+        bulk_batch_size: int = BULK_BATCH_SIZE,
     ) -> None:
         self.client = client
+        self.bulk_batch_size = bulk_batch_size
         self.bulk_threshold = bulk_threshold
         self.chunk_records = chunk_records
         self._sizes: dict[str, int | None] = {}
@@ -232,9 +239,11 @@ class SalesforceSource:
                 pages = prefetched(self._rest_pages(soql))
             log.info("%s: snapshot through the %s API", entity, self.snapshot_api[entity])
             size = max(1, self.batch_size)
+            if self.snapshot_api[entity] == "bulk":
+                size = max(size, self.bulk_batch_size)
             async for records in pages:
-                # A Bulk page holds up to 50,000 records: hand them on in batch_size slices,
-                # so memory holds one slice of events, not a whole page of them.
+                # A Bulk page holds up to 10,000 records: hand them on in slices, so memory
+                # holds one slice of events, not a whole page of them.
                 for first in range(0, len(records), size):
                     yield Batch.of(self._read_events(entity, records[first : first + size]))
             yield Batch.of([], completes=frozenset({entity}))

@@ -30,9 +30,11 @@ from datetime import datetime
 from sfsync.connectors.sql.ddl import DELETED, SYNCED_AT, TableState
 from sfsync.connectors.sql.types import (
     TEXT_KINDS,
+    ColumnConverter,
     Converter,
     Dialect,
     canonical_version_text,
+    column_converter,
     comparable_version,
     converter,
     ready_class,
@@ -57,6 +59,8 @@ class Shape:
             ``type(None)`` when every value must be converted).
         template: every column written by a full event, in table order, all ``None``.
         columns: the same columns as a tuple (the order of a full row's values).
+        column_converters: per source field, a converter of a whole column where its kind
+            has one (:func:`~sfsync.connectors.sql.types.column_converter`).
         version_field: the schema's version field, if any.
         version_column: the column holding versions.
         version_convert: turns ``ChangeEvent.version`` text into the version column's value.
@@ -71,6 +75,7 @@ class Shape:
     fields: Mapping[str, tuple[str, Converter, type]]
     template: Mapping[str, object]
     columns: tuple[str, ...]
+    column_converters: Mapping[str, ColumnConverter]
     version_field: str | None
     version_column: str
     version_convert: Callable[[str], object]
@@ -306,6 +311,11 @@ def build_shape(
         fields=fields,
         template=dict.fromkeys(columns),
         columns=tuple(columns),
+        column_converters={
+            spec.name: convert
+            for spec in schema
+            if spec.name in fields and (convert := column_converter(spec.kind, dialect)) is not None
+        },
         version_field=vf,
         version_column=state.version_column,
         version_convert=version,

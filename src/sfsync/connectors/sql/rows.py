@@ -59,38 +59,52 @@ def plan_full_rows(
     afters = [event.after for event in batch]
     first = afters[0]
     if first is None or vf not in first:
+        return None  # a delete first, or no version field value
+    names = list(first)
+    width = len(names)
+    if width < 2 or any(a is None or len(a) != width for a in afters):
+        return None  # a delete, or events of different shapes
+    if any(e.partial for e in batch):
         return None
-    names = first.keys()
-    if any(a is None or a.keys() != names for a in afters) or any(e.partial for e in batch):
-        return None  # a delete, a partial event, or events of different shapes
     keys = [event.key for event in batch]
     if len(set(keys)) != count:
         return None  # a key twice: its events fold
+    full = cast(list[Mapping[str, object]], afters)  # checked above: none is None
+    try:
+        # Every event has as many fields as the first and all of the first's names: the
+        # same field set (a missing name raises KeyError).
+        gathered = list(zip(*map(itemgetter(*names), full), strict=True))
+    except KeyError:
+        return None
+    at_version = names.index(vf)
     if any(
-        e.version is not None and e.version != a[vf]  # type: ignore[index]
-        for e, a in zip(batch, afters, strict=True)
+        e.version is not None and e.version != v
+        for e, v in zip(batch, gathered[at_version], strict=True)
     ):
         return None  # a version that is not the version field's value
     fields = shape.fields
-    present = [name for name in names if name in fields]
-    if len(present) < 2:
-        return None  # itemgetter of one name returns a value, not a tuple
+    present = [
+        (name, column) for name, column in zip(names, gathered, strict=True) if name in fields
+    ]
     unknown = {name for name in names if name not in fields}
     by_column: dict[str, Iterable[object]] = {}
-    full = cast(list[Mapping[str, object]], afters)  # checked above: none is None
-    values = zip(*map(itemgetter(*present), full), strict=True)
-    for name, column in zip(present, values, strict=True):
+    whole = shape.column_converters
+    for name, column in present:
         target, convert, ready = fields[name]
         classes = set(map(type, column))
         classes.discard(_NONE)
+        converted: Sequence[object] = column
         if classes and (len(classes) > 1 or ready not in classes):
             try:
-                column = tuple(
-                    [v if v is None or v.__class__ is ready else convert(v) for v in column]
-                )
+                if name in whole:
+                    converted = whole[name](column)
+                else:
+                    converted = [
+                        v if v is None or v.__class__ is ready else convert(v) for v in column
+                    ]
             except (ValueError, TypeError, OverflowError, ArithmeticError):
                 return None  # event by event names the bad value
-        by_column[target] = column
+        by_column[target] = converted
     if shape.key_convert is None:
         by_column[shape.key_column] = keys
     else:

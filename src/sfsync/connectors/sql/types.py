@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -278,6 +279,51 @@ def converter(kind: FieldKind, dialect: Dialect, *, nullable: bool = True) -> Co
     else:
         convert = _to_bytes
     return _nullable(convert) if nullable else convert
+
+
+ColumnConverter = Callable[[Sequence[object]], Sequence[object]]
+
+
+def column_converter(kind: FieldKind, dialect: Dialect) -> ColumnConverter | None:
+    """A converter of a whole column of non-``None``-or-``None`` values, for the kinds where
+    one is much cheaper than :func:`converter` per value; ``None`` for the other kinds.
+
+    It gives exactly what ``converter(kind, dialect)`` gives value by value (``None`` stays
+    ``None``) and raises the same errors for unreadable values. It inlines the common case
+    (Salesforce's ISO text for timestamps, floats for decimals) and hands anything else to
+    the per-value converter.
+    """
+    if dialect != "postgresql":
+        return None
+    if kind is FieldKind.DATETIME:
+        return _datetime_column
+    if kind is FieldKind.DECIMAL:
+        return _decimal_column
+    return None
+
+
+def _datetime_column(values: Sequence[object]) -> Sequence[object]:
+    parse = datetime.fromisoformat
+    out = [
+        v if v is None else parse(v) if v.__class__ is str else parse_datetime(v) for v in values
+    ]
+    # fromisoformat keeps the offset it read: only UTC ones (Salesforce's "+0000", "Z") are
+    # already what parse_datetime gives; anything else goes through it.
+    if any(d is not None and d.tzinfo is not UTC for d in out):
+        out = [None if v is None else parse_datetime(v) for v in values]
+    return out
+
+
+def _decimal_column(values: Sequence[object]) -> Sequence[object]:
+    number, finite = Decimal, math.isfinite
+    return [
+        v
+        if v is None or v.__class__ is Decimal
+        else number(repr(v))
+        if v.__class__ is float and finite(v)
+        else _to_decimal(v)
+        for v in values
+    ]
 
 
 def _naive(dt: datetime) -> datetime:

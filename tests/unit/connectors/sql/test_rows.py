@@ -34,6 +34,7 @@ SCHEMA = EntitySchema.of(
         FieldSpec(name="Employees", kind=FieldKind.INTEGER),
         FieldSpec(name="Revenue", kind=FieldKind.DECIMAL, precision=18, scale=2),
         FieldSpec(name="Active", kind=FieldKind.BOOLEAN),
+        FieldSpec(name="CreatedDate", kind=FieldKind.DATETIME),
         FieldSpec(name="SystemModstamp", kind=FieldKind.DATETIME),
     ],
     version_field="SystemModstamp",
@@ -88,6 +89,10 @@ values = st.fixed_dictionaries(
         "Revenue": st.sampled_from([1234.5, "99.99", 7, None, Decimal("1.10")]),
         "Active": st.sampled_from([True, False, "true", None]),
         "SystemModstamp": st.integers(0, 9).map(stamp),
+        # Timestamps in other forms than Salesforce's: another offset, "Z", no offset.
+        "CreatedDate": st.sampled_from(
+            ["2026-01-01T10:00:00+02:00", "2026-01-01T08:00:00Z", "2026-01-01T08:00:00", None]
+        ),
     }
 )
 
@@ -175,6 +180,8 @@ BASE = {"Id": "a", "Name": "n", "SystemModstamp": stamp(1)}
         ("a version that is not the field's", [(0, event("a", dict(BASE), version=stamp(2)))]),
         ("no version field value", [(0, event("a", {"Id": "a", "Name": "n"}))]),
         ("a value no converter reads", [(0, event("a", {**BASE, "Employees": "many"}))]),
+        ("an infinite decimal", [(0, event("a", {**BASE, "Revenue": float("inf")}))]),
+        ("an unreadable timestamp", [(0, event("a", {**BASE, "CreatedDate": "yesterday"}))]),
     ],
 )
 def test_batches_that_need_folding_or_naming_a_bad_value_are_refused(
