@@ -75,9 +75,11 @@ class StatusBoard:
         now = time.monotonic()
         since, base = self._first_seen.setdefault((s.name, entity), (now, count))
         rate = (count - base) / (now - since) if now > since else 0.0
-        if entity in s.snapshot_done:
+        # How the source reads the object now (streaming, polling on a fallback), if it says.
+        health = dict(s.source_health).get(entity, "")
+        if entity in s.snapshot_done and not health:
             return Text("snapshot done", style="dim"), f"{count:,}", "", "", "", "", ""
-        if total and s.state is PipelineState.SNAPSHOTTING:
+        if total and s.state is PipelineState.SNAPSHOTTING and entity not in s.snapshot_done:
             share = min(count / total, 1.0)
             eta = f"ETA {max(total - count, 0) / rate:,.0f}s" if rate > 0 else "ETA -"
             bar = "#" * int(share * 10) + "." * (10 - int(share * 10))
@@ -90,7 +92,9 @@ class StatusBoard:
                 f"{rate:,.0f}",
                 eta,
             )
-        return Text(""), f"{count:,}", "", "", "", f"{rate:,.0f}" if rate else "", ""
+        style = "green" if health.startswith("streaming") else "yellow"
+        rate_text = f"{rate:,.0f}" if rate else ""
+        return Text(health, style=style), f"{count:,}", "", "", "", rate_text, ""
 
     def live(self, console: Console) -> Live:
         return Live(_Renderable(self), console=console, refresh_per_second=4, transient=False)

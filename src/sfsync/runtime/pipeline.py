@@ -49,7 +49,7 @@ from sfsync.runtime.executor import call_with_retry
 from sfsync.runtime.status import Counters, PipelineStatus
 from sfsync.spi.clock import Clock
 from sfsync.spi.sink import Outcome, OutcomeKind, Sink, SinkContext
-from sfsync.spi.source import OutcomeListener, Source, SourceContext
+from sfsync.spi.source import HealthReporter, OutcomeListener, Source, SourceContext
 
 log = logging.getLogger("sfsync.pipeline")
 T = TypeVar("T")
@@ -143,6 +143,8 @@ class Pipeline:
         return self._status
 
     def _publish(self, **changes: object) -> None:
+        if isinstance(self.source, HealthReporter):
+            changes.setdefault("source_health", tuple(sorted(self.source.health().items())))
         self._status = replace(
             self._status,
             state=self._state,

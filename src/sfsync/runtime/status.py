@@ -43,6 +43,8 @@ class PipelineStatus:
         last_commit: commit time of the newest applied event (the source's clock).
         lag_seconds: how far the target is behind the source, from ``last_commit``.
         notices: schema drift and other operator notices.
+        source_health: per entity, how the source reads it now (``streaming (pubsub)``), for
+            sources that report it.
         updated_at: when this snapshot was taken.
     """
 
@@ -56,4 +58,5 @@ class PipelineStatus:
     last_commit: datetime | None = None
     lag_seconds: float | None = None
     notices: tuple[str, ...] = ()
+    source_health: tuple[tuple[str, str], ...] = ()
     updated_at: datetime | None = None

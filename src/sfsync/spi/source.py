@@ -126,3 +126,16 @@ class OutcomeListener(Protocol):
         """Record ``outcomes[i]`` as the fate of ``events[i]``; returns how many were recorded.
         An error in place of an outcome means the event failed for good (dead-lettered)."""
         ...
+
+
+@runtime_checkable
+class HealthReporter(Protocol):
+    """A source that can say, per entity, how it is reading right now (optional).
+
+    Shown beside each object in the live status: ``streaming (pubsub)``, ``polling
+    (fallback)``. Called often, from the runtime's own task: it must be cheap and never block.
+    """
+
+    def health(self) -> Mapping[str, str]:
+        """Entity -> a few words on how it is read now; entities not named have nothing to say."""
+        ...

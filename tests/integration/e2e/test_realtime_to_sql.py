@@ -239,6 +239,8 @@ async def test_changes_through_rest_composite_and_bulk_arrive_in_postgres(
         assert running.source.metrics.events >= 323
         # Changes were streamed, not polled: no fallback happened.
         assert running.source.metrics.fallbacks == 0
+        assert running.pipeline is not None
+        assert running.pipeline.status().source_health == (("Account", "streaming (pubsub)"),)
 
 
 @pytest.mark.anyio

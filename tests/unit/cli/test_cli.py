@@ -139,3 +139,29 @@ def test_deadletters_list_shows_reason_and_fix(tmp_path: Path) -> None:
     assert "shorten" in result.output
     assert "1 of 1 dead letters shown" in result.output
     assert '"key": "001A"' in result.output
+
+
+def test_status_board_shows_how_each_object_is_read() -> None:
+    from rich.console import Console
+
+    from sfsync.cli.display import StatusBoard
+    from sfsync.core.state import PipelineState
+    from sfsync.runtime.status import Counters, PipelineStatus
+
+    board = StatusBoard(["live"])
+    board.update(
+        PipelineStatus(
+            name="live",
+            state=PipelineState.STREAMING,
+            counters=Counters(read=90, applied=90),
+            per_entity=(("Account", 60), ("Contact", 30)),
+            snapshot_done=frozenset({"Account", "Contact"}),
+            source_health=(("Account", "streaming (pubsub)"), ("Contact", "polling (fallback)")),
+        )
+    )
+    console = Console(record=True, width=140)
+    console.print(board.render())
+    text = console.export_text()
+    assert "streaming (pubsub)" in text
+    assert "polling (fallback)" in text
+    assert "snapshot done" not in text  # what happens now says more

@@ -179,6 +179,21 @@ class StreamingSource:
             raise FatalError("the streaming source is used before open()")
         return self._pubsub
 
+    def health(self) -> dict[str, str]:
+        """Per object: ``streaming (pubsub)``, ``joining (cometd)``, ``polling (fallback)``,
+        ``polling (row filter)``; with the gaps healed so far, when there were any."""
+        out: dict[str, str] = {}
+        for entity, mode in self.metrics.mode.items():
+            if mode == "polling":
+                why = "row filter" if self.rest.objects[entity].where else "fallback"
+                out[entity] = f"polling ({why})"
+            else:
+                out[entity] = f"{mode} ({self.metrics.transport.get(entity, '?')})"
+        healed = self.metrics.gaps_healed + self.metrics.overflows_healed
+        if healed:
+            out = {k: f"{v}, {healed} gaps healed" for k, v in out.items()}
+        return out
+
     async def snapshot_size(self, entity: str) -> int | None:
         return await self.rest.snapshot_size(entity)
 
