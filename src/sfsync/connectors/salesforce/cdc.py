@@ -315,6 +315,63 @@ def client_of(change_origin: str | None) -> str | None:
     return None
 
 
+def operation_of(header: Mapping[str, Any], position: Position, entity: str) -> Operation | Gap:
+    """What a change event header says happened: an operation, or a :class:`Gap` to heal.
+
+    Raises:
+        ValueError: an unknown ``changeType``.
+    """
+    change = str(header.get("changeType"))
+    if change.startswith("GAP_"):
+        ids = tuple(str(i) for i in header.get("recordIds") or ())
+        return Gap(entity, change, ids, commit_time(header), position)
+    op = _OPERATIONS.get(change)
+    if op is None:
+        raise ValueError(f"unknown changeType {change!r}")
+    return op
+
+
+def commit_time(header: Mapping[str, Any]) -> datetime:
+    """The header's ``commitTimestamp`` (epoch milliseconds) as a UTC time."""
+    return datetime.fromtimestamp(int(header.get("commitTimestamp") or 0) / 1000, tz=UTC)
+
+
+def events_of(
+    header: Mapping[str, Any],
+    op: Operation,
+    after: dict[str, object] | None,
+    changed: frozenset[str],
+    position: Position,
+    *,
+    entity: str,
+    with_id: bool,
+) -> list[ChangeEvent]:
+    """One event per record id of a change event (a merged event names several), in id order.
+
+    Updates and undeletes are ``partial``. With ``with_id``, a created record's values include
+    its Id, which travels in the header (REST's records include it too).
+    """
+    millis = int(header.get("commitTimestamp") or 0)
+    common: dict[str, Any] = {
+        "entity": entity,
+        "op": op,
+        "position": position,
+        "committed_at": commit_time(header),
+        "changed": changed,
+        "partial": op in (Operation.UPDATE, Operation.UNDELETE),
+        "origin": client_of(header.get("changeOrigin")),
+        "transaction": header.get("transactionKey"),
+        "version": wire_datetime(millis),
+    }
+    ids = sorted(str(i) for i in header.get("recordIds") or ())
+    if op is Operation.CREATE and after is not None and with_id:
+        return [
+            ChangeEvent(key=i, after=MappingProxyType({"Id": i, **after}), **common) for i in ids
+        ]
+    frozen = MappingProxyType(after) if after is not None else None
+    return [ChangeEvent(key=record_id, after=frozen, **common) for record_id in ids]
+
+
 def decode_event(
     record: Mapping[str, Any],
     layout: Layout,
@@ -338,22 +395,15 @@ def decode_event(
     if not isinstance(header, Mapping):
         raise ValueError("the event has no ChangeEventHeader")
     entity = str(header.get("entityName") or layout.entity)
-    change = str(header.get("changeType"))
-    ids = tuple(str(i) for i in header.get("recordIds") or ())
-    millis = int(header.get("commitTimestamp") or 0)
-    committed = datetime.fromtimestamp(millis / 1000, tz=UTC)
-    if change.startswith("GAP_"):
-        return Gap(entity, change, ids, committed, position)
-    op = _OPERATIONS.get(change)
-    if op is None:
-        raise ValueError(f"unknown changeType {change!r}")
+    op = operation_of(header, position, entity)
+    if isinstance(op, Gap):
+        return op
     changed = decode_bitmap(header.get("changedFields") or (), layout)
     nulled = decode_bitmap(header.get("nulledFields") or (), layout)
     if wanted is not None:
         changed = [n for n in changed if n in wanted]
         nulled = [n for n in nulled if n in wanted]
     after: dict[str, object] | None
-    partial = False
     if op is Operation.CREATE:
         names = layout.paths if wanted is None else [n for n in layout.paths if n in wanted]
         after = {name: layout.value(record, name) for name in names}
@@ -361,27 +411,16 @@ def decode_event(
         after = {name: layout.value(record, name) for name in changed}
         for name in nulled:
             after[name] = None
-        partial = True
     elif op is Operation.UNDELETE:
-        after, partial = {}, True
+        after = {}
     else:
         after = None
-    common: dict[str, Any] = {
-        "entity": entity,
-        "op": op,
-        "position": position,
-        "committed_at": committed,
-        "changed": frozenset(changed) | frozenset(nulled),
-        "partial": partial,
-        "origin": client_of(header.get("changeOrigin")),
-        "transaction": header.get("transactionKey"),
-        "version": wire_datetime(millis),
-    }
-    if op is Operation.CREATE and after is not None and (wanted is None or "Id" in wanted):
-        # The Id travels in the header; a created record's values include it, as REST's do.
-        return [
-            ChangeEvent(key=i, after=MappingProxyType({"Id": i, **after}), **common)
-            for i in sorted(ids)
-        ]
-    frozen = MappingProxyType(after) if after is not None else None
-    return [ChangeEvent(key=record_id, after=frozen, **common) for record_id in sorted(ids)]
+    return events_of(
+        header,
+        op,
+        after,
+        frozenset(changed) | frozenset(nulled),
+        position,
+        entity=entity,
+        with_id=wanted is None or "Id" in wanted,
+    )

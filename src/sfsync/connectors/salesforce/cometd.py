@@ -19,13 +19,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Any
 
 import orjson
 
-from sfsync.connectors.salesforce.cdc import Gap, client_of, flat_name, wire_datetime
+from sfsync.connectors.salesforce.cdc import Gap, events_of, flat_name, operation_of
 from sfsync.connectors.salesforce.client import SalesforceClient
 from sfsync.connectors.salesforce.pubsub import Keepalive, ReplayExpiredError, SessionExpiredError
 from sfsync.core.errors import FatalError, RetryableError
@@ -33,13 +31,6 @@ from sfsync.core.events import ChangeEvent, Operation, Position
 
 TOKEN_PREFIX = "cometd:"
 NEW_EVENTS = -1  # CometD's "only events after the subscription" (Pub/Sub's LATEST)
-
-_OPERATIONS = {
-    "CREATE": Operation.CREATE,
-    "UPDATE": Operation.UPDATE,
-    "DELETE": Operation.DELETE,
-    "UNDELETE": Operation.UNDELETE,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,15 +220,9 @@ def decode_json_event(
     if not isinstance(header, Mapping):
         raise ValueError("the event has no ChangeEventHeader")
     entity = str(header.get("entityName") or "")
-    change = str(header.get("changeType"))
-    ids = tuple(str(i) for i in header.get("recordIds") or ())
-    millis = int(header.get("commitTimestamp") or 0)
-    committed = datetime.fromtimestamp(millis / 1000, tz=UTC)
-    if change.startswith("GAP_"):
-        return Gap(entity, change, ids, committed, position)
-    op = _OPERATIONS.get(change)
-    if op is None:
-        raise ValueError(f"unknown changeType {change!r}")
+    op = operation_of(header, position, entity)
+    if isinstance(op, Gap):
+        return op
     values = _flat(payload, kinds)
     changed = [n for n in _changed(header.get("changedFields")) if n in wanted]
     after: dict[str, object] | None
@@ -250,22 +235,6 @@ def decode_json_event(
         after = {}
     else:
         after = None
-    common: dict[str, Any] = {
-        "entity": entity,
-        "op": op,
-        "position": position,
-        "committed_at": committed,
-        "changed": frozenset(changed),
-        "partial": op in (Operation.UPDATE, Operation.UNDELETE),
-        "origin": client_of(header.get("changeOrigin")),
-        "transaction": header.get("transactionKey"),
-        "version": wire_datetime(millis),
-    }
-    events = []
-    for record_id in sorted(ids):
-        values_of = after
-        if op is Operation.CREATE and after is not None and "Id" in wanted:
-            values_of = {"Id": record_id, **after}
-        frozen = MappingProxyType(values_of) if values_of is not None else None
-        events.append(ChangeEvent(key=record_id, after=frozen, **common))
-    return events
+    return events_of(
+        header, op, after, frozenset(changed), position, entity=entity, with_id="Id" in wanted
+    )
