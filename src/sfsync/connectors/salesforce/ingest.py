@@ -46,20 +46,27 @@ TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 _OPERATION = {WriteKind.UPSERT: "upsert", WriteKind.UPDATE: "update", WriteKind.DELETE: "delete"}
 
 
+_ABSENT = object()
+
+
 def build_csv(rows: Sequence[RowWrite], key_column: str, *, with_values: bool) -> bytes:
     """The job's CSV: ``key_column`` first, then every field any row sets."""
     columns: dict[str, None] = {}
     if with_values:
         for row in rows:
             columns.update(dict.fromkeys(row.values))
-    names = [key_column, *columns]
+    names = list(columns)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(names)
+    writer.writerow([key_column, *names])
+    cell = csv_cell
     for row in rows:
+        get = row.values.get
         cells = [str(row.key)]
-        for name in names[1:]:
-            cells.append(csv_cell(row.values[name]) if name in row.values else "")
+        for name in names:
+            value = get(name, _ABSENT)
+            # Text, the common case, as is; absent -> empty (unchanged); the rest converted.
+            cells.append(value if type(value) is str else "" if value is _ABSENT else cell(value))
         writer.writerow(cells)
     return out.getvalue().encode("utf-8")
 

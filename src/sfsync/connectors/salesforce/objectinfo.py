@@ -54,6 +54,9 @@ class ObjectInfo:
     _locks: dict[str, tuple[str, str] | None] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _lock_plans: dict[tuple[str, ...], tuple[tuple[str, str, str], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def from_describe(cls, describe: Mapping[str, Any]) -> ObjectInfo:
@@ -144,6 +147,17 @@ class ObjectInfo:
                 break
         self._locks[name] = found
         return found
+
+    def lock_plan(self, names: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
+        """For a row setting ``names``: ``(name, parent object, key field)`` of each name that
+        locks a parent (:meth:`lock_parent`); cached, rows mostly share their field names."""
+        plan = self._lock_plans.get(names)
+        if plan is None:
+            plan = tuple(
+                (name, *parent) for name in names if (parent := self.lock_parent(name)) is not None
+            )
+            self._lock_plans[names] = plan
+        return plan
 
     def lock_fields(self) -> tuple[ReferenceField, ...]:
         """References whose parent rows a child's write locks: all but those to users and

@@ -76,18 +76,22 @@ class Chunk(Generic[T]):
 
 def groups(items: Sequence[T], parents: Callable[[T], Iterable[Hashable]]) -> list[list[T]]:
     """``items`` grouped so that rows sharing any parent key are in one group; groups and
-    their rows in batch order."""
+    their rows in batch order. A row without parents is a group of its own (the common case
+    costs no union-find work)."""
     uf: _UnionFind[object] = _UnionFind()
-    roots: list[object] = []
+    entries: list[tuple[T, object, bool]] = []
     for index, item in enumerate(items):
-        node: object = ("row", index)
-        uf.find(node)
-        for key in parents(item):
-            uf.union(("parent", key), node)
-        roots.append(node)
+        keys = [("parent", key) for key in parents(item)]
+        if not keys:
+            entries.append((item, ("row", index), False))
+            continue
+        for key in keys[1:]:
+            uf.union(keys[0], key)
+        uf.find(keys[0])
+        entries.append((item, keys[0], True))
     by_root: dict[object, list[T]] = {}
-    for index, item in enumerate(items):
-        by_root.setdefault(uf.find(roots[index]), []).append(item)
+    for item, node, linked in entries:
+        by_root.setdefault(uf.find(node) if linked else node, []).append(item)
     return list(by_root.values())
 
 

@@ -263,6 +263,8 @@ class SalesforceSink:
                 and by_key[value] is not row
             ]  # fmt: skip
 
+        if not any(parents_of(r) for r in rows):
+            return [rows]  # no row's parent is among them: one wave
         return waves(rows, parents_of)
 
     def _route(self, sobject: str, kind: WriteKind, rows: int) -> Route:

@@ -99,7 +99,7 @@ def _parse_stamp(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def _values(record: Mapping[str, Any]) -> Mapping[str, object]:
+def _values(record: Mapping[str, Any]) -> MappingProxyType[str, object]:
     """The record's fields (without ``attributes``), already frozen: ChangeEvent keeps a
     read-only mapping as it is instead of copying it again."""
     return MappingProxyType({k: v for k, v in record.items() if k != "attributes"})
@@ -378,12 +378,18 @@ class SalesforceSource:
         stamp = str(record["SystemModstamp"])
         key = str(record["Id"])
         deleted = op is Operation.DELETE or bool(record.get("IsDeleted"))
+        position = position or Position(change_stream(entity), Cursor(stamp, key).token())
+        if not deleted:
+            # _values gives a fresh read-only mapping: the cheap constructor applies.
+            return ChangeEvent.of_state(
+                entity, key, op, _values(record), position, _parse_stamp(stamp), stamp
+            )
         return ChangeEvent(
             entity=entity,
             key=key,
-            op=Operation.DELETE if deleted else op,
-            after=None if deleted else _values(record),
-            position=position or Position(change_stream(entity), Cursor(stamp, key).token()),
+            op=Operation.DELETE,
+            after=None,
+            position=position,
             committed_at=_parse_stamp(stamp),
             version=stamp,
         )

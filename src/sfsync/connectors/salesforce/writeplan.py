@@ -80,14 +80,12 @@ class RowWrite:
     def parent_keys(self, info: ObjectInfo) -> set[tuple[str, str, str]]:
         """The parents this row touches: ``(object, field, value)`` for each lookup it sets,
         whether by Id (``AccountId``) or by a parent's external id (``Account.Ext__c``)."""
-        keys: set[tuple[str, str, str]] = set()
-        for name, value in self.values.items():
-            if value is None:
-                continue
-            parent = info.lock_parent(name)
-            if parent is not None:
-                keys.add((parent[0], parent[1], str(value)))
-        return keys
+        values = self.values
+        return {
+            (target, field, str(value))
+            for name, target, field in info.lock_plan(tuple(values))
+            if (value := values[name]) is not None
+        }
 
 
 @dataclass(slots=True)
@@ -113,8 +111,22 @@ def _salesforce_id(event: ChangeEvent) -> str | None:
     return event.key if looks_like_id(event.key) else None
 
 
-_KEY = "\x00key"  # the key field (and Id) in the name cache: not a value to write
-_UNSEEN = "\x00unseen"
+Shape = tuple[tuple[str, str], ...]
+"""For one set of field names: ``(name, declared name)`` of each writable field."""
+
+
+def _shape(fields: tuple[str, ...], info: ObjectInfo, key_field: str, dropped: set[str]) -> Shape:
+    key = key_field.lower()
+    out: list[tuple[str, str]] = []
+    for name in fields:
+        if name.lower() in (key, "id"):
+            continue
+        declared = info.writable_name(name)
+        if declared is None:
+            dropped.add(name)
+        else:
+            out.append((name, declared))
+    return tuple(out)
 
 
 def _values(
@@ -122,24 +134,16 @@ def _values(
     info: ObjectInfo,
     key_field: str,
     dropped: set[str],
-    names: dict[str, str | None],
+    shapes: dict[tuple[str, ...], Shape],
 ) -> dict[str, object]:
-    """The event's writable values by declared name; ``names`` caches each field name's
-    fate for the batch (declared name, ``None`` = refused, ``_KEY`` = the key)."""
-    out: dict[str, object] = {}
-    for name, value in (event.after or {}).items():
-        declared = names.get(name, _UNSEEN)
-        if declared == _UNSEEN:
-            if name.lower() in (key_field.lower(), "id"):
-                declared = _KEY
-            else:
-                declared = info.writable_name(name)
-            names[name] = declared
-        if declared is None:
-            dropped.add(name)
-        elif declared != _KEY:
-            out[declared] = value
-    return out
+    """The event's writable values by declared name. Events of one source mostly carry the
+    same field names: ``shapes`` caches, per tuple of names, which are written and as what."""
+    after = event.after or {}
+    fields = tuple(after)
+    shape = shapes.get(fields)
+    if shape is None:
+        shape = shapes[fields] = _shape(fields, info, key_field, dropped)
+    return {declared: after[name] for name, declared in shape}
 
 
 def _write_for(
@@ -148,7 +152,7 @@ def _write_for(
     info: ObjectInfo,
     key_field: str,
     dropped: set[str],
-    names: dict[str, str | None],
+    shapes: dict[tuple[str, ...], Shape],
 ) -> RowWrite | str:
     """The write for one event, or why it cannot be written."""
     external = key_field != "Id"
@@ -164,7 +168,7 @@ def _write_for(
                 "(key is Id, and neither the key nor the before values hold one)"
             )
         return RowWrite((index,), info.name, WriteKind.DELETE, "Id", sf_id, {}, event.key)
-    values = _values(event, info, key_field, dropped, names)
+    values = _values(event, info, key_field, dropped, shapes)
     undelete = event.op is Operation.UNDELETE
     key: str | None
     if external:
@@ -201,14 +205,14 @@ def plan_batch(
         keys: per object, the declared key field (``Id`` or an external id); default ``Id``.
     """
     plan = Plan()
-    name_caches: dict[str, dict[str, str | None]] = {}
+    shape_caches: dict[str, dict[tuple[str, ...], Shape]] = {}
     chains: dict[tuple[str, str], list[RowWrite]] = {}
     order: list[tuple[str, str]] = []
     for index, event in enumerate(events):
         info = infos[event.entity]
         dropped = plan.dropped.setdefault(info.name, set())
-        names = name_caches.setdefault(event.entity, {})
-        write = _write_for(index, event, info, keys.get(event.entity, "Id"), dropped, names)
+        shapes = shape_caches.setdefault(event.entity, {})
+        write = _write_for(index, event, info, keys.get(event.entity, "Id"), dropped, shapes)
         if isinstance(write, str):
             plan.refused[index] = write
             continue
