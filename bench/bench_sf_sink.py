@@ -7,7 +7,8 @@ the realistic Account rows of ``benchlib`` (15 fields) plus the external id, the
 pass:
 
 1. **sfsync, Collections path**: the sink (``bulk_threshold`` above any batch) gets batches of
-   10,000 events (as the runtime would hand them) and upserts them by external id through
+   10,000 change events (as the runtime would hand them; built before timing, as the
+   reference's CSV file is written before timing) and upserts them by external id through
    ``PATCH /composite/sobjects/Account/Customer_Number__c``, 200 records a call, 4 lanes.
 2. **sfsync, Bulk path**: the same with the default settings, once per batch size in
    ``--batches``: each batch is one Bulk API 2.0 upsert job (create, CSV upload, close, polls,
@@ -114,14 +115,32 @@ class Server:
         return int(response.raise_for_status().json()["totalSize"])
 
 
-async def _sfsync(
-    base: str, rows: list[dict[str, Any]], batch: int, threshold: int
-) -> dict[str, int]:
+def _batches(rows: list[dict[str, Any]], batch: int) -> list[Any]:
+    """The change events a source would hand the sink, in batches (built before timing, as
+    the reference's CSV file is written before timing)."""
+    from sfsync.core.events import Batch, ChangeEvent, Operation, Position
+
+    now = datetime.now(UTC)
+    events = [
+        ChangeEvent(
+            entity="Account",
+            key=str(row[KEY]),
+            op=Operation.READ,
+            after=row,
+            position=Position("bench", str(i)),
+            committed_at=now,
+        )
+        for i, row in enumerate(rows)
+    ]
+    return [Batch.of(events[i : i + batch]) for i in range(0, len(events), batch)]
+
+
+async def _sfsync(base: str, batches: list[Any], threshold: int, batch: int) -> dict[str, int]:
+    """Write ``batches`` through the sink; the timed part."""
     from sfsync.connectors.salesforce.auth import StaticSession
     from sfsync.connectors.salesforce.client import SalesforceClient
     from sfsync.connectors.salesforce.config import SinkSettings
     from sfsync.connectors.salesforce.sink import SalesforceSink
-    from sfsync.core.events import Batch, ChangeEvent, Operation, Position
     from sfsync.spi.clock import SystemClock
     from sfsync.spi.sink import OutcomeKind, SinkContext
 
@@ -137,22 +156,10 @@ async def _sfsync(
         settings=SinkSettings(bulk_threshold=threshold, max_batch=batch),
     )
     await sink.open(SinkContext(sync_name="bench", clock=clock))
-    now = datetime.now(UTC)
     applied = 0
     try:
-        for start in range(0, len(rows), batch):
-            events = [
-                ChangeEvent(
-                    entity="Account",
-                    key=str(row[KEY]),
-                    op=Operation.READ,
-                    after=row,
-                    position=Position("bench", str(start + i)),
-                    committed_at=now,
-                )
-                for i, row in enumerate(rows[start : start + batch])
-            ]
-            outcomes = await sink.write(Batch.of(events))
+        for events in batches:
+            outcomes = await sink.write(events)
             applied += sum(o.kind is OutcomeKind.APPLIED for o in outcomes)
             bad = [o for o in outcomes if o.kind is not OutcomeKind.APPLIED]
             if bad:
@@ -270,10 +277,11 @@ def main() -> None:
     simple_first = simple_pass("first")
     results: dict[str, tuple[float, int]] = {}
     for name, batch, threshold in passes:
+        batches = _batches(rows, batch)
         with Server() as server:
             before = server.api_used()
             started = time.perf_counter()
-            done = asyncio.run(_sfsync(server.base, rows, batch, threshold))
+            done = asyncio.run(_sfsync(server.base, batches, threshold, batch))
             seconds = time.perf_counter() - started
             calls = server.api_used() - before
             _line(name, n, seconds, calls, server.count())
