@@ -263,7 +263,13 @@ class BatchWriter:
 
     def insert(self, values: Mapping[str, object]) -> str:
         """Like :meth:`OrgStore.insert`; a failing row leaves no trace."""
-        return self._guarded(lambda: self._insert(values))
+        store = self.store
+        mark = (len(store._undo), len(store._pending))
+        try:
+            return self._insert(values)
+        except BaseException:
+            store._undo_to(mark)
+            raise
 
     def update(self, record_id: str, values: Mapping[str, object]) -> None:
         """Like :meth:`OrgStore.update`; a failing row leaves no trace."""

@@ -153,6 +153,9 @@ class Table:
     def index(
         self, rid: str, old: tuple[WireValue, ...] | None, new: tuple[WireValue, ...] | None
     ) -> None:
+        if old is None and new is not None:
+            self._index_new(rid, new)
+            return
         for slot, index in self.refs.items():
             before = old[slot] if old is not None else None
             after = new[slot] if new is not None else None
@@ -172,6 +175,21 @@ class Table:
                 _discard_key(keys, before, rid)
             if after is not None:
                 _add_key(keys, after, rid)
+
+    def _index_new(self, rid: str, new: tuple[WireValue, ...]) -> None:
+        """:meth:`index` for a new row (inserts: nothing to take out)."""
+        for slot, index in self.refs.items():
+            after = new[slot]
+            if after is not None:
+                members = index.get(str(after))
+                if members is None:
+                    index[str(after)] = {rid}
+                else:
+                    members.add(rid)
+        for slot, keys in self.keys.items():
+            after = new[slot]
+            if after is not None:
+                _add_key(keys, index_key(after, self.case_sensitive[slot]), rid)
 
 
 def _add_key(keys: dict[WireValue, str | set[str]], key: WireValue, rid: str) -> None:
