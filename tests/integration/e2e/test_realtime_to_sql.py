@@ -130,7 +130,10 @@ class Running:
     async def __aexit__(self, *exc: object) -> None:
         assert self.pipeline is not None
         self.pipeline.request_stop()
-        status = await asyncio.wait_for(self.task, timeout=30)
+        await asyncio.wait([self.task], timeout=30)
+        assert self.task.done(), "the sync did not stop within 30 s of the request"
+        assert not self.task.cancelled(), "the sync's task ended cancelled, not stopped"
+        status = self.task.result()
         await self.runtime.__aexit__(None, None, None)
         assert status.state is not PipelineState.FAILED, status.last_error
 

@@ -274,7 +274,8 @@ class Follower:
             if joining:
                 self.metrics.mode[entity] = "joining"
                 try:
-                    first = await asyncio.wait_for(inbox.get(), timeout=self.options.join_settle)
+                    async with asyncio.timeout(self.options.join_settle):
+                        first = await inbox.get()
                 except TimeoutError:
                     first = None
                 if isinstance(first, BaseException):
@@ -291,7 +292,7 @@ class Follower:
                 await self._deliver(follow, items, out)
         finally:
             reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            await asyncio.wait([reader])
 
     async def _deliver(
         self,

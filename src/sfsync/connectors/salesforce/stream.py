@@ -221,7 +221,10 @@ class StreamingSource:
         try:
             while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), timeout=1.0)
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                    # cancellation that races its timeout, and the runtime stops us by one.
+                    async with asyncio.timeout(1.0):
+                        item = await queue.get()
                 except TimeoutError:
                     if self._clock.monotonic() >= deadline:
                         return
@@ -245,7 +248,9 @@ class StreamingSource:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Their failures no longer matter; a cancellation of ours while waiting goes on.
+            if tasks:
+                await asyncio.wait(tasks)
 
     async def _guarded(
         self, entity: str, positions: dict[str, Position], out: asyncio.Queue[Batch | BaseException]
