@@ -15,6 +15,8 @@ org produces are not in it, so these transports add them around the real emulato
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -176,3 +178,59 @@ def lose_first(method: str, path_part: str, times: int = 1) -> Callable[[httpx.R
         return False
 
     return pick
+
+
+class BulkRowLockTransport(httpx.AsyncBaseTransport):
+    """Bulk ingest results where a seeded share of the rows failed with ``UNABLE_TO_LOCK_ROW``.
+
+    The org really wrote those rows (upserts, so writing them again is harmless); the
+    transport moves them from ``successfulResults`` to ``failedResults`` with the error a real
+    org puts in ``sf__Error``, and raises the job's ``numberRecordsFailed`` to match.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, rate: float, seed: int = 1) -> None:
+        self.inner = inner
+        self.rate = rate
+        self.random = random.Random(seed)
+        self.locked: dict[str, list[list[str]]] = {}  # job id -> moved rows
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        path = request.url.path
+        if request.method != "GET" or "/jobs/ingest/" not in path:
+            return response
+        content = await response.aread()
+        job = path.split("/jobs/ingest/", 1)[1].split("/", 1)[0]
+        if path.endswith("/successfulResults/"):
+            lines = content.decode().splitlines()
+            kept, moved = lines[:1], list[str]()
+            for line in lines[1:]:
+                (moved if self.random.random() < self.rate else kept).append(line)
+            self.locked[job] = [next(csv.reader([m])) for m in moved]
+            content = ("\n".join(kept) + "\n").encode()
+        elif path.endswith("/failedResults/") and job in self.locked:
+            rows = list(csv.reader(io.StringIO(content.decode())))
+            header = rows[0] if rows else ["sf__Id", "sf__Error"]
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerows([header, *rows[1:]])
+            for moved in self.locked[job]:
+                error = (
+                    "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record or "
+                    f"1 records: {moved[0]}:--"
+                )
+                writer.writerow([moved[0], error, *moved[2:]])
+            content = out.getvalue().encode()
+        elif path.rstrip("/").endswith(job) and response.status_code == 200:
+            info = orjson.loads(content)
+            if info.get("state") == "JobComplete":
+                info["numberRecordsFailed"] = int(info.get("numberRecordsFailed") or 0) + max(
+                    1, int(self.rate * int(info.get("numberRecordsProcessed") or 0))
+                )
+            content = orjson.dumps(info)
+        headers = {
+            k: v
+            for k, v in response.headers.items()
+            if k.lower() not in ("content-length", "content-encoding")
+        }
+        return httpx.Response(response.status_code, content=content, headers=headers)

@@ -29,6 +29,7 @@ from sfsync.testing import FakeClock
 from ._support import (
     START,
     TOKEN,
+    BulkRowLockTransport,
     LostResponseTransport,
     RowLockTransport,
     event,
@@ -458,3 +459,39 @@ async def test_an_object_salesforce_does_not_have_stops_the_sync(
     with pytest.raises(FatalError, match="no object 'Nope__c'") as caught:
         await sink.write(Batch.of([event("Nope__c", "1", Operation.CREATE, {"Name": "x"})]))
     assert caught.value.hint is not None
+
+
+@pytest.mark.anyio
+async def test_locked_rows_of_a_bulk_job_alone_are_retried(org: Org) -> None:
+    holder: list[BulkRowLockTransport] = []
+
+    def wrap(inner: httpx.AsyncBaseTransport) -> BulkRowLockTransport:
+        holder.append(BulkRowLockTransport(inner, rate=0.2, seed=3))
+        return holder[0]
+
+    sink = await _sink(
+        org, settings=SinkSettings(bulk_threshold=50), wrap=wrap, clock=SystemClock()
+    )
+    try:
+        events = [
+            event("Account", f"A{i}", Operation.CREATE, {"Name": f"n{i}"}) for i in range(400)
+        ]
+        outcomes = await sink.write(Batch.of(events))
+        retry = [e for e, o in zip(events, outcomes, strict=True) if o.kind is OutcomeKind.RETRY]
+        assert 40 < len(retry) < 130  # about 20% of 400
+        assert all(
+            o.error is not None and o.error.code == "UNABLE_TO_LOCK_ROW"
+            for o in outcomes
+            if o.kind is OutcomeKind.RETRY
+        )
+        assert {o.kind for o in outcomes} == {OutcomeKind.APPLIED, OutcomeKind.RETRY}
+        rounds = 1
+        while retry:
+            rounds += 1
+            again = await sink.write(Batch.of(retry))
+            retry = [e for e, o in zip(retry, again, strict=True) if o.kind is OutcomeKind.RETRY]
+            assert rounds < 10
+        assert len(_by_ext(org, "Account")) == 400 == len(live(org, "Account"))
+        assert all(r.route.api is Api.BULK for r in sink.routes[:2])
+    finally:
+        await sink.aclose()
