@@ -60,8 +60,9 @@ from sfsync.spi.source import SourceCapabilities, SourceContext
 
 log = logging.getLogger("sfsync.salesforce")
 
-CHUNK_RECORDS = 100_000
-"""Records per Id range of a chunked Bulk snapshot (Salesforce's PK chunking default)."""
+CHUNK_RECORDS = 250_000
+"""Records per Id range of a chunked Bulk snapshot (the largest chunk Salesforce's PK chunking
+allows): few jobs, each still rendered by the org while the sink applies the one before."""
 BULK_BATCH_SIZE = 5000
 """Events per batch of a Bulk snapshot, at least (see ``SalesforceSource``)."""
 FIRST_CHUNK_RECORDS = 20_000
