@@ -141,7 +141,8 @@ class Running:
 async def _converges(org: Org, url: str, deletes: str, *, within: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        expected, actual = _org_rows(org), _rows(url, deletes)
+        # Off the event loop: a read must never wait on a lock the sync holds across an await.
+        expected, actual = _org_rows(org), await asyncio.to_thread(_rows, url, deletes)
         if expected == actual:
             return
         if asyncio.get_running_loop().time() > deadline:
@@ -388,6 +389,20 @@ class DroppingProxy:
         self.drops += 1
 
 
+def _log_applied_versions(database: str) -> None:
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE applied (seq bigserial PRIMARY KEY, id text, stamp timestamptz)")
+        conn.execute(
+            "CREATE FUNCTION log_applied() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN INSERT INTO applied (id, stamp) "
+            'VALUES (NEW."Id", NEW."SystemModstamp"); RETURN NEW; END $$'
+        )
+        conn.execute(
+            "CREATE TRIGGER log_applied AFTER INSERT OR UPDATE ON account "
+            "FOR EACH ROW EXECUTE FUNCTION log_applied()"
+        )
+
+
 @pytest.mark.anyio
 @pytest.mark.postgres
 async def test_stream_dropped_repeatedly_under_load_loses_nothing_and_never_goes_back(
@@ -403,20 +418,9 @@ async def test_stream_dropped_repeatedly_under_load_loses_nothing_and_never_goes
         async with Running(config) as running:
             await _converges(org, database, "soft")
             await _streaming(running)
-            # Every version the target applies, in order, per record.
-            with psycopg.connect(database, autocommit=True) as conn:
-                conn.execute(
-                    "CREATE TABLE applied (seq bigserial PRIMARY KEY, id text, stamp timestamptz)"
-                )
-                conn.execute(
-                    "CREATE FUNCTION log_applied() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                    "BEGIN INSERT INTO applied (id, stamp) "
-                    'VALUES (NEW."Id", NEW."SystemModstamp"); RETURN NEW; END $$'
-                )
-                conn.execute(
-                    "CREATE TRIGGER log_applied AFTER INSERT OR UPDATE ON account "
-                    "FOR EACH ROW EXECUTE FUNCTION log_applied()"
-                )
+            # Every version the target applies, in order, per record. Off the event loop: the
+            # trigger waits for the sync's open transaction, which needs the loop to commit.
+            await asyncio.to_thread(_log_applied_versions, database)
             stop = asyncio.Event()
 
             def write(rounds: int) -> None:
