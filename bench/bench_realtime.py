@@ -96,6 +96,7 @@ def _server(records: int, conn: multiprocessing.connection.Connection) -> None:
                 break
             rate, seconds, per_commit = arg
             count = int(rate * seconds)
+            cpu_before = time.process_time()
             start_at = time.monotonic() + 0.2
             done = 0
             late = 0.0
@@ -115,7 +116,9 @@ def _server(records: int, conn: multiprocessing.connection.Connection) -> None:
                             )
                             done += 1
             elapsed = time.monotonic() - start_at
-            conn.send({"count": count, "seconds": elapsed, "late": late})
+            # The server's CPU for the phase: commits, change events, gRPC delivery.
+            cpu = time.process_time() - cpu_before
+            conn.send({"count": count, "seconds": elapsed, "late": late, "cpu": cpu})
 
 
 # ================================================================================ floor process
@@ -303,11 +306,22 @@ async def _bench(args: argparse.Namespace) -> None:
 
     async def phase(name: str, rate: int, seconds: float, per_commit: int) -> dict[str, Any]:
         _set_phase(pg, name)
+        cpu_before = time.process_time()
         here.send(("write", (rate, seconds, per_commit)))
         wrote = await asyncio.to_thread(here.recv)
         drain = await _wait_applied(pg, name, wrote["count"], within=max(30.0, seconds))
+        cpu = time.process_time() - cpu_before  # sfsync: this process, all its threads
         lat = _latencies(pg, name)
-        return {"wrote": wrote, "drain": drain, "lat": lat}
+        return {"wrote": wrote, "drain": drain, "lat": lat, "cpu": cpu}
+
+    def cpu_line(result: dict[str, Any]) -> str:
+        count = max(1, result["wrote"]["count"])
+        return (
+            f"CPU per change: sfsync {result['cpu'] / count * 1e6:.0f} us, emulator "
+            f"{result['wrote']['cpu'] / count * 1e6:.0f} us (2 cores: the two together bound "
+            f"the rate at {2 / ((result['cpu'] + result['wrote']['cpu']) / count):,.0f}/s "
+            "before PostgreSQL's share)"
+        )
 
     steady = await phase("steady", args.rate, args.seconds, 1)
     lat = steady["lat"]
@@ -317,6 +331,7 @@ async def _bench(args: argparse.Namespace) -> None:
         f"{len(lat):,}/{steady['wrote']['count']:,} rows; {_dist(lat)}; load {_load()}"
     )
     print(f"  goal p99 < 250 ms: {'met' if _pct(lat, 0.99) < 250 else 'NOT met'}")
+    print(f"  {cpu_line(steady)}")
     added = _pct(lat, 0.99) - _pct(floor_lat, 0.99)
     print(f"  floor p99 {_pct(floor_lat, 0.99):.1f} ms -> sfsync adds {added:.1f} ms at p99")
 
@@ -347,6 +362,7 @@ async def _bench(args: argparse.Namespace) -> None:
             f"{len(lat):,} rows, drain {result['drain']:.2f} s, {_dist(lat)} -> "
             f"{verdict}"
         )
+        print(f"           {cpu_line(result)}")
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
