@@ -74,6 +74,8 @@ class StreamOptions:
         cycle: seconds after which ``changes`` returns, so that the runtime re-reads the
             metadata (schema drift); the next call resumes from the checkpoint.
         credits: events asked of the server at a time (at most 100).
+        linger: seconds a batch waits for more events before it goes to the target (fewer,
+            bigger transactions; it adds at most this to the latency).
         transports: the streaming APIs to use, in order of preference: ``pubsub`` (the Pub/Sub
             API, gRPC) and ``cometd`` (the Streaming API, long-polling HTTPS). Falling back
             moves to the next; after the last comes polling.
@@ -85,6 +87,7 @@ class StreamOptions:
     join_settle: float = 2.0
     cycle: float = 600.0
     credits: int = 100
+    linger: float = 0.01
     transports: tuple[str, ...] = ("pubsub", "cometd")
 
     def __post_init__(self) -> None:

@@ -231,15 +231,7 @@ class StreamingSource:
                     continue
                 if isinstance(item, BaseException):
                     raise item
-                pending: BaseException | None = None
-                while len(item.events) < self._batch_size and not queue.empty():
-                    # Under load, hand the target bigger batches: fewer transactions, so
-                    # the backlog drains instead of growing.
-                    more = queue.get_nowait()
-                    if isinstance(more, BaseException):
-                        pending = more
-                        break
-                    item = merge(item, more)
+                item, pending = await self._gather(item, queue)
                 yield item
                 if pending is not None:
                     raise pending
@@ -251,6 +243,23 @@ class StreamingSource:
             # Their failures no longer matter; a cancellation of ours while waiting goes on.
             if tasks:
                 await asyncio.wait(tasks)
+
+    async def _gather(
+        self, item: Batch, queue: asyncio.Queue[Batch | BaseException]
+    ) -> tuple[Batch, BaseException | None]:
+        """``item`` merged with what follows within ``linger`` seconds (up to a batch): each
+        batch costs the target a transaction, so a few milliseconds of waiting spare many
+        of them, and under load the backlog drains instead of growing."""
+        try:
+            async with asyncio.timeout(self.options.linger):
+                while len(item.events) < self._batch_size:
+                    more = await queue.get()
+                    if isinstance(more, BaseException):
+                        return item, more
+                    item = merge(item, more)
+        except TimeoutError:
+            pass
+        return item, None
 
     async def _guarded(
         self, entity: str, positions: dict[str, Position], out: asyncio.Queue[Batch | BaseException]
