@@ -23,7 +23,13 @@ from sfsync.core.review import (
     ReviewState,
     custom_values,
 )
-from sfsync.runtime.pipeline import Pipeline, PipelineOptions, RunMode, StatusListener
+from sfsync.runtime.pipeline import (
+    DEFAULT_BATCH_SIZE,
+    Pipeline,
+    PipelineOptions,
+    RunMode,
+    StatusListener,
+)
 from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.registry import Registry
 from sfsync.spi.sink import Sink, SinkContext
@@ -148,6 +154,7 @@ async def build_runtime(
         repeat = sync.effective_interval
         every = interval if interval is not None else (repeat.total_seconds() if repeat else 0.0)
         continuous = not once and (realtime or repeat is not None or interval is not None)
+        sink = sink_spec.sink(target_conn.config, request)
         options = PipelineOptions(
             name=sync.name,
             entities=tuple(e.name for e in entities),
@@ -156,12 +163,15 @@ async def build_runtime(
             retry=sync.retry.to_policy(),
             ignore_deletes=frozenset(e.name for e in entities if e.deletes == "ignore"),
             max_dead_letters=sync.dead_letters.max_per_run,
+            # As big as the sink takes: the Salesforce sink needs large batches to choose
+            # the Bulk API; no sink gets fewer than the default per write.
+            batch_size=max(DEFAULT_BATCH_SIZE, sink.capabilities.max_batch),
         )
         runtime.pipelines.append(
             Pipeline(
                 options=options,
                 source=source,
-                sink=sink_spec.sink(target_conn.config, request),
+                sink=sink,
                 checkpoints=state.checkpoints,
                 dead_letters=state.dead_letters,
                 clock=clock,

@@ -55,6 +55,10 @@ log = logging.getLogger("sfsync.pipeline")
 T = TypeVar("T")
 
 
+DEFAULT_BATCH_SIZE = 2000
+"""Events per batch asked of a source unless the sink takes more (``max_batch``)."""
+
+
 class RunMode(enum.Enum):
     """How long a pipeline runs."""
 
@@ -91,7 +95,7 @@ class PipelineOptions:
     interval: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     seed: int | None = None
-    batch_size: int = 2000
+    batch_size: int = DEFAULT_BATCH_SIZE
     ignore_deletes: frozenset[str] = frozenset()
     max_dead_letters: int | None = None
     redescribe_every: float = 600.0

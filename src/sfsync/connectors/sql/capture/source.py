@@ -122,9 +122,9 @@ class SqlCaptureSource:
         self.clock = ctx.clock
         # `sync --once` reads what is there even for a real-time sync.
         self.follow = self.follow and ctx.follow
-        self.batch_size = (
-            min(self.batch_size, ctx.batch_size) if ctx.batch_size else self.batch_size
-        )
+        # Batches as the runtime asks (as big as the sink takes: the Salesforce sink needs
+        # large ones to choose the Bulk API); the connection's batch_size when it does not say.
+        self.batch_size = ctx.batch_size or self.batch_size
         self._engine, self._conn = await anyio.to_thread.run_sync(install.connect, self.settings)
         await self._run(self._resolve)
         if self.mode == "triggers":
