@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import cast
 
 import anyio
@@ -44,6 +45,7 @@ from sfsync.emulator.http import (
 from sfsync.emulator.org import Org, api_versions, version_status
 from sfsync.emulator.soap import soap_routes
 from sfsync.emulator.streaming.routes import streaming_routes
+from sfsync.emulator.streaming.service import attach
 
 
 class ConnectionDroppedError(ConnectionError):
@@ -92,6 +94,10 @@ class GovernanceMiddleware:
         org.count_request()
         path: str = scope["path"]
         decision = org.faults.decide(scope["method"], path)
+        if decision.kind is FaultKind.CDC_GAP:
+            # Not an error: the request is served, and its change becomes a GAP event.
+            attach(org).cdc.inject_gaps(1)
+            decision = replace(decision, kind=None)
         if decision.kind is not None and decision.delay > 0:
             await anyio.sleep(decision.delay)
         if decision.kind is FaultKind.DROP:

@@ -25,6 +25,10 @@ Fault kinds and what the client sees (bodies in Salesforce's REST error shape):
 ``invalid_session``     401 ``INVALID_SESSION_ID`` ``Session expired or invalid``, and the caller's
                         session really ends (a fixed ``--access-token`` survives)
 ``drop``                the connection is closed without any response
+``cdc_gap``             the request is served as usual, but the next record change committed
+                        (normally the request's own) reaches Change Data Capture subscribers as a
+                        ``GAP_<type>`` event: header and record ids only, as Salesforce sends
+                        for a change it could not describe
 ======================= ========================================================================
 
 The plan is settable from a YAML/JSON file (:func:`load_fault_plan`), CLI ``--fault`` specs
@@ -60,6 +64,7 @@ class FaultKind(enum.Enum):
     QUERY_TIMEOUT = "query_timeout"
     INVALID_SESSION = "invalid_session"
     DROP = "drop"
+    CDC_GAP = "cdc_gap"
 
 
 _ID_AT_END = re.compile(r"/([a-zA-Z0-9]{15}|[a-zA-Z0-9]{18})/?$")

@@ -205,6 +205,24 @@ async def test_gap_and_overflow_injection_through_the_admin_endpoint(
     assert overflow.record_ids == ()
 
 
+async def test_the_fault_plan_turns_a_requests_change_into_a_gap_event(
+    org: Org, api: httpx.AsyncClient
+) -> None:
+    hub = attach(org)
+    record = (await api.post(f"{V}/sobjects/Account/", json={"Name": "Before"})).json()["id"]
+    mark = hub.bus.latest_id
+    rule = {"method": "PATCH", "path": "/services/data/*", "rates": {"cdc_gap": 1.0}, "times": 1}
+    answer = await api.put("/__emulator__/faults", json={"seed": 3, "rules": [rule]})
+    assert answer.status_code == 200, answer.text
+    served = await api.patch(f"{V}/sobjects/Account/{record}", json={"Name": "Gap"})
+    assert served.status_code == 204  # not an error for the caller
+    await api.patch(f"{V}/sobjects/Account/{record}", json={"Name": "After"})
+    gap, normal = changes(hub, mark)
+    assert (gap.header.change_type, gap.header.record_ids) == ("GAP_UPDATE", (record,))
+    assert normal.header.change_type == "UPDATE"
+    assert normal.values["Name"] == "After"
+
+
 async def test_entity_selection_and_admin_errors(org: Org, api: httpx.AsyncClient) -> None:
     hub = attach(org)
     selected = await api.put("/__emulator__/streaming", json={"cdc_entities": ["Contact"]})

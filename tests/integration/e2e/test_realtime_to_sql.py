@@ -295,12 +295,20 @@ async def test_gap_and_overflow_events_are_healed(
     async with Running(_config(tmp_path, server, database)) as running:
         await _converges(org, database, "soft")
         await _streaming(running)
-        # The next three changes surface as GAP_* events: no values, only record ids.
-        await _admin(server, {"gaps": 3})
-        with call_context(api="rest", client_id="tester"):
-            org.store.update("Account", ids[0], {"Name": "Gap update"})
-            org.store.delete(ids[1])
-            created = org.store.insert("Account", {"Name": "Gap create"})
+        # The fault plan turns the changes of three REST calls into GAP_* events: no values,
+        # only record ids.
+        async with httpx.AsyncClient(
+            base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as http:
+            rule = {"path": "/services/data/*/sobjects/*", "rates": {"cdc_gap": 1.0}}
+            plan = {"seed": 1, "rules": [rule]}
+            assert (await http.put("/__emulator__/faults", json=plan)).status_code == 200
+            api = "/services/data/v62.0/sobjects/Account"
+            await http.patch(f"{api}/{ids[0]}", json={"Name": "Gap update"})
+            await http.delete(f"{api}/{ids[1]}")
+            made = await http.post(api, json={"Name": "Gap create"})
+            created = made.json()["id"]
+            await http.put("/__emulator__/faults", json={"seed": 1, "rules": []})
         await _converges(org, database, "soft")
         assert running.source.metrics.gaps_healed == 3
         assert _rows(database, "soft")[created] == ("Gap create", None, None)
