@@ -284,6 +284,10 @@ async def _bench(args: argparse.Namespace) -> None:
     )
     registry = default_registry()
     runtime = await build_runtime(load(config, registry), registry, once=False)
+    if args.tune_gc:
+        from sfsync.runtime.tuning import tune_gc
+
+        tune_gc()
     pipeline = runtime.pipelines[0]
     began = time.monotonic()
     task = asyncio.create_task(pipeline.run())
@@ -389,6 +393,12 @@ def main() -> None:
     parser.add_argument("--ramp-seconds", type=float, default=15.0)
     parser.add_argument("--per-commit", type=int, default=10)
     parser.add_argument("--profile", help="write a cProfile of sfsync during the rising rates")
+    parser.add_argument(
+        "--no-tune-gc",
+        dest="tune_gc",
+        action="store_false",
+        help="leave the garbage collector as Python sets it (sfsync run tunes it)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     print(f"bench_realtime: load {_load()} ({os.cpu_count()} cores)")

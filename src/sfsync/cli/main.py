@@ -121,7 +121,9 @@ def _run(config: Path, *, once: bool, only: list[str]) -> int:
 
     from sfsync.cli.run import exit_code, run_config
     from sfsync.core.errors import ConfigError
+    from sfsync.runtime.tuning import tune_gc
 
+    tune_gc()  # a long-running process: see sfsync.runtime.tuning
     try:
         statuses = anyio.run(lambda: run_config(config, once=once, only=only, console=out_console))
     except ConfigError as exc:
