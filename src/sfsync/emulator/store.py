@@ -595,6 +595,25 @@ class OrgStore:
         ]
         self._announce(table, rid, "UPDATE", changed, user)
 
+    def _upsert_body(
+        self, f: FieldDef, values: Mapping[str, object], value: str
+    ) -> dict[str, object]:
+        """``values`` without the external id field, which must agree with the URL's ``value``
+        when given (Salesforce refuses a body that contradicts its URL)."""
+        body = dict(values)
+        for key in list(body):
+            if key.lower() == f.name.lower():
+                if body[key] is not None and not self._same_value(f, body[key], value):
+                    raise ApiError.of(
+                        400,
+                        "INVALID_FIELD",
+                        f"The value of {f.name} in the request body ({body[key]}) does "
+                        f"not match the value in the URL ({value}).",
+                        (f.name,),
+                    )
+                del body[key]
+        return body
+
     def upsert(
         self,
         object_name: str,
@@ -630,18 +649,7 @@ class OrgStore:
                 rid = self._resolve(value, table)
                 self._update(table, rid, values, user)
                 return rid, False
-            body = dict(values)
-            for key in list(body):
-                if key.lower() == f.name.lower():
-                    if body[key] is not None and not self._same_value(f, body[key], value):
-                        raise ApiError.of(
-                            400,
-                            "INVALID_FIELD",
-                            f"The value of {f.name} in the request body ({body[key]}) does "
-                            f"not match the value in the URL ({value}).",
-                            (f.name,),
-                        )
-                    del body[key]
+            body = self._upsert_body(f, values, value)
             ids = self.find_by_field(obj.name, f.name, value)
             if len(ids) > 1:
                 raise multiple_choices(obj, ids)

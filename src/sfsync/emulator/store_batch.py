@@ -419,18 +419,7 @@ class BatchWriter:
             rid = store._resolve(value, table)
             self._update(rid, values)
             return rid, False
-        body = dict(values)
-        for key in list(body):
-            if key.lower() == f.name.lower():
-                if body[key] is not None and not store._same_value(f, body[key], value):
-                    raise ApiError.of(
-                        400,
-                        "INVALID_FIELD",
-                        f"The value of {f.name} in the request body ({body[key]}) does "
-                        f"not match the value in the URL ({value}).",
-                        (f.name,),
-                    )
-                del body[key]
+        body = store._upsert_body(f, values, value)
         ids = store.find_by_field(obj.name, f.name, value)
         if len(ids) > 1:
             raise multiple_choices(obj, ids)
