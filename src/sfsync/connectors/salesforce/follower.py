@@ -283,7 +283,8 @@ class Follower:
                     first = None
                 if isinstance(first, BaseException):
                     raise first
-                await self._catch_up(follow, out)
+                # What the stream cannot replay: one polling pass with the overlap sweep.
+                await self._poll_once(follow, out, sweep=True)
                 self.metrics.joins += 1
                 log.info("%s: joined the change stream (%s)", entity, self._transport(follow))
             self.metrics.mode[entity] = "streaming"
@@ -431,18 +432,11 @@ class Follower:
         follow.progress += 1
         await out.put(batch)
 
-    async def _catch_up(self, follow: Follow, out: Outbox) -> None:
-        """One polling pass with the overlap sweep: what the stream cannot replay."""
-        await self._poll_once(follow, out, sweep=True)
-
-    async def _poll_once(self, follow: Follow, out: Outbox, *, sweep: bool) -> None:
-        entity = follow.entity
-        async for batch in self.rest._poll(entity, follow.checkpoint(), sweep=sweep):
+    async def _poll_once(self, follow: Follow, out: Outbox, *, sweep: bool | None) -> None:
+        # One checkpoint for the whole pass, as the polling source reads it.
+        resume = follow.checkpoint()
+        async for batch in self.rest.changes_of(follow.entity, resume, sweep=sweep):
             await self._put(follow, batch, out)
-        if sweep:
-            purged = await self.rest._purged(entity, follow.checkpoint())
-            if purged is not None:
-                await self._put(follow, purged, out)
 
     async def _poll_for(self, follow: Follow, out: Outbox, *, seconds: float | None) -> None:
         """Poll ``follow``'s object every ``fallback_interval`` for ``seconds`` (or for ever)."""
@@ -450,7 +444,7 @@ class Follower:
         until = None if seconds is None else self._clock.monotonic() + seconds
         while True:
             try:
-                await self._poll_once(follow, out, sweep=self.rest._sweep_due(follow.entity))
+                await self._poll_once(follow, out, sweep=None)
             except RetryableError as exc:
                 log.warning("%s: poll failed (%s); trying again", follow.entity, exc)
             if until is not None and self._clock.monotonic() >= until:

@@ -39,7 +39,7 @@ async def reread_records(
 ) -> list[ChangeEvent]:
     """The current state of ``ids`` as events at ``position`` (``queryAll``: deleted rows
     become DELETE events; ids the org no longer knows too)."""
-    schema = source._schema(entity)
+    schema = source.schema(entity)
     fields = list(schema.names())
     events: list[ChangeEvent] = []
     unique = sorted(set(ids))
@@ -71,7 +71,7 @@ async def reread_records(
                     )
                 )
             else:
-                events.append(source._event(entity, record, op, position))
+                events.append(source.record_event(entity, record, op, position))
     return events
 
 
@@ -85,7 +85,7 @@ async def reread_window(
 ) -> AsyncIterator[list[ChangeEvent]]:
     """Every record of ``entity`` changed at or after ``since`` (``queryAll``), as events at
     ``position``, a page at a time."""
-    schema = source._schema(entity)
+    schema = source.schema(entity)
     selection = source.objects[entity]
     soql = changes_query(
         entity,
@@ -95,7 +95,10 @@ async def reread_window(
         row_filter=selection.where,
     )
     async for page in source.client.query_pages(soql, include_deleted=True, batch_size=batch_size):
-        yield [source._event(entity, record, Operation.UPDATE, position) for record in page.records]
+        yield [
+            source.record_event(entity, record, Operation.UPDATE, position)
+            for record in page.records
+        ]
 
 
 def window_start(commit: datetime, overlap: float) -> datetime:

@@ -180,7 +180,7 @@ class SalesforceSource:
             result[entity] = schema
         return result
 
-    def _schema(self, entity: str) -> EntitySchema:
+    def schema(self, entity: str) -> EntitySchema:
         schema = self._schemas.get(entity)
         if schema is None:
             raise ConfigError(f"{entity} was used before describe()")
@@ -226,7 +226,7 @@ class SalesforceSource:
         self, entities: Sequence[str], resume: Checkpoint | None
     ) -> AsyncIterator[Batch]:
         for entity in entities:
-            schema = self._schema(entity)
+            schema = self.schema(entity)
             selection = self.objects[entity]
             after = resume.snapshot.cursors.get(entity) if resume else None
             soql = snapshot_query(
@@ -344,7 +344,7 @@ class SalesforceSource:
         for record in records:
             if record.__class__ is not dict or record.get("IsDeleted"):
                 key = str(record["Id"])
-                append(self._event(entity, record, read, Position(stream, key)))
+                append(self.record_event(entity, record, read, Position(stream, key)))
                 continue
             if "attributes" in record:  # a REST record: its values without the metadata
                 record = {k: v for k, v in record.items() if k != "attributes"}
@@ -364,7 +364,7 @@ class SalesforceSource:
             )
         return events
 
-    def _event(
+    def record_event(
         self,
         entity: str,
         record: Mapping[str, Any],
@@ -399,13 +399,24 @@ class SalesforceSource:
 
     async def changes(self, resume: Checkpoint | None) -> AsyncIterator[Batch]:
         for entity in self.objects:
-            sweep = self._sweep_due(entity)
-            async for batch in self._poll(entity, resume, sweep=sweep):
+            async for batch in self.changes_of(entity, resume):
                 yield batch
-            if sweep:
-                purged = await self._purged(entity, resume)
-                if purged is not None:
-                    yield purged
+
+    async def changes_of(
+        self, entity: str, resume: Checkpoint | None, *, sweep: bool | None = None
+    ) -> AsyncIterator[Batch]:
+        """One polling pass over ``entity`` from ``resume``: its changes and, when the overlap
+        sweep runs (``sweep``; by default once per ``overlap`` seconds), the deletes the
+        ``deleted`` resource lists since the last sweep. The real-time source polls through
+        this too (joins, fallback)."""
+        if sweep is None:
+            sweep = self._sweep_due(entity)
+        async for batch in self._poll(entity, resume, sweep=sweep):
+            yield batch
+        if sweep:
+            purged = await self._purged(entity, resume)
+            if purged is not None:
+                yield purged
 
     async def _purged(self, entity: str, resume: Checkpoint | None) -> Batch | None:
         """DELETE events for records deleted since the last sweep (the ``deleted`` resource)."""
@@ -463,7 +474,7 @@ class SalesforceSource:
     async def _poll(
         self, entity: str, resume: Checkpoint | None, *, sweep: bool
     ) -> AsyncIterator[Batch]:
-        schema = self._schema(entity)
+        schema = self.schema(entity)
         selection = self.objects[entity]
         position = resume.positions.get(change_stream(entity)) if resume else None
         since = Cursor.parse(position.token) if position and position.token else None
@@ -478,7 +489,7 @@ class SalesforceSource:
                 entity, since=since, overlap_from=overlap_from, row_filter=selection.where
             )
             exits = [
-                self._event(entity, record, Operation.DELETE)
+                self.record_event(entity, record, Operation.DELETE)
                 for record in await self.client.query(soql, include_deleted=True)
             ]
         soql = changes_query(
@@ -492,7 +503,7 @@ class SalesforceSource:
         async for page in self.client.query_pages(
             soql, include_deleted=True, batch_size=self.batch_size
         ):
-            events = [self._event(entity, r, Operation.UPDATE) for r in page.records]
+            events = [self.record_event(entity, r, Operation.UPDATE) for r in page.records]
             merged = _merge_ordered(events, exits) if exits else events
             exits = [e for e in exits if e not in merged]
             for event in merged:
