@@ -47,6 +47,11 @@ class _Target:
     entities: list[EntitySelection] = field(default_factory=list)
     syncs: list[str] = field(default_factory=list)
 
+    @property
+    def where(self) -> str:
+        """How messages name it: ``connection db (sqlite:///x.db)``."""
+        return f"connection {self.name} ({self.settings.display_url})"
+
 
 def _targets(config: Path, syncs: list[str]) -> list[_Target]:
     from sfsync.app import check_sync_names, default_registry, load, selection
@@ -117,22 +122,17 @@ def install_capture(config: ConfigArg, sync: SyncOpt = None, dry_run: DryRunOpt 
         from sfsync.connectors.sql.client import dialect_of
 
         for target in _targets(config, sync or []):
-            settings = target.settings
-            where = f"connection {target.name} ({settings.display_url})"
+            settings, where = target.settings, target.where
             if settings.capture != "triggers":
                 _out.print(f"{where}: capture: updated_at needs nothing installed", markup=False)
                 continue
             objects = install.capture_objects(target.entities)
-            engine, conn = install.connect(settings)
-            try:
+            with install.connected(settings) as conn:
                 statements = install.plan_install(conn, settings, objects)
                 if dry_run:
                     _print_sql(f"{where}: would run", statements)
                     continue
                 install.execute(conn, dialect_of(settings), statements)
-            finally:
-                conn.close()
-                engine.dispose()
             tables = ", ".join(dict.fromkeys(o.table for o in objects))
             _out.print(f"{where}: capture installed on {tables}", markup=False, soft_wrap=True)
 
@@ -165,18 +165,13 @@ def remove_capture(
         ):
             raise typer.Exit(1)
         for target in targets:
-            settings = target.settings
-            where = f"connection {target.name} ({settings.display_url})"
-            engine, conn = install.connect(settings)
-            try:
+            settings, where = target.settings, target.where
+            with install.connected(settings) as conn:
                 statements = install.plan_remove(conn, settings)
                 if dry_run:
                     _print_sql(f"{where}: would run", statements)
                     continue
                 install.execute(conn, dialect_of(settings), statements)
-            finally:
-                conn.close()
-                engine.dispose()
             _out.print(f"{where}: capture removed", markup=False, soft_wrap=True)
 
     _guarded(act)
@@ -196,18 +191,13 @@ def capture_status(config: ConfigArg, sync: SyncOpt = None) -> None:
         from sfsync.connectors.sql.capture.status import capture_status
 
         for target in _targets(config, sync or []):
-            settings = target.settings
-            where = f"connection {target.name} ({settings.display_url})"
+            settings, where = target.settings, target.where
             if settings.capture != "triggers":
                 _out.print(f"{where}: capture: updated_at (nothing installed)", markup=False)
                 continue
             objects = install.capture_objects(target.entities)
-            engine, conn = install.connect(settings)
-            try:
+            with install.connected(settings) as conn:
                 has_log, tables = capture_status(conn, settings, objects)
-            finally:
-                conn.close()
-                engine.dispose()
             log = "change log present" if has_log else "no change log: run install-capture"
             table = Table("table", "triggers", "pending", "applied", "rejected", "last error")
             for t in tables:

@@ -12,7 +12,8 @@ case (``ext_id__c``). Anything else is a configuration error that says which col
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,17 @@ def connect(settings: ConnectionSettings) -> tuple[sa.Engine, sa.Connection]:
         engine.dispose()
         raise classify(exc, during=f"connecting to {settings.display_url}") from exc
     return engine, conn
+
+
+@contextmanager
+def connected(settings: ConnectionSettings) -> Iterator[sa.Connection]:
+    """:func:`connect`, closed and disposed of on the way out (for one-off commands)."""
+    engine, conn = connect(settings)
+    try:
+        yield conn
+    finally:
+        conn.close()
+        engine.dispose()
 
 
 def _utc_sessions(engine: sa.Engine, dialect: Dialect) -> None:
