@@ -273,20 +273,6 @@ def _value(kind: str, value: object) -> object:
     return value
 
 
-def flatten(record: Mapping[str, Any], layout: Layout) -> dict[str, object]:
-    """Every field of the event record under the object's own names, values in REST form."""
-    out: dict[str, object] = {}
-    for slot in layout.slots[1:]:
-        value = record.get(slot.name)
-        if slot.children:
-            nested = value if isinstance(value, Mapping) else {}
-            for child, kind in zip(slot.children, slot.child_kinds, strict=True):
-                out[flat_name(slot.name, child)] = _value(kind, nested.get(child))
-        else:
-            out[slot.name] = _value(slot.kind, value)
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class Gap:
     """Salesforce could not say what changed: the records (or, for an overflow, the whole

@@ -52,10 +52,8 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from sfsync.connectors.salesforce.cdc_decoder import CdcDecoder
 from sfsync.connectors.salesforce.cometd import CometdFeed
 from sfsync.connectors.salesforce.follower import (
-    LOWEST_ID,
     Follow,
     Follower,
-    Item,
     StreamMetrics,
     StreamOptions,
     cdc_stream,
@@ -71,8 +69,6 @@ from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.source import SourceCapabilities, SourceContext
 
 __all__ = [
-    "LOWEST_ID",
-    "Item",
     "PubSubFactory",
     "StreamMetrics",
     "StreamOptions",
