@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sfsync.config.model import ObjectSync, SyncConfig
+from sfsync.config.model import ObjectSync, SyncConfig, SyncDef
 from sfsync.config.validate import load_config
 from sfsync.core.checkpoint import Checkpoint
 from sfsync.core.conflicts import Side
@@ -30,11 +30,14 @@ from sfsync.runtime.pipeline import (
     RunMode,
     StatusListener,
 )
+from sfsync.runtime.reconcile import TwoWayObject
+from sfsync.runtime.status import RunningSync
+from sfsync.runtime.twoway import ExternalSide, SalesforceSide, TwoWayOptions, TwoWaySync
 from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.registry import Registry
 from sfsync.spi.sink import Sink, SinkContext
 from sfsync.spi.spec import ConnectorRequest, EntitySelection
-from sfsync.stores.checkpoints import ClosableCheckpointStore, open_state
+from sfsync.stores.checkpoints import ClosableCheckpointStore, StateStores, open_state
 
 
 def default_registry() -> Registry:
@@ -78,7 +81,7 @@ class Runtime:
     """
 
     config: SyncConfig
-    pipelines: list[Pipeline] = field(default_factory=list)
+    pipelines: list[RunningSync] = field(default_factory=list)
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     async def __aenter__(self) -> Runtime:
@@ -115,12 +118,12 @@ async def build_runtime(
     runtime.stack.push_async_callback(state.aclose)
     for sync in syncs:
         if sync.direction == "two_way":
-            raise ConfigError(
-                f"sync {sync.name!r}: direction two_way is configured, but this version cannot "
-                "run two-way syncs yet (conflict policies, shadows and the review queue exist; "
-                "the runtime that drives both directions does not)",
-                hint="use direction: one_way for now, or leave this sync out with --sync",
+            runtime.pipelines.append(
+                _two_way(
+                    config, sync, registry, state, clock, on_status, once=once, interval=interval
+                )
             )
+            continue
         source_conn = config.connections[sync.source]
         target_conn = config.connections[sync.target]
         source_spec = registry.get(source_conn.type)
@@ -179,6 +182,100 @@ async def build_runtime(
             )
         )
     return runtime
+
+
+def _two_way(
+    config: SyncConfig,
+    sync: SyncDef,
+    registry: Registry,
+    state: StateStores,
+    clock: Clock,
+    on_status: StatusListener | None,
+    *,
+    once: bool,
+    interval: float | None,
+) -> TwoWaySync:
+    """The runtime of a two-way sync: the Salesforce connection read (changes, lookups) and
+    written (its sink, upserting by each object's key), the other connection read and written
+    through its change capture, and the state store's shadows and review queue."""
+    ends = {name: config.connections[name] for name in (sync.source, sync.target)}
+    sf_name = next((n for n, c in ends.items() if c.type == "salesforce"), None)
+    if sf_name is None or len(ends) != 2:
+        raise ConfigError(
+            f"sync {sync.name!r}: a two-way sync joins one Salesforce connection and one other",
+            hint="make `source` or `target` a salesforce connection",
+        )
+    if sync.mode == "realtime":
+        raise ConfigError(
+            f"sync {sync.name!r}: two-way syncs run as polling passes in this version",
+            hint="use mode: polling with a short interval (for example 5s)",
+        )
+    ext_name = sync.target if sf_name == sync.source else sync.source
+    sf_conn, ext_conn = config.connections[sf_name], config.connections[ext_name]
+    sf_spec, ext_spec = registry.get(sf_conn.type), registry.get(ext_conn.type)
+    common = tuple(selection(o) for o in sync.objects)
+    # Salesforce is read with its system fields besides the shared ones (the version stamp
+    # orders its changes); only the shared fields are compared and written.
+    sf_entities = tuple(
+        replace(e, fields=tuple(dict.fromkeys(("Id", "SystemModstamp", *e.fields))))
+        if e.fields is not None
+        else e
+        for e in common
+    )
+    options: dict[str, object] = {"mode": sync.mode, "direction": "two_way"}
+    sf_request = ConnectorRequest(
+        sync_name=sync.name, entities=sf_entities, clock=clock, options=options
+    )
+    ext_request = ConnectorRequest(
+        sync_name=sync.name, entities=common, clock=clock, options=options
+    )
+    if sf_spec.source is None or sf_spec.sink is None or ext_spec.source is None:
+        raise ConfigError(f"sync {sync.name!r}: both ends must be readable and writable")
+    salesforce = sf_spec.source(sf_conn.config, sf_request)
+    external = ext_spec.source(ext_conn.config, ext_request)
+    if not isinstance(salesforce, SalesforceSide):
+        raise ConfigError(
+            f"sync {sync.name!r}: {sf_conn.type!r} cannot be one end of a two-way sync"
+        )
+    if not isinstance(external, ExternalSide):
+        raise ConfigError(
+            f"sync {sync.name!r}: connector {ext_conn.type!r} cannot be the external end of a "
+            "two-way sync (it must read rows by key and write them marked as sfsync's)",
+            hint="two-way syncs work with postgres, mysql, mariadb and sqlite connections",
+        )
+    repeat = sync.effective_interval
+    every = interval if interval is not None else (repeat.total_seconds() if repeat else 30.0)
+    objects = tuple(
+        TwoWayObject(
+            entity=o.name,
+            key=o.key,
+            fields=tuple(o.fields),
+            match_on=tuple(o.match_on),
+            rules=o.conflicts.to_rules(),
+        )
+        for o in sync.objects
+    )
+    client_id = getattr(sf_conn.config, "client_name", None)
+    return TwoWaySync(
+        options=TwoWayOptions(
+            name=sync.name,
+            objects=objects,
+            mode=RunMode.ONCE if once else RunMode.CONTINUOUS,
+            interval=every,
+            retry=sync.retry.to_policy(),
+            client_id=client_id if isinstance(client_id, str) else None,
+            origin=f"sfsync:{sync.name}",
+        ),
+        salesforce=salesforce,
+        salesforce_sink=sf_spec.sink(sf_conn.config, sf_request),
+        external=external,
+        shadows=state.shadows,
+        conflicts=state.conflicts,
+        checkpoints=state.checkpoints,
+        dead_letters=state.dead_letters,
+        clock=clock,
+        on_status=on_status,
+    )
 
 
 def _with_role(registry: Registry, role: str) -> str:

@@ -17,8 +17,7 @@ from rich.console import Console
 from sfsync.app import build_runtime, default_registry, load
 from sfsync.cli.display import StatusBoard, notes, summary
 from sfsync.core.state import PipelineState
-from sfsync.runtime.pipeline import Pipeline
-from sfsync.runtime.status import PipelineStatus
+from sfsync.runtime.status import PipelineStatus, RunningSync
 from sfsync.spi.registry import Registry
 
 
@@ -55,7 +54,7 @@ async def run_config(
     return statuses
 
 
-async def _run_all(pipelines: list[Pipeline], duration: float | None) -> None:
+async def _run_all(pipelines: Sequence[RunningSync], duration: float | None) -> None:
     async with anyio.create_task_group() as outer:
         outer.start_soon(_stop_on_signal, pipelines, outer.cancel_scope)
         if duration is not None:
@@ -67,13 +66,13 @@ async def _run_all(pipelines: list[Pipeline], duration: float | None) -> None:
         outer.cancel_scope.cancel()
 
 
-async def _stop_after(pipelines: list[Pipeline], seconds: float) -> None:
+async def _stop_after(pipelines: Sequence[RunningSync], seconds: float) -> None:
     await anyio.sleep(seconds)
     for pipeline in pipelines:
         pipeline.request_stop()
 
 
-async def _stop_on_signal(pipelines: list[Pipeline], scope: anyio.CancelScope) -> None:
+async def _stop_on_signal(pipelines: Sequence[RunningSync], scope: anyio.CancelScope) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         count = 0
         async for _ in signals:

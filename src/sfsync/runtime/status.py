@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sfsync.core.state import PipelineState
 
@@ -60,3 +61,20 @@ class PipelineStatus:
     notices: tuple[str, ...] = ()
     source_health: tuple[tuple[str, str], ...] = ()
     updated_at: datetime | None = None
+
+
+class RunningSync(Protocol):
+    """What the shells drive: a one-way :class:`~sfsync.runtime.pipeline.Pipeline` or a
+    :class:`~sfsync.runtime.twoway.TwoWaySync`."""
+
+    async def run(self) -> PipelineStatus:
+        """Run until done, stopped or failed; the final status."""
+        ...
+
+    def request_stop(self) -> None:
+        """Finish the work in hand, save the checkpoint, stop."""
+        ...
+
+    def status(self) -> PipelineStatus:
+        """The latest status."""
+        ...

@@ -139,3 +139,22 @@ class HealthReporter(Protocol):
     def health(self) -> Mapping[str, str]:
         """Entity -> a few words on how it is read now; entities not named have nothing to say."""
         ...
+
+
+@runtime_checkable
+class RecordLookup(Protocol):
+    """A source that can read records as they are now, by the values of a field (optional).
+
+    Two-way syncs decide on current state: before writing a change across, the runtime reads
+    the record from both sides, compares both with the shadow of the last sync, and writes only
+    what differs (see :mod:`sfsync.core.merge`). Reading current state rather than trusting
+    the change event makes the decision right however late or repeated the event is, and makes
+    our own write, read back, equal to its shadow: an echo with nothing to do.
+    """
+
+    async def lookup(
+        self, entity: str, field: str, values: Sequence[str]
+    ) -> list[dict[str, object]]:
+        """The current records of ``entity`` whose ``field`` holds one of ``values`` (records
+        that do not exist are left out), with the configured fields under their field names."""
+        ...

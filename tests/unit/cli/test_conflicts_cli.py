@@ -240,10 +240,12 @@ def test_the_console_script_ends_usage_errors_with_exit_2(
     assert "conflicts list CONFIG --state all" in done.stderr
 
 
-def test_a_two_way_sync_is_valid_but_not_run_yet(tmp_path: Path) -> None:
+def test_a_real_time_two_way_sync_is_valid_but_refused_with_the_way_to_run_it(
+    tmp_path: Path,
+) -> None:
     text = (ROOT / "examples" / "demo.yaml").read_text()
     text = text.replace("${SFSYNC_DEMO_DIR:-.sfsync}", str(tmp_path)).replace(
-        "    mode: ${SFSYNC_DEMO_MODE:-realtime}\n", "    direction: two_way\n    mode: polling\n"
+        "    mode: ${SFSYNC_DEMO_MODE:-realtime}\n", "    direction: two_way\n    mode: realtime\n"
     )
     config = tmp_path / "sync.yaml"
     config.write_text(text)
@@ -251,8 +253,8 @@ def test_a_two_way_sync_is_valid_but_not_run_yet(tmp_path: Path) -> None:
     assert valid.exit_code == 0, valid.output
     refused = runner.invoke(app, ["sync", "--once", str(config)], env=ENV)
     assert refused.exit_code == 2
-    assert "cannot run two-way syncs yet" in refused.output
-    assert "direction: one_way" in refused.output
+    assert "two-way syncs run as polling passes" in refused.output
+    assert "mode: polling" in refused.output
 
 
 def test_show_a_conflict_the_sync_closed_itself(setup: tuple[Path, Path, int, int]) -> None:

@@ -40,6 +40,7 @@ from sfsync.connectors.salesforce.bulk import (
 )
 from sfsync.connectors.salesforce.chunks import IdRange, IdRanges
 from sfsync.connectors.salesforce.client import SalesforceClient
+from sfsync.connectors.salesforce.lookup import give_keys, lookup_records
 from sfsync.connectors.salesforce.prefetch import prefetched
 from sfsync.connectors.salesforce.schema import entity_schema
 from sfsync.connectors.salesforce.soql import (
@@ -394,6 +395,22 @@ class SalesforceSource:
             committed_at=_parse_stamp(stamp),
             version=stamp,
         )
+
+    # -- current records (two-way syncs) -------------------------------------------------
+
+    async def lookup(
+        self, entity: str, field: str, values: Sequence[str]
+    ) -> list[dict[str, object]]:
+        """The current records of ``entity`` whose ``field`` holds one of ``values``
+        (:class:`~sfsync.spi.source.RecordLookup`), with the configured fields."""
+        fields = list(self.schema(entity).fields)
+        return await lookup_records(self.client, entity, fields, field, values)
+
+    async def give_keys(
+        self, entity: str, key_field: str, keys: Mapping[str, str]
+    ) -> dict[str, SyncError | None]:
+        """Set ``key_field`` on records by Id (first-run matching; see :func:`.give_keys`)."""
+        return dict(await give_keys(self.client, entity, key_field, keys))
 
     # -- changes --------------------------------------------------------------------------
 

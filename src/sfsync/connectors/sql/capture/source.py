@@ -42,6 +42,7 @@ import anyio.to_thread
 import sqlalchemy as sa
 
 from sfsync.connectors.sql.capture import install
+from sfsync.connectors.sql.capture.apply import RowChange, apply_changes, lookup_rows, reflect
 from sfsync.connectors.sql.capture.changes import LogReader
 from sfsync.connectors.sql.capture.install import CaptureObject, schema_of
 from sfsync.connectors.sql.capture.listen import Listener
@@ -109,6 +110,7 @@ class SqlCaptureSource:
         self._limiter = anyio.CapacityLimiter(1)
         self._tables: dict[str, ResolvedTable] = {}  # by entity
         self._by_table: dict[str, list[ResolvedTable]] = {}
+        self._reflections: dict[str, sa.Table] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -336,6 +338,48 @@ class SqlCaptureSource:
                 if len(rows) < self.batch_size:
                     break
                 token = rows[-1][0]
+
+    # --- current rows and writes (two-way syncs) -------------------------------------------
+
+    async def lookup(
+        self, entity: str, field: str, values: Sequence[str]
+    ) -> list[dict[str, object]]:
+        """The current rows of ``entity`` whose key is among ``values``
+        (:class:`~sfsync.spi.source.RecordLookup`; only the key field can be looked up)."""
+        table = self._table(entity, field)
+        reflected = await self._run(self._reflected, entity)
+        return await self._run(lookup_rows, self.conn, table, reflected, list(values))
+
+    async def apply(
+        self, entity: str, origin: str, changes: Sequence[ChangeEvent]
+    ) -> list[SyncError | None]:
+        """Write ``changes`` into the object's table by key (CREATE: a row; UPDATE: the fields
+        in ``after``; DELETE), marked with ``origin`` in the change log (see
+        :mod:`~sfsync.connectors.sql.capture.apply`); per change, ``None`` or its error."""
+        table = self._table(entity, None)
+        reflected = await self._run(self._reflected, entity)
+        rows = [RowChange(e.op, e.key, e.after or {}) for e in changes]
+        return await self._run(
+            apply_changes, self.conn, self.dialect, self.schema, table, reflected, origin, rows
+        )
+
+    def _table(self, entity: str, field: str | None) -> ResolvedTable:
+        table = self._tables.get(entity)
+        if table is None:
+            raise ConfigError(f"{entity} is not among the SQL source's configured objects")
+        if field is not None and field.lower() != table.obj.key.lower():
+            raise ConfigError(
+                f"{entity} rows are looked up by their key {table.obj.key}, not by {field}"
+            )
+        return table
+
+    def _reflected(self, entity: str) -> sa.Table:
+        cached = self._reflections.get(entity)
+        if cached is None:
+            cached = reflect(self.conn, self._tables[entity], self.schema)
+            self.conn.rollback()
+            self._reflections[entity] = cached
+        return cached
 
     # --- outcomes --------------------------------------------------------------------------
 

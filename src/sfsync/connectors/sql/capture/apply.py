@@ -1,0 +1,169 @@
+"""A captured table as one side of a two-way sync: its rows read by key, and written by key
+with sfsync's origin, so that the change log knows them for our own echoes.
+
+Blocking functions on an open SQLAlchemy connection; the source runs them on its worker thread
+(:meth:`~sfsync.connectors.sql.capture.source.SqlCaptureSource.lookup` and ``apply``).
+
+Writes go into the user's own table, keyed by the object's key column (not into a table the
+sink made), one transaction per batch, marked with
+:func:`~sfsync.connectors.sql.capture.statements.origin_statements`: every change-log row that
+transaction produces carries the origin, and the two-way runtime drops those as echoes. A
+batch that fails as a whole is written again row by row, each in its own transaction, so one
+bad row is rejected alone with the database's error and the others land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+
+from sfsync.connectors.sql.capture.statements import origin_statements
+from sfsync.connectors.sql.capture.tables import ResolvedTable
+from sfsync.connectors.sql.errors import classify
+from sfsync.connectors.sql.types import Dialect
+from sfsync.core.errors import RetryableError, SyncError
+from sfsync.core.events import Operation
+from sfsync.core.schema import FieldKind
+
+CHUNK = 500
+"""Keys per ``IN`` list when reading rows back."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowChange:
+    """One write into a captured table: ``values`` by field name (CREATE: the whole row;
+    UPDATE: the fields to set; DELETE: nothing)."""
+
+    op: Operation
+    key: str
+    values: Mapping[str, object]
+
+
+def reflect(conn: sa.Connection, table: ResolvedTable, schema: str | None) -> sa.Table:
+    """The table, reflected (its column types drive value conversion)."""
+    return sa.Table(table.obj.table, sa.MetaData(), autoload_with=conn, schema=schema)
+
+
+def lookup_rows(
+    conn: sa.Connection, table: ResolvedTable, reflected: sa.Table, keys: Sequence[str]
+) -> list[dict[str, object]]:
+    """The rows whose key is among ``keys``: carried columns, normalised, under field names."""
+    key_col = reflected.c[table.key_column]
+    columns = [reflected.c[c] for c in table.columns]
+    found: list[dict[str, object]] = []
+    wanted = [k for k in dict.fromkeys(keys) if k]
+    try:
+        for start in range(0, len(wanted), CHUNK):
+            chunk = [_key_value(key_col, k) for k in wanted[start : start + CHUNK]]
+            rows = conn.execute(sa.select(*columns).where(key_col.in_(chunk))).mappings()
+            found.extend(table.normalise(dict(row)) for row in rows)
+    finally:
+        conn.rollback()
+    return found
+
+
+def apply_changes(
+    conn: sa.Connection,
+    dialect: Dialect,
+    schema: str | None,
+    table: ResolvedTable,
+    reflected: sa.Table,
+    origin: str,
+    changes: Sequence[RowChange],
+) -> list[SyncError | None]:
+    """Write ``changes`` marked with ``origin``; per change, ``None`` or why it failed.
+
+    Raises:
+        RetryableError: the database is unreachable or the transaction could not commit
+            for a reason that may pass (a deadlock, a lost connection).
+    """
+    if not changes:
+        return []
+    statements = [_statement(table, reflected, change) for change in changes]
+    try:
+        _in_transaction(conn, dialect, schema, origin, statements)
+        return [None] * len(changes)
+    except sa.exc.SQLAlchemyError as exc:
+        conn.rollback()
+        error = classify(exc, during=f"writing {table.obj.table}")
+        if isinstance(error, RetryableError):
+            raise error from exc
+        if len(changes) == 1:
+            return [error]
+    results: list[SyncError | None] = []
+    for change, statement in zip(changes, statements, strict=True):
+        try:
+            _in_transaction(conn, dialect, schema, origin, [statement])
+            results.append(None)
+        except sa.exc.SQLAlchemyError as exc:
+            conn.rollback()
+            error = classify(exc, during=f"writing {table.obj.table} {change.key}")
+            if isinstance(error, RetryableError):
+                raise error from exc
+            results.append(error)
+    return results
+
+
+def _in_transaction(
+    conn: sa.Connection,
+    dialect: Dialect,
+    schema: str | None,
+    origin: str,
+    statements: Sequence[sa.Executable],
+) -> None:
+    mark, unmark = origin_statements(dialect, schema, origin)
+    conn.rollback()  # start clean: a read may have left a transaction open
+    conn.execute(sa.text(mark))
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute(sa.text(unmark))
+    conn.commit()
+
+
+def _statement(table: ResolvedTable, reflected: sa.Table, change: RowChange) -> sa.Executable:
+    key_col = reflected.c[table.key_column]
+    key = _key_value(key_col, change.key)
+    if change.op is Operation.DELETE:
+        return sa.delete(reflected).where(key_col == key)
+    columns = {field: column for column, field in table.field_names.items()}
+    kinds = {f.name: f.kind for f in table.schema}
+    values: dict[str, Any] = {}
+    for field, value in change.values.items():
+        column = columns.get(field)
+        if column is None or column == table.key_column:
+            continue
+        values[column] = _to_column(reflected.c[column], kinds.get(field), value)
+    if change.op is Operation.CREATE:
+        values[table.key_column] = key
+        return sa.insert(reflected).values(values)
+    return sa.update(reflected).where(key_col == key).values(values)
+
+
+def _key_value(column: sa.Column[Any], key: str) -> object:
+    """The key as the column holds it (an integer key column compares with an int)."""
+    if isinstance(column.type, sa.Integer):
+        try:
+            return int(key)
+        except ValueError:
+            return key
+    return key
+
+
+def _to_column(column: sa.Column[Any], kind: FieldKind | None, value: object) -> object:
+    """A canonical value (:mod:`sfsync.core.values`) as the column's driver takes it."""
+    if value is None:
+        return None
+    if kind is FieldKind.DATE and isinstance(value, str):
+        return date.fromisoformat(value)
+    if kind is FieldKind.TIME and isinstance(value, str):
+        return time.fromisoformat(value)
+    if kind is FieldKind.DATETIME:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if isinstance(value, datetime) and not getattr(column.type, "timezone", False):
+            return value.replace(tzinfo=None)  # a column without a zone holds UTC
+    return value

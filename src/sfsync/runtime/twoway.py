@@ -1,0 +1,517 @@
+"""A two-way sync: one Salesforce object and one external table kept in step both ways.
+
+The pure decisions are in :mod:`sfsync.core.merge` (three-way resolution), :mod:`sfsync.core.
+matching` (first run) and :mod:`sfsync.core.review` (parked conflicts); this module drives them:
+
+First run (no checkpoint): take both sides' change positions *first* (changes made while the
+first run works are read afterwards), read every record of both sides, pair them by the key and
+then by ``match_on`` (a Salesforce record without a key value that pairs with a row gets the
+row's key), report ambiguous groups and leave them alone, then reconcile every key: paired
+records are resolved field by field (no shadow yet: every differing field is a conflict settled
+by policy), records on one side only are created on the other.
+
+Each pass afterwards: read the changes of both sides since the checkpoint. Changes whose origin
+is our own writer are dropped at once (Salesforce's ``changeOrigin`` carries our client id; the
+database change log carries our origin). The rest name records; each is reconciled from both
+sides' *current* state against its shadow (:class:`~sfsync.runtime.reconcile.Reconciler`), so
+an echo the source could not recognise compares equal to the shadow and stops there. Then the
+review queue: conflicts a person resolved are applied if both sides still hold the versions
+that were parked, or decided anew from the same base if either changed since. The checkpoint
+(both sides' positions, one record in the state store) is saved after the pass's writes and
+shadows: a crash repeats a pass, and a repeated pass finds the records already agreeing.
+
+Polling only: a two-way sync reads both sides every ``interval`` (``mode: realtime`` is refused
+by the configuration layer for now). Known window: a record edited on one side between the
+moment a pass reads it and the moment the pass writes the other side's change into it loses
+that edit (neither Salesforce's upsert nor the table write is conditional); keep intervals
+short where both sides are edited at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import Protocol, TypeVar, runtime_checkable
+
+import anyio
+
+from sfsync.core.acks import AckTracker
+from sfsync.core.checkpoint import Checkpoint, CheckpointStore, SnapshotProgress, SnapshotStatus
+from sfsync.core.conflicts import Decision, is_own_origin
+from sfsync.core.deadletter import DeadLetterStore
+from sfsync.core.errors import FatalError, RetryableError, SyncError
+from sfsync.core.events import Batch, ChangeEvent, Operation
+from sfsync.core.matching import match_records
+from sfsync.core.merge import resolve
+from sfsync.core.retry import GiveUp, RetryPolicy
+from sfsync.core.review import ConflictQueue, ParkedConflict, ShadowStore
+from sfsync.core.schema import EntitySchema
+from sfsync.core.state import PipelineState, Trigger, next_state
+from sfsync.core.values import canonical_record
+from sfsync.runtime.executor import call_with_retry
+from sfsync.runtime.pipeline import RunMode, StatusListener
+from sfsync.runtime.reconcile import ExternalWriter, Reconciler, Tally, TwoWayObject
+from sfsync.runtime.status import Counters, PipelineStatus
+from sfsync.spi.clock import Clock
+from sfsync.spi.sink import Outcome, OutcomeKind, Sink, SinkContext
+from sfsync.spi.source import RecordLookup, Source, SourceContext
+
+log = logging.getLogger("sfsync.twoway")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TwoWayOptions:
+    """How one two-way sync runs.
+
+    Attributes:
+        name: the sync's name (its checkpoint, shadows and conflicts are filed under it).
+        objects: the objects, in order (parents before children).
+        mode: once (one pass) or continuous.
+        interval: seconds between passes.
+        retry: the schedule for transient failures.
+        client_id: our Salesforce client id (``Sforce-Call-Options``): changes whose
+            ``changeOrigin`` carries it are our own echoes.
+        origin: what our writes into the external database are marked with in its change log.
+        seed: seeds the retry jitter.
+    """
+
+    name: str
+    objects: tuple[TwoWayObject, ...]
+    mode: RunMode = RunMode.ONCE
+    interval: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    client_id: str | None = None
+    origin: str = "sfsync"
+    seed: int | None = None
+
+    @property
+    def entities(self) -> tuple[str, ...]:
+        return tuple(o.entity for o in self.objects)
+
+
+@runtime_checkable
+class SalesforceSide(RecordLookup, Source, Protocol):
+    """The Salesforce source as a two-way sync uses it: changes, lookups and key setting."""
+
+    async def give_keys(
+        self, entity: str, key_field: str, keys: Mapping[str, str]
+    ) -> dict[str, SyncError | None]: ...
+
+
+@runtime_checkable
+class ExternalSide(ExternalWriter, Source, Protocol):
+    """The external source as a two-way sync uses it: changes, lookups and marked writes."""
+
+
+class TwoWaySync:
+    """Runs one two-way sync. Build it, ``await run()``; ``request_stop()`` ends it."""
+
+    def __init__(
+        self,
+        *,
+        options: TwoWayOptions,
+        salesforce: SalesforceSide,
+        salesforce_sink: Sink,
+        external: ExternalSide,
+        shadows: ShadowStore,
+        conflicts: ConflictQueue,
+        checkpoints: CheckpointStore,
+        dead_letters: DeadLetterStore,
+        clock: Clock,
+        on_status: StatusListener | None = None,
+    ) -> None:
+        self.options = options
+        self.salesforce = salesforce
+        self.salesforce_sink = salesforce_sink
+        self.external = external
+        self.shadows = shadows
+        self.conflicts = conflicts
+        self.checkpoints = checkpoints
+        self.dead_letters = dead_letters
+        self.clock = clock
+        self._on_status = on_status
+        self._rand = random.Random(options.seed).random
+        self._state = PipelineState.CREATED
+        self._stop = anyio.Event()
+        self._counters = Counters()
+        self._per_entity: Counter[str] = Counter()
+        self._status = PipelineStatus(name=options.name, state=self._state)
+        self._objects = {o.entity: o for o in options.objects}
+        self.reconciler = Reconciler(
+            sync=options.name,
+            salesforce=salesforce,
+            salesforce_sink=salesforce_sink,
+            external=external,
+            shadows=shadows,
+            conflicts=conflicts,
+            clock=clock,
+            origin=options.origin,
+            write_salesforce=self._write_salesforce,
+        )
+        self.echoes = 0
+        """Changes dropped because their origin is our own writer (for tests and status)."""
+
+    # -- observation and control ----------------------------------------------------------
+
+    def status(self) -> PipelineStatus:
+        return self._status
+
+    @property
+    def state(self) -> PipelineState:
+        return self._state
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def _publish(self, **changes: object) -> None:
+        self._status = replace(
+            self._status,
+            state=self._state,
+            counters=self._counters,
+            per_entity=tuple(sorted(self._per_entity.items())),
+            updated_at=self.clock.now(),
+            **changes,  # type: ignore[arg-type]
+        )
+        if self._on_status is not None:
+            self._on_status(self._status)
+
+    def _fire(self, trigger: Trigger) -> None:
+        self._state = next_state(self._state, trigger)
+        log.info("%s: %s -> %s", self.options.name, trigger.value, self._state.value)
+        self._publish()
+
+    def _count_retry(self, attempt: int, error: RetryableError, delay: float) -> None:
+        self._counters = self._counters.plus(retries=1)
+        log.warning("%s: attempt %d failed (%s); retrying in %.1fs", self.options.name,
+                    attempt, error, delay)  # fmt: skip
+        self._publish(last_error=str(error))
+
+    async def _retrying(self, fn: Callable[[], Awaitable[T]]) -> T:
+        return await call_with_retry(
+            fn,
+            policy=self.options.retry,
+            clock=self.clock,
+            rand=self._rand,
+            on_retry=self._count_retry,
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(self) -> PipelineStatus:
+        """Run until done (``ONCE``), stopped, or failed; the final status (never raises a
+        :class:`SyncError`: it ends the run as ``FAILED`` with the error in ``last_error``)."""
+        opts = self.options
+        try:
+            ctx = SourceContext(sync_name=opts.name, clock=self.clock, follow=False)
+            await self._retrying(lambda: self.salesforce.open(ctx))
+            await self._retrying(lambda: self.external.open(ctx))
+            await self._retrying(
+                lambda: self.salesforce_sink.open(
+                    SinkContext(sync_name=opts.name, clock=self.clock)
+                )
+            )
+            await self._prepare()
+            checkpoint = await self.checkpoints.load(opts.name)
+            if checkpoint is None or checkpoint.snapshot.status is not SnapshotStatus.COMPLETE:
+                self._fire(Trigger.START_FRESH)
+                checkpoint = await self._first_run(checkpoint)
+                self._fire(Trigger.SNAPSHOT_DONE)
+            else:
+                self._fire(Trigger.START_RESUMED)
+            while not self._stop.is_set():
+                with anyio.CancelScope(shield=True):
+                    checkpoint = await self._pass(checkpoint)
+                if opts.mode is RunMode.ONCE or self._stop.is_set():
+                    break
+                await self._pause(opts.interval)
+            self._fire(Trigger.STOP)
+            self._fire(Trigger.DRAINED)
+        except SyncError as exc:
+            log.error("%s: failed: %s", opts.name, exc)
+            self._state = PipelineState.FAILED
+            self._publish(last_error=str(exc))
+        finally:
+            with anyio.CancelScope(shield=True):
+                for closer in (self.salesforce.aclose, self.external.aclose,
+                               self.salesforce_sink.aclose):  # fmt: skip
+                    try:
+                        await closer()
+                    except Exception as exc:  # closing must not hide the cause
+                        log.warning("%s: error while closing: %s", opts.name, exc)
+        return self._status
+
+    async def _pause(self, seconds: float) -> None:
+        with anyio.move_on_after(seconds):
+            await self._stop.wait()
+
+    async def _prepare(self) -> None:
+        entities = self.options.entities
+        sf = await self._retrying(lambda: self.salesforce.describe(entities))
+        ext = await self._retrying(lambda: self.external.describe(entities))
+        for obj in self.options.objects:
+            sf_schema: EntitySchema = sf[obj.entity]
+            ext_schema: EntitySchema = ext[obj.entity]
+            kinds = {f.name: f.kind for f in ext_schema}
+            kinds.update({f.name: f.kind for f in sf_schema})  # Salesforce's types decide
+            fields = tuple(f.name for f in ext_schema)
+            missing = [f for f in fields if f.lower() not in {n.lower() for n in sf_schema.fields}]
+            if missing:
+                raise FatalError(
+                    f"{obj.entity}: {', '.join(missing)} exist in the external table but are "
+                    "not among the Salesforce fields the sync reads",
+                    hint="list the same fields for both sides (the object's `fields`)",
+                )
+            self._objects[obj.entity] = replace(obj, fields=fields, kinds=kinds)
+            notices = await self._retrying(lambda s=ext_schema: self.salesforce_sink.prepare(s))  # type: ignore[misc]
+            for notice in notices:
+                log.warning("%s: %s", self.options.name, notice)
+
+    # -- first run ------------------------------------------------------------------------
+
+    async def _first_run(self, checkpoint: Checkpoint | None) -> Checkpoint:
+        if checkpoint is None:
+            sf = await self._retrying(self.salesforce.current_positions)
+            ext = await self._retrying(self.external.current_positions)
+            start = MappingProxyType({**sf, **ext})
+            checkpoint = Checkpoint(
+                positions=start,
+                snapshot=SnapshotProgress(status=SnapshotStatus.IN_PROGRESS, stream_start=start),
+            )
+            await self.checkpoints.save(self.options.name, checkpoint)
+        for obj in self._objects.values():
+            sf_records = await self._read_all(self.salesforce, obj.entity)
+            ext_records = await self._read_all(self.external, obj.entity)
+            keys = await self._match(obj, sf_records, ext_records)
+            tally = await self._reconcile(obj, keys)
+            log.info("%s: first run of %s: %d records, %d to Salesforce, %d to the external "
+                     "side, %d parked", self.options.name, obj.entity, len(keys),
+                     tally.to_salesforce, tally.to_external, tally.parked)  # fmt: skip
+        checkpoint = replace(
+            checkpoint,
+            snapshot=replace(
+                checkpoint.snapshot,
+                status=SnapshotStatus.COMPLETE,
+                done=frozenset(self._objects),
+                cursors=MappingProxyType({}),
+            ),
+        )
+        await self.checkpoints.save(self.options.name, checkpoint)
+        self._publish(snapshot_done=checkpoint.snapshot.done)
+        return checkpoint
+
+    async def _read_all(self, source: Source, entity: str) -> list[ChangeEvent]:
+        async def read() -> list[ChangeEvent]:
+            events: list[ChangeEvent] = []
+            batches: AsyncIterator[Batch] = source.snapshot([entity], None)
+            async for batch in batches:
+                events.extend(e for e in batch.events if e.after is not None)
+            return events
+
+        return await self._retrying(read)
+
+    async def _match(
+        self, obj: TwoWayObject, sf_events: list[ChangeEvent], ext_events: list[ChangeEvent]
+    ) -> list[str]:
+        """Pair the two sides' records; the keys to reconcile (each pair under one key)."""
+        sf = {e.key: canonical_record(obj.kinds, e.after or {}, obj.fields) for e in sf_events}
+        ext = {e.key: canonical_record(obj.kinds, e.after or {}, obj.fields) for e in ext_events}
+        result = match_records(sf, ext, (obj.key, *obj.match_on))
+        keys: list[str] = []
+        give: dict[str, str] = {}
+        notices: list[str] = []
+        for pair in result.pairs:
+            sf_key, ext_key = sf[pair.left].get(obj.key), pair.right
+            if sf_key in (None, ""):
+                give[pair.left] = ext_key
+            elif str(sf_key) != ext_key:
+                notices.append(
+                    f"{obj.entity}: Salesforce {pair.left} ({obj.key} {sf_key}) and row "
+                    f"{ext_key} match on {pair.key} but have different keys; left alone"
+                )
+                continue
+            keys.append(ext_key)
+        if give:
+            given = await self.salesforce.give_keys(obj.entity, obj.key, give)
+            for record_id, error in given.items():
+                if error is not None:
+                    notices.append(f"{obj.entity} {record_id}: could not set {obj.key}: {error}")
+                    keys.remove(give[record_id])
+        for group in result.ambiguous:
+            notices.append(
+                f"{obj.entity}: {len(group.left)} Salesforce records and {len(group.right)} "
+                f"rows share {group.key} = {group.value!r}; left alone until the duplicates "
+                "are fixed"
+            )
+        keyless = 0
+        for record_id in result.left_only:
+            key = sf[record_id].get(obj.key)
+            if key in (None, ""):
+                keyless += 1
+            else:
+                keys.append(str(key))
+        if keyless:
+            notices.append(
+                f"{obj.entity}: {keyless} Salesforce records have no {obj.key} and match no "
+                f"row; they are not synced until they have one"
+            )
+        keys.extend(result.right_only)
+        for notice in notices:
+            log.warning("%s: %s", self.options.name, notice)
+        if notices:
+            self._publish(notices=(*self._status.notices, *notices))
+        return keys
+
+    # -- passes ---------------------------------------------------------------------------
+
+    async def _pass(self, checkpoint: Checkpoint) -> Checkpoint:
+        tracker = AckTracker(committed=checkpoint.positions)
+        sf_events = await self._changes(self.salesforce, checkpoint, tracker)
+        ext_events = await self._changes(self.external, checkpoint, tracker)
+        for obj in self._objects.values():
+            keys, times = await self._keys(obj, sf_events, ext_events)
+            if keys:
+                await self._reconcile(obj, keys, times)
+        await self._apply_resolutions()
+        checkpoint = checkpoint.record(tracker.safe_positions())
+        await self.checkpoints.save(self.options.name, checkpoint)
+        return checkpoint
+
+    async def _changes(
+        self, source: Source, checkpoint: Checkpoint, tracker: AckTracker
+    ) -> list[ChangeEvent]:
+        async def read() -> list[ChangeEvent]:
+            events: list[ChangeEvent] = []
+            async for batch in source.changes(checkpoint):
+                for position in (*(e.position for e in batch.events), *batch.advances):
+                    tracker.ack(tracker.track(position))
+                events.extend(batch.events)
+            return events
+
+        result = await self._retrying(read)
+        self._counters = self._counters.plus(read=len(result))
+        self._per_entity.update(e.entity for e in result)
+        return result
+
+    async def _keys(
+        self, obj: TwoWayObject, sf_events: Sequence[ChangeEvent],
+        ext_events: Sequence[ChangeEvent],
+    ) -> tuple[list[str], dict[str, datetime]]:  # fmt: skip
+        """The keys of ``obj``'s records that changed, our own echoes left out, and when the
+        external side last changed each."""
+        keys: list[str] = []
+        ids: list[str] = []
+        dropped = 0
+        for event in sf_events:
+            if event.entity != obj.entity:
+                continue
+            if is_own_origin(event.origin, self.options.client_id):
+                dropped += 1
+                continue
+            key = (event.after or {}).get(obj.key)
+            if key in (None, "") or event.op is Operation.DELETE:
+                ids.append(event.key)
+            else:
+                keys.append(str(key))
+        if ids:
+            for shadow in (
+                await self.shadows.by_salesforce_id(self.options.name, obj.entity, ids)
+            ).values():
+                keys.append(shadow.key)
+        times: dict[str, datetime] = {}
+        for event in ext_events:
+            if event.entity != obj.entity:
+                continue
+            if event.origin == self.options.origin:
+                dropped += 1
+                continue
+            keys.append(event.key)
+            times[event.key] = max(times.get(event.key, event.committed_at), event.committed_at)
+        self.echoes += dropped
+        self._counters = self._counters.plus(stale=dropped)
+        return list(dict.fromkeys(keys)), times
+
+    async def _reconcile(
+        self, obj: TwoWayObject, keys: Sequence[str], times: Mapping[str, datetime] | None = None,
+        decided: Mapping[str, Decision] | None = None,
+    ) -> Tally:  # fmt: skip
+        tally = await self._retrying(
+            lambda: self.reconciler.reconcile(obj, keys, times=times, decided=decided)
+        )
+        if tally.dead:
+            await self._retrying(lambda: self.dead_letters.put(tally.dead))
+        self._counters = self._counters.plus(
+            applied=tally.to_salesforce + tally.to_external,
+            conflicts=tally.parked,
+            rejected=tally.failed,
+            batches=1,
+        )
+        self._publish(last_commit=self.clock.now())
+        return tally
+
+    async def _apply_resolutions(self) -> None:
+        """Apply what people resolved in the review queue (see :mod:`sfsync.core.review`)."""
+        pending: list[ParkedConflict] = await self.conflicts.pending(self.options.name)
+        for conflict in pending:
+            obj = self._objects.get(conflict.entity)
+            if obj is None or conflict.id is None or conflict.resolution is None:
+                continue
+            now = await self.reconciler.current(obj, [conflict.key])
+            current = now[conflict.key]
+            unchanged = _values_equal(current.salesforce.values, conflict.salesforce.values) and (
+                _values_equal(current.external.values, conflict.external.values)
+            )
+            if unchanged:
+                decision = conflict.decide(conflict.resolution, conflict.custom or None)
+            else:  # someone edited since: never overwrite an edit nobody reviewed
+                decision = resolve(conflict.base, current.salesforce, current.external, obj.rules)
+            await self._reconcile(obj, [conflict.key], decided={conflict.key: decision})
+            await self.conflicts.mark_applied([conflict.id], self.clock.now())
+
+    # -- writes to Salesforce -------------------------------------------------------------
+
+    async def _write_salesforce(self, batch: Batch) -> list[Outcome | RetryableError]:
+        """Write ``batch``; per-event RETRY outcomes are retried alone until final or given up
+        (the transient error that outlasted the policy stands in for the outcome)."""
+        events = batch.events
+        final: list[Outcome | RetryableError | None] = [None] * len(events)
+        pending = list(range(len(events)))
+        attempt = 0
+        started = self.clock.monotonic()
+        while pending:
+            sub = Batch.of([events[i] for i in pending])
+            outcomes = await self._retrying(lambda b=sub: self.salesforce_sink.write(b))  # type: ignore[misc]
+            retry: list[int] = []
+            error: RetryableError | None = None
+            for index, outcome in zip(pending, outcomes, strict=True):
+                if outcome.kind is OutcomeKind.RETRY:
+                    retry.append(index)
+                    err = outcome.error
+                    error = err if isinstance(err, RetryableError) else RetryableError(str(err))
+                else:
+                    final[index] = outcome
+            if not retry or error is None:
+                break
+            attempt += 1
+            decision = self.options.retry.decide(
+                attempt, error, elapsed=self.clock.monotonic() - started, rand=self._rand
+            )
+            if isinstance(decision, GiveUp):
+                for index in retry:
+                    final[index] = error
+                break
+            self._count_retry(attempt, error, decision.seconds)
+            await self.clock.sleep(decision.seconds)
+            pending = retry
+        return [entry for entry in final if entry is not None]
+
+
+def _values_equal(a: Mapping[str, object] | None, b: Mapping[str, object] | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return dict(a) == dict(b)
