@@ -254,10 +254,15 @@ async def test_a_change_crosses_once_and_never_comes_back(twoway: TwoWay) -> Non
     assert h.our_db_writes() == db_writes + 1  # k1's phone, once
     assert h.sf_writes() == sf_writes + 1  # k2's phone
     assert sync.echoes == 0
+    echoes = 0
     for _ in range(3):  # the writes come back as changes of both sides: nothing is written
         sync = await h.sync()
+        echoes += sync.echoes
         assert h.our_db_writes() == db_writes + 1
         assert h.sf_writes() == sf_writes + 1
+    # Our database write came back marked with our origin and was dropped unread; our
+    # Salesforce write came back through polling (no origin there) and equalled its shadow.
+    assert echoes == 1
     assert h.sf() == h.db()
 
 
