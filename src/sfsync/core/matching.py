@@ -133,3 +133,65 @@ def _groups(records: Mapping[str, Values], undecided: set[str], key: str) -> dic
         if value is not None:
             groups.setdefault(value, []).append(rid)
     return groups
+
+
+@dataclass(frozen=True, slots=True)
+class FirstRun:
+    """What the first run of a two-way sync does with the records both sides hold.
+
+    Attributes:
+        keys: the records to reconcile, by key (pairs, and records on one side only).
+        give_keys: Salesforce Id -> key, for Salesforce records without a key value that
+            paired with a row by another field: they take the row's key.
+        notices: what is left alone and why (ambiguous groups, pairs with different keys,
+            Salesforce records with no key that pair with nothing).
+    """
+
+    keys: tuple[str, ...]
+    give_keys: Mapping[str, str]
+    notices: tuple[str, ...]
+
+
+def plan_first_run(
+    entity: str,
+    key: str,
+    salesforce: Mapping[str, Values],
+    external: Mapping[str, Values],
+    match_on: Sequence[str],
+) -> FirstRun:
+    """Pair ``salesforce`` records (by Id) with ``external`` rows (by key), by ``key`` then
+    ``match_on`` (see :func:`match_records`), and say what to reconcile."""
+    result = match_records(salesforce, external, (key, *[k for k in match_on if k != key]))
+    keys: list[str] = []
+    give: dict[str, str] = {}
+    notices: list[str] = []
+    for pair in result.pairs:
+        own = salesforce[pair.left].get(key)
+        if own in (None, ""):
+            give[pair.left] = pair.right
+        elif str(own) != pair.right:
+            notices.append(
+                f"{entity}: Salesforce {pair.left} ({key} {own}) and row {pair.right} match on "
+                f"{pair.key} but have different keys; left alone"
+            )
+            continue
+        keys.append(pair.right)
+    for group in result.ambiguous:
+        notices.append(
+            f"{entity}: {len(group.left)} Salesforce records and {len(group.right)} rows share "
+            f"{group.key} = {group.value!r}; left alone until the duplicates are fixed"
+        )
+    keyless = 0
+    for record_id in result.left_only:
+        own = salesforce[record_id].get(key)
+        if own in (None, ""):
+            keyless += 1
+        else:
+            keys.append(str(own))
+    if keyless:
+        notices.append(
+            f"{entity}: {keyless} Salesforce records have no {key} and match no row; they are "
+            "not synced until they have one"
+        )
+    keys.extend(result.right_only)
+    return FirstRun(tuple(dict.fromkeys(keys)), give, tuple(notices))

@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sfsync.core.errors import RetryableError
+from sfsync.core.errors import FatalError, RetryableError
+from sfsync.core.events import Batch, ChangeEvent
 from sfsync.core.retry import GiveUp, RetryPolicy
 from sfsync.spi.clock import Clock
+from sfsync.spi.sink import Outcome, OutcomeKind, Sink
 
 T = TypeVar("T")
 
@@ -52,3 +54,67 @@ async def call_with_retry(
             if on_retry is not None:
                 on_retry(attempt, exc, decision.seconds)
             await clock.sleep(decision.seconds)
+
+
+async def write_with_retry(
+    sink: Sink,
+    events: tuple[ChangeEvent, ...],
+    *,
+    policy: RetryPolicy,
+    clock: Clock,
+    rand: Callable[[], float],
+    on_retry: RetryHook | None = None,
+) -> list[Outcome | RetryableError]:
+    """Write ``events`` to ``sink``; retry the events whose outcome is ``RETRY`` alone, under
+    ``policy``, until every outcome is final or the policy gives up.
+
+    A whole-batch :class:`RetryableError` is retried by :func:`call_with_retry` first.
+
+    Returns:
+        One entry per event: its final outcome, or the transient error that outlasted the
+        policy (the caller dead-letters it).
+
+    Raises:
+        FatalError: the sink returned a different number of outcomes than events (a bug).
+    """
+    final: list[Outcome | RetryableError | None] = [None] * len(events)
+    pending = list(range(len(events)))
+    attempt = 0
+    started = clock.monotonic()
+    while pending:
+        sub = Batch.of([events[i] for i in pending])
+        outcomes = await call_with_retry(
+            lambda b=sub: sink.write(b),  # type: ignore[misc]
+            policy=policy,
+            clock=clock,
+            rand=rand,
+            on_retry=on_retry,
+        )
+        if len(outcomes) != len(sub):
+            raise FatalError(
+                f"the sink returned {len(outcomes)} outcomes for {len(sub)} events",
+                hint="this is a bug in the sink connector; please report it",
+            )
+        retry: list[int] = []
+        error: RetryableError | None = None
+        for index, outcome in zip(pending, outcomes, strict=True):
+            if outcome.kind is OutcomeKind.RETRY:
+                retry.append(index)
+                err = outcome.error
+                error = err if isinstance(err, RetryableError) else RetryableError(str(err))
+            else:
+                final[index] = outcome
+        if not retry or error is None:
+            break
+        attempt += 1
+        decision = policy.decide(attempt, error, elapsed=clock.monotonic() - started, rand=rand)
+        if isinstance(decision, GiveUp):
+            error.add_note(decision.reason)
+            for index in retry:
+                final[index] = error
+            break
+        if on_retry is not None:
+            on_retry(attempt, error, decision.seconds)
+        await clock.sleep(decision.seconds)
+        pending = retry
+    return [entry for entry in final if entry is not None]

@@ -45,7 +45,7 @@ from sfsync.core.events import Batch, ChangeEvent, Operation
 from sfsync.core.retry import GiveUp, RetryPolicy
 from sfsync.core.schema import EntitySchema
 from sfsync.core.state import PipelineState, Trigger, next_state
-from sfsync.runtime.executor import call_with_retry
+from sfsync.runtime.executor import call_with_retry, write_with_retry
 from sfsync.runtime.status import Counters, PipelineStatus
 from sfsync.spi.clock import Clock
 from sfsync.spi.sink import Outcome, OutcomeKind, Sink, SinkContext
@@ -472,47 +472,16 @@ class Pipeline:
         return checkpoint
 
     async def _write(self, events: tuple[ChangeEvent, ...]) -> list[Outcome | RetryableError]:
-        """Write ``events``; retry per-event RETRY outcomes alone until final or given up.
-
-        Returns one entry per event: its final outcome, or the transient error that
-        outlasted the retry policy.
-        """
-        final: list[Outcome | RetryableError | None] = [None] * len(events)
-        pending = list(range(len(events)))
-        attempt = 0
-        started = self.clock.monotonic()
-        while pending:
-            sub = Batch.of([events[i] for i in pending])
-            outcomes = await self._retrying(lambda b=sub: self.sink.write(b))  # type: ignore[misc]
-            if len(outcomes) != len(sub):
-                raise FatalError(
-                    f"the sink returned {len(outcomes)} outcomes for {len(sub)} events",
-                    hint="this is a bug in the sink connector; please report it",
-                )
-            retry: list[int] = []
-            error: RetryableError | None = None
-            for index, outcome in zip(pending, outcomes, strict=True):
-                if outcome.kind is OutcomeKind.RETRY:
-                    retry.append(index)
-                    err = outcome.error
-                    error = err if isinstance(err, RetryableError) else RetryableError(str(err))
-                else:
-                    final[index] = outcome
-            if not retry or error is None:
-                break
-            attempt += 1
-            decision = self.options.retry.decide(
-                attempt, error, elapsed=self.clock.monotonic() - started, rand=self._rand
-            )
-            if isinstance(decision, GiveUp):
-                error.add_note(decision.reason)
-                for index in retry:
-                    final[index] = error
-                break
-            self._count_retry(attempt, error, decision.seconds)
-            await self.clock.sleep(decision.seconds)
-            pending = retry
-        return [entry for entry in final if entry is not None]
+        """Write ``events``; per-event RETRY outcomes retried alone (see
+        :func:`~sfsync.runtime.executor.write_with_retry`)."""
+        return await write_with_retry(
+            self.sink,
+            events,
+            policy=self.options.retry,
+            clock=self.clock,
+            rand=self._rand,
+            on_retry=self._count_retry,
+        )
 
     def _dead_letters(
         self, events: tuple[ChangeEvent, ...], final: list[Outcome | RetryableError]

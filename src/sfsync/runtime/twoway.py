@@ -46,19 +46,19 @@ from sfsync.core.conflicts import Decision, is_own_origin
 from sfsync.core.deadletter import DeadLetterStore
 from sfsync.core.errors import FatalError, RetryableError, SyncError
 from sfsync.core.events import Batch, ChangeEvent, Operation
-from sfsync.core.matching import match_records
+from sfsync.core.matching import plan_first_run
 from sfsync.core.merge import resolve
-from sfsync.core.retry import GiveUp, RetryPolicy
+from sfsync.core.retry import RetryPolicy
 from sfsync.core.review import ConflictQueue, ParkedConflict, ShadowStore
 from sfsync.core.schema import EntitySchema
 from sfsync.core.state import PipelineState, Trigger, next_state
 from sfsync.core.values import canonical_record
-from sfsync.runtime.executor import call_with_retry
+from sfsync.runtime.executor import call_with_retry, write_with_retry
 from sfsync.runtime.pipeline import RunMode, StatusListener
 from sfsync.runtime.reconcile import ExternalWriter, Reconciler, Tally, TwoWayObject
 from sfsync.runtime.status import Counters, PipelineStatus
 from sfsync.spi.clock import Clock
-from sfsync.spi.sink import Outcome, OutcomeKind, Sink, SinkContext
+from sfsync.spi.sink import Outcome, Sink, SinkContext
 from sfsync.spi.source import RecordLookup, Source, SourceContext
 
 log = logging.getLogger("sfsync.twoway")
@@ -318,49 +318,19 @@ class TwoWaySync:
     async def _match(
         self, obj: TwoWayObject, sf_events: list[ChangeEvent], ext_events: list[ChangeEvent]
     ) -> list[str]:
-        """Pair the two sides' records; the keys to reconcile (each pair under one key)."""
+        """Pair the two sides' records (:func:`~sfsync.core.matching.plan_first_run`), give
+        keys to the keyless Salesforce records that paired; the keys to reconcile."""
         sf = {e.key: canonical_record(obj.kinds, e.after or {}, obj.fields) for e in sf_events}
         ext = {e.key: canonical_record(obj.kinds, e.after or {}, obj.fields) for e in ext_events}
-        result = match_records(sf, ext, (obj.key, *obj.match_on))
-        keys: list[str] = []
-        give: dict[str, str] = {}
-        notices: list[str] = []
-        for pair in result.pairs:
-            sf_key, ext_key = sf[pair.left].get(obj.key), pair.right
-            if sf_key in (None, ""):
-                give[pair.left] = ext_key
-            elif str(sf_key) != ext_key:
-                notices.append(
-                    f"{obj.entity}: Salesforce {pair.left} ({obj.key} {sf_key}) and row "
-                    f"{ext_key} match on {pair.key} but have different keys; left alone"
-                )
-                continue
-            keys.append(ext_key)
-        if give:
-            given = await self.salesforce.give_keys(obj.entity, obj.key, give)
+        plan = plan_first_run(obj.entity, obj.key, sf, ext, obj.match_on)
+        keys = list(plan.keys)
+        notices = list(plan.notices)
+        if plan.give_keys:
+            given = await self.salesforce.give_keys(obj.entity, obj.key, plan.give_keys)
             for record_id, error in given.items():
                 if error is not None:
                     notices.append(f"{obj.entity} {record_id}: could not set {obj.key}: {error}")
-                    keys.remove(give[record_id])
-        for group in result.ambiguous:
-            notices.append(
-                f"{obj.entity}: {len(group.left)} Salesforce records and {len(group.right)} "
-                f"rows share {group.key} = {group.value!r}; left alone until the duplicates "
-                "are fixed"
-            )
-        keyless = 0
-        for record_id in result.left_only:
-            key = sf[record_id].get(obj.key)
-            if key in (None, ""):
-                keyless += 1
-            else:
-                keys.append(str(key))
-        if keyless:
-            notices.append(
-                f"{obj.entity}: {keyless} Salesforce records have no {obj.key} and match no "
-                f"row; they are not synced until they have one"
-            )
-        keys.extend(result.right_only)
+                    keys.remove(plan.give_keys[record_id])
         for notice in notices:
             log.warning("%s: %s", self.options.name, notice)
         if notices:
@@ -476,39 +446,14 @@ class TwoWaySync:
     # -- writes to Salesforce -------------------------------------------------------------
 
     async def _write_salesforce(self, batch: Batch) -> list[Outcome | RetryableError]:
-        """Write ``batch``; per-event RETRY outcomes are retried alone until final or given up
-        (the transient error that outlasted the policy stands in for the outcome)."""
-        events = batch.events
-        final: list[Outcome | RetryableError | None] = [None] * len(events)
-        pending = list(range(len(events)))
-        attempt = 0
-        started = self.clock.monotonic()
-        while pending:
-            sub = Batch.of([events[i] for i in pending])
-            outcomes = await self._retrying(lambda b=sub: self.salesforce_sink.write(b))  # type: ignore[misc]
-            retry: list[int] = []
-            error: RetryableError | None = None
-            for index, outcome in zip(pending, outcomes, strict=True):
-                if outcome.kind is OutcomeKind.RETRY:
-                    retry.append(index)
-                    err = outcome.error
-                    error = err if isinstance(err, RetryableError) else RetryableError(str(err))
-                else:
-                    final[index] = outcome
-            if not retry or error is None:
-                break
-            attempt += 1
-            decision = self.options.retry.decide(
-                attempt, error, elapsed=self.clock.monotonic() - started, rand=self._rand
-            )
-            if isinstance(decision, GiveUp):
-                for index in retry:
-                    final[index] = error
-                break
-            self._count_retry(attempt, error, decision.seconds)
-            await self.clock.sleep(decision.seconds)
-            pending = retry
-        return [entry for entry in final if entry is not None]
+        return await write_with_retry(
+            self.salesforce_sink,
+            batch.events,
+            policy=self.options.retry,
+            clock=self.clock,
+            rand=self._rand,
+            on_retry=self._count_retry,
+        )
 
 
 def _values_equal(a: Mapping[str, object] | None, b: Mapping[str, object] | None) -> bool:

@@ -114,3 +114,32 @@ def test_every_record_lands_in_exactly_one_place_whatever_the_order(
     shuffled_left = dict(rnd.sample(list(left.items()), len(left)))
     shuffled_right = dict(rnd.sample(list(right.items()), len(right)))
     assert match_records(shuffled_left, shuffled_right, keys) == result
+
+
+def test_first_run_plan_pairs_gives_keys_and_reports_what_it_leaves() -> None:
+    from sfsync.core.matching import plan_first_run
+
+    salesforce = {
+        "001A": {"Key": "k1", "Email": "a@x.org"},  # paired by key
+        "001B": {"Key": None, "Email": "B@x.org "},  # keyless, paired by email: gets k2
+        "001C": {"Key": "k9", "Email": "c@x.org"},  # pairs k3 by email, keys differ: left
+        "001D": {"Key": "k4", "Email": None},  # Salesforce only
+        "001E": {"Key": None, "Email": "nobody@x.org"},  # keyless and alone: reported
+        "001F": {"Key": None, "Email": "twin@x.org"},  # ambiguous
+    }
+    external = {
+        "k1": {"Key": "k1", "Email": "a@x.org"},
+        "k2": {"Key": "k2", "Email": "b@x.org"},
+        "k3": {"Key": "k3", "Email": "c@x.org"},
+        "k5": {"Key": "k5", "Email": "e@x.org"},  # external only
+        "k6": {"Key": "k6", "Email": "twin@x.org"},
+        "k7": {"Key": "k7", "Email": "twin@x.org"},
+    }
+    plan = plan_first_run("Contact", "Key", salesforce, external, ["Email"])
+    assert sorted(plan.keys) == ["k1", "k2", "k4", "k5"]
+    assert plan.give_keys == {"001B": "k2"}
+    text = " | ".join(plan.notices)
+    assert "001C" in text
+    assert "different keys" in text
+    assert "share Email = 'twin@x.org'" in text
+    assert "1 Salesforce records have no Key" in text
