@@ -205,11 +205,6 @@ def _two_way(
             f"sync {sync.name!r}: a two-way sync joins one Salesforce connection and one other",
             hint="make `source` or `target` a salesforce connection",
         )
-    if sync.mode == "realtime":
-        raise ConfigError(
-            f"sync {sync.name!r}: two-way syncs run as polling passes in this version",
-            hint="use mode: polling with a short interval (for example 5s)",
-        )
     ext_name = sync.target if sf_name == sync.source else sync.source
     sf_conn, ext_conn = config.connections[sf_name], config.connections[ext_name]
     sf_spec, ext_spec = registry.get(sf_conn.type), registry.get(ext_conn.type)
@@ -245,6 +240,8 @@ def _two_way(
         )
     repeat = sync.effective_interval
     every = interval if interval is not None else (repeat.total_seconds() if repeat else 30.0)
+    if sync.mode == "realtime" and interval is None and repeat is None:
+        every = 5.0  # how often the review queue is read while following the streams
     objects = tuple(
         TwoWayObject(
             entity=o.name,
@@ -265,6 +262,7 @@ def _two_way(
             retry=sync.retry.to_policy(),
             client_id=client_id if isinstance(client_id, str) else None,
             origin=f"sfsync:{sync.name}",
+            realtime=sync.mode == "realtime",
         ),
         salesforce=salesforce,
         salesforce_sink=sf_spec.sink(sf_conn.config, sf_request),

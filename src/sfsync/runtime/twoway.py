@@ -20,11 +20,12 @@ that were parked, or decided anew from the same base if either changed since. Th
 (both sides' positions, one record in the state store) is saved after the pass's writes and
 shadows: a crash repeats a pass, and a repeated pass finds the records already agreeing.
 
-Polling only: a two-way sync reads both sides every ``interval`` (``mode: realtime`` is refused
-by the configuration layer for now). Known window: a record edited on one side between the
-moment a pass reads it and the moment the pass writes the other side's change into it loses
-that edit (neither Salesforce's upsert nor the table write is conditional); keep intervals
-short where both sides are edited at once.
+Polling (``mode: polling``) runs a pass every ``interval``. Real time (``realtime``) follows
+both sides' change streams at once (:mod:`sfsync.runtime.feeds`): what arrives within
+``linger`` of the first change is reconciled as one pass, and the review queue is read every
+``interval``. Known window: a record edited on one side between the moment a pass reads it
+and the moment the pass writes the other side's change into it loses that edit (neither
+Salesforce's upsert nor the table write is conditional on the version read).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from types import MappingProxyType
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -54,6 +56,7 @@ from sfsync.core.schema import EntitySchema
 from sfsync.core.state import PipelineState, Trigger, next_state
 from sfsync.core.values import canonical_record
 from sfsync.runtime.executor import call_with_retry, write_with_retry
+from sfsync.runtime.feeds import follow_changes
 from sfsync.runtime.pipeline import RunMode, StatusListener
 from sfsync.runtime.reconcile import ExternalWriter, Reconciler, Tally, TwoWayObject
 from sfsync.runtime.status import Counters, PipelineStatus
@@ -79,6 +82,11 @@ class TwoWayOptions:
             ``changeOrigin`` carries it are our own echoes.
         origin: what our writes into the external database are marked with in its change log.
         seed: seeds the retry jitter.
+        realtime: follow both sides' change streams (Change Data Capture, the change log
+            with NOTIFY) instead of polling every ``interval``; the review queue is still read
+            every ``interval``.
+        linger: in real time, how long to wait for more changes after the first one before
+            reconciling them together.
     """
 
     name: str
@@ -89,6 +97,8 @@ class TwoWayOptions:
     client_id: str | None = None
     origin: str = "sfsync"
     seed: int | None = None
+    realtime: bool = False
+    linger: float = 0.05
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -154,6 +164,7 @@ class TwoWaySync:
             origin=options.origin,
             write_salesforce=self._write_salesforce,
         )
+        self._resolved_at = float("-inf")
         self.echoes = 0
         """Changes dropped because their origin is our own writer (for tests and status)."""
 
@@ -208,9 +219,12 @@ class TwoWaySync:
         :class:`SyncError`: it ends the run as ``FAILED`` with the error in ``last_error``)."""
         opts = self.options
         try:
-            ctx = SourceContext(sync_name=opts.name, clock=self.clock, follow=False)
-            await self._retrying(lambda: self.salesforce.open(ctx))
+            follow = opts.realtime and opts.mode is RunMode.CONTINUOUS
+            ctx = SourceContext(sync_name=opts.name, clock=self.clock, follow=follow)
+            # The database first: a missing table or capture is a configuration problem,
+            # said at once rather than after retrying an unreachable org.
             await self._retrying(lambda: self.external.open(ctx))
+            await self._retrying(lambda: self.salesforce.open(ctx))
             await self._retrying(
                 lambda: self.salesforce_sink.open(
                     SinkContext(sync_name=opts.name, clock=self.clock)
@@ -224,12 +238,17 @@ class TwoWaySync:
                 self._fire(Trigger.SNAPSHOT_DONE)
             else:
                 self._fire(Trigger.START_RESUMED)
-            while not self._stop.is_set():
+            if opts.realtime and opts.mode is RunMode.CONTINUOUS:
+                await self._follow(checkpoint)
+            while not self._stop.is_set() and not opts.realtime:
                 with anyio.CancelScope(shield=True):
                     checkpoint = await self._pass(checkpoint)
                 if opts.mode is RunMode.ONCE or self._stop.is_set():
                     break
                 await self._pause(opts.interval)
+            if opts.realtime and opts.mode is RunMode.ONCE:
+                with anyio.CancelScope(shield=True):
+                    await self._pass(checkpoint)
             self._fire(Trigger.STOP)
             self._fire(Trigger.DRAINED)
         except SyncError as exc:
@@ -340,14 +359,77 @@ class TwoWaySync:
     # -- passes ---------------------------------------------------------------------------
 
     async def _pass(self, checkpoint: Checkpoint) -> Checkpoint:
+        """One polling pass: both sides' changes since ``checkpoint``, reconciled."""
         tracker = AckTracker(committed=checkpoint.positions)
         sf_events = await self._changes(self.salesforce, checkpoint, tracker)
         ext_events = await self._changes(self.external, checkpoint, tracker)
+        return await self._process(sf_events, ext_events, tracker, checkpoint)
+
+    async def _follow(self, checkpoint: Checkpoint) -> None:
+        """Real time: both sides' change streams read at once (:func:`~sfsync.runtime.feeds.
+        follow_changes`); what arrives within ``linger`` of the first event is reconciled as
+        one step, then the checkpoint saved. Returns once a stop is requested."""
+        send, receive = anyio.create_memory_object_stream[tuple[bool, Batch]](16)
+        hook = self._count_retry
+        async with anyio.create_task_group() as tg:
+            for source, is_sf in ((self.salesforce, True), (self.external, False)):
+                tg.start_soon(
+                    partial(
+                        follow_changes, source, is_sf, checkpoint, send.clone(),
+                        policy=self.options.retry, clock=self.clock, rand=self._rand,
+                        on_retry=hook,
+                    )
+                )  # fmt: skip
+            send.close()
+
+            async def stopper() -> None:
+                await self._stop.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(stopper)
+            async with receive:
+                async for first in receive:
+                    items = [first]
+                    with anyio.move_on_after(self.options.linger):
+                        while len(items) < 64:
+                            items.append(await receive.receive())
+                    tracker = AckTracker(committed=checkpoint.positions)
+                    sf_events: list[ChangeEvent] = []
+                    ext_events: list[ChangeEvent] = []
+                    for is_sf, batch in items:
+                        for position in (*(e.position for e in batch.events), *batch.advances):
+                            tracker.ack(tracker.track(position))
+                        (sf_events if is_sf else ext_events).extend(batch.events)
+                    self._count_read([*sf_events, *ext_events])
+                    with anyio.CancelScope(shield=True):
+                        checkpoint = await self._process(
+                            sf_events, ext_events, tracker, checkpoint, resolutions=False
+                        )
+                    await self._resolutions_due()
+
+    async def _resolutions_due(self) -> None:
+        """While following streams, the review queue is read every ``interval`` seconds."""
+        now = self.clock.monotonic()
+        if now - self._resolved_at >= self.options.interval:
+            self._resolved_at = now
+            with anyio.CancelScope(shield=True):
+                await self._apply_resolutions()
+
+    async def _process(
+        self,
+        sf_events: list[ChangeEvent],
+        ext_events: list[ChangeEvent],
+        tracker: AckTracker,
+        checkpoint: Checkpoint,
+        *,
+        resolutions: bool = True,
+    ) -> Checkpoint:
         for obj in self._objects.values():
             keys, times = await self._keys(obj, sf_events, ext_events)
             if keys:
                 await self._reconcile(obj, keys, times)
-        await self._apply_resolutions()
+        if resolutions:
+            await self._apply_resolutions()
         checkpoint = checkpoint.record(tracker.safe_positions())
         await self.checkpoints.save(self.options.name, checkpoint)
         return checkpoint
@@ -364,9 +446,12 @@ class TwoWaySync:
             return events
 
         result = await self._retrying(read)
-        self._counters = self._counters.plus(read=len(result))
-        self._per_entity.update(e.entity for e in result)
+        self._count_read(result)
         return result
+
+    def _count_read(self, events: Sequence[ChangeEvent]) -> None:
+        self._counters = self._counters.plus(read=len(events))
+        self._per_entity.update(e.entity for e in events)
 
     async def _keys(
         self, obj: TwoWayObject, sf_events: Sequence[ChangeEvent],

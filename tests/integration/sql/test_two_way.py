@@ -8,11 +8,13 @@ no sfsync client id); edits on the database side are plain SQL (no sfsync origin
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import pytest
 import sqlalchemy as sa
 
@@ -51,6 +53,7 @@ connections:
     login_url: {url}
     client_name: sfsync-twoway
     auth: {{flow: access_token, access_token: "{token}"}}
+    streaming: {{pubsub_endpoint: "127.0.0.1:{grpc}", tls: false}}
   app_db:
 {db}
 syncs:
@@ -58,8 +61,7 @@ syncs:
     source: crm
     target: app_db
     direction: two_way
-    mode: polling
-    interval: 1s
+    mode: {mode}{interval}
     retry: {{max_attempts: 12, base_delay: 0.01s, max_delay: 0.05s}}
     objects:
       - name: Account
@@ -75,7 +77,10 @@ syncs:
 class TwoWay:
     """The org, the database and the config of one two-way sync."""
 
-    def __init__(self, org: Org, url: str, settings: ConnectionSettings, tmp: Path) -> None:
+    def __init__(
+        self, org: Org, url: str, grpc: int, settings: ConnectionSettings, tmp: Path
+    ) -> None:
+        self.grpc = grpc
         self.org = org
         self.settings = settings
         self.dialect = dialect_of(settings)
@@ -104,7 +109,7 @@ class TwoWay:
             conn.close()
             engine.dispose()
 
-    def config(self, conflicts: str = "policy: salesforce_wins") -> Path:
+    def config(self, conflicts: str = "policy: salesforce_wins", mode: str = "polling") -> Path:
         s = self.settings
         if isinstance(s, PostgresConnection):
             db = f"    type: postgres\n    url: {s.url}\n    schema: {s.db_schema}"
@@ -116,6 +121,9 @@ class TwoWay:
             state=self.tmp / "state.db",
             url=self.url,
             token=TOKEN,
+            grpc=self.grpc,
+            mode=mode,
+            interval="\n    interval: 1s" if mode == "polling" else "",
             db=db,
             conflicts="\n".join(f"          {line}" for line in conflicts.splitlines()),
         )
@@ -198,8 +206,9 @@ def _norm(values: dict[str, object]) -> dict[str, object]:
 @pytest.fixture
 def twoway(settings: tuple[ConnectionSettings, str], tmp_path: Path) -> Iterator[TwoWay]:
     org = Org.create(access_token=TOKEN, schema_path=SCHEMA)
-    with serve_in_background(org) as server:
-        h = TwoWay(org, server.url, settings[0], tmp_path)
+    with serve_in_background(org, grpc_port=0) as server:
+        assert server.grpc_port is not None
+        h = TwoWay(org, server.url, server.grpc_port, settings[0], tmp_path)
         yield h
         h.engine.dispose()
     org.close()
@@ -389,3 +398,45 @@ async def test_thousands_of_interleaved_edits_with_faults_converge_by_policy(
         assert h.db() == expected, f"round {round_}"
     assert edits >= 2000
     assert retries > 0  # the faults happened and were absorbed
+
+
+async def test_real_time_both_ways_drops_our_own_echoes_by_origin(twoway: TwoWay) -> None:
+    """mode: realtime follows Change Data Capture and the change log at once; our Salesforce
+    writes come back with our client id in changeOrigin, our database writes with our origin:
+    both are dropped unread, and a change crosses exactly once."""
+    h = twoway
+    _insert_sf(h, "k1", "Acme", "111", 1)
+    h.sql("INSERT INTO {t} VALUES ('k2', 'Beta', '222', 2)")
+    config = load(h.config(mode="realtime"))
+    runtime = await build_runtime(config, default_registry(), once=False)
+    async with runtime:
+        sync = runtime.pipelines[0]
+        assert isinstance(sync, TwoWaySync)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sync.run)
+            await _until(lambda: h.sf() == h.db() and len(h.db()) == 2)
+            await anyio.sleep(1.0)  # let the first run's own writes come back
+            before_db, before_sf = h.our_db_writes(), h.sf_writes()
+            echoes = sync.echoes
+            h.sf_set("k1", Phone="112")
+            await _until(lambda: h.db()["k1"]["Phone"] == "112")
+            h.db_set("k2", Name="Beta Renamed")
+            await _until(lambda: h.sf()["k2"]["Name"] == "Beta Renamed")
+            await _until(lambda: sync.echoes >= echoes + 2)
+            await anyio.sleep(1.0)  # nothing more may happen
+            sync.request_stop()
+    assert sync.status().state is PipelineState.STOPPED, sync.status().last_error
+    assert h.our_db_writes() == before_db + 1
+    assert h.sf_writes() == before_sf + 2  # the test's own edit and ours
+    assert h.sf() == h.db()
+
+
+async def _until(check: Callable[[], bool], seconds: float = 20.0) -> None:
+    with anyio.fail_after(seconds):
+        while True:
+            try:
+                if await anyio.to_thread.run_sync(check):
+                    return
+            except KeyError:
+                pass
+            await anyio.sleep(0.05)

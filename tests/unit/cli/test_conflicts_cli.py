@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -240,21 +241,22 @@ def test_the_console_script_ends_usage_errors_with_exit_2(
     assert "conflicts list CONFIG --state all" in done.stderr
 
 
-def test_a_real_time_two_way_sync_is_valid_but_refused_with_the_way_to_run_it(
-    tmp_path: Path,
-) -> None:
+def test_a_two_way_sync_says_what_its_database_lacks(tmp_path: Path) -> None:
     text = (ROOT / "examples" / "demo.yaml").read_text()
     text = text.replace("${SFSYNC_DEMO_DIR:-.sfsync}", str(tmp_path)).replace(
-        "    mode: ${SFSYNC_DEMO_MODE:-realtime}\n", "    direction: two_way\n    mode: realtime\n"
+        "    mode: ${SFSYNC_DEMO_MODE:-realtime}\n", "    direction: two_way\n    mode: polling\n"
     )
     config = tmp_path / "sync.yaml"
     config.write_text(text)
     valid = runner.invoke(app, ["validate", str(config)], env=ENV)
     assert valid.exit_code == 0, valid.output
+    db = sqlite3.connect(tmp_path / "demo.sqlite")  # a table that lacks most fields
+    db.execute('CREATE TABLE accounts ("Id" text PRIMARY KEY, "Name" text)')
+    db.close()
     refused = runner.invoke(app, ["sync", "--once", str(config)], env=ENV)
-    assert refused.exit_code == 2
-    assert "two-way syncs run as polling passes" in refused.output
-    assert "mode: polling" in refused.output
+    assert refused.exit_code == 1
+    # Said before any attempt to reach the (absent) org: the database is opened first.
+    assert "has no column(s) annualrevenue" in " ".join(refused.output.split())
 
 
 def test_show_a_conflict_the_sync_closed_itself(setup: tuple[Path, Path, int, int]) -> None:

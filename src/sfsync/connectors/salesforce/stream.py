@@ -62,7 +62,7 @@ from sfsync.connectors.salesforce.follower import (
 from sfsync.connectors.salesforce.pubsub import Credentials, PubSubClient
 from sfsync.connectors.salesforce.source import SalesforceSource
 from sfsync.core.checkpoint import Checkpoint
-from sfsync.core.errors import FatalError, RetryableError
+from sfsync.core.errors import FatalError, RetryableError, SyncError
 from sfsync.core.events import Batch, Position
 from sfsync.core.schema import EntitySchema
 from sfsync.spi.clock import Clock, SystemClock
@@ -199,6 +199,18 @@ class StreamingSource:
 
     def snapshot(self, entities: Sequence[str], resume: Checkpoint | None) -> AsyncIterator[Batch]:
         return self.rest.snapshot(entities, resume)
+
+    async def lookup(
+        self, entity: str, field: str, values: Sequence[str]
+    ) -> list[dict[str, object]]:
+        """Current records, as the polling source reads them (two-way syncs)."""
+        return await self.rest.lookup(entity, field, values)
+
+    async def give_keys(
+        self, entity: str, key_field: str, keys: Mapping[str, str]
+    ) -> dict[str, SyncError | None]:
+        """Keys for keyless records, as the polling source sets them (two-way syncs)."""
+        return await self.rest.give_keys(entity, key_field, keys)
 
     # -- changes --------------------------------------------------------------------------
 
