@@ -132,7 +132,7 @@ class SalesforceClient:
         try:
             response = await self._http.send(request)
             await response.aread()
-            return response
+            return _unbound(response)
         except httpx.TimeoutException as exc:
             raise RetryableError(f"{what}: timed out talking to Salesforce ({exc!r})") from exc
         except httpx.TransportError as exc:
@@ -174,6 +174,7 @@ class SalesforceClient:
         except httpx.TransportError as exc:
             raise RetryableError(f"{label}: network error talking to Salesforce ({exc!r})") from exc
         self.calls += 1
+        _unbound(response)
         if response.status_code < 300 or response.status_code in (300, 304):
             return response
         raise self._error(response, label)
@@ -323,3 +324,17 @@ class SalesforceClient:
             self.data_path(f"sobjects/{sobject}/{record_id}"),
             what=f"delete {sobject} {record_id}",
         )
+
+
+def _unbound(response: httpx.Response) -> httpx.Response:
+    """``response`` (read) without httpx's stream wrapper, which refers back to the response.
+
+    That reference cycle keeps every response, with its body, alive until the cyclic garbage
+    collector runs; with a long-running process's larger young generation (see
+    :mod:`sfsync.runtime.tuning`) that is many Bulk result pages of several MB each (measured:
+    peak RSS 956 MB instead of ~220 MB for a 1M-record snapshot). The body is read, so the
+    stream is not needed any more: an empty one replaces it and the response dies with its
+    last reference.
+    """
+    response.stream = httpx.ByteStream(b"")
+    return response

@@ -7,9 +7,11 @@ the emulator is covered by the integration tests.
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import hmac
 import json
+import weakref
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
@@ -207,6 +209,23 @@ async def test_query_follows_next_records_url() -> None:
     async with _client(org) as client:
         records = await client.query("SELECT Id FROM Account")
     assert [r["Id"] for r in records] == ["r10", "r11", "r20"]
+
+
+@pytest.mark.anyio
+async def test_a_response_dies_with_its_last_reference() -> None:
+    """A Bulk page is several MB: it must not wait for the cyclic garbage collector (httpx's
+    stream wrapper refers back to its response)."""
+    org = FakeOrg()
+    async with _client(org) as client:
+        gc.disable()
+        try:
+            response = await client.request("GET", client.data_path("query"), what="a page")
+            assert response.json()["totalSize"] == 3  # still readable after the stream went
+            gone = weakref.ref(response)
+            del response
+            assert gone() is None
+        finally:
+            gc.enable()
 
 
 @pytest.mark.anyio
