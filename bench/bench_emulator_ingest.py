@@ -234,7 +234,7 @@ def _limit(kind: str, schema_path: str, paths: list[str], conn: Any) -> None:
         )  # fmt: skip
         process_ingest(job, org.schema, org.store, service.allocations)
         assert job.state == "JobComplete", job.error_message
-        assert job.failed == 0, job.failures[:1]
+        assert job.failed == 0, list(job.outcomes.errors.items())[:1]
         rows += job.processed
         # Results are kept by the job registry in the server; here they go with the job,
         # so that both limits measure the store (and the bus) only.

@@ -111,6 +111,56 @@ def test_inserts_give_the_same_records_and_errors_as_the_single_record_path(
     assert sum(kind == "error" for kind, _ in got) >= 9  # the rows above that must fail
 
 
+TEXT_COLUMNS = ["Name", "AnnualRevenue", "NumberOfEmployees", "Ext__c", "Tier__c", "Score__c",
+                "ParentId", "Phone"]  # fmt: skip
+TEXT_ROWS = [
+    ["Acme", "1234.5", "12", "T-1", "Gold", "1.005", "", "+41 44"],
+    ["x" * 300, "", "", "", "", "", "", ""],  # STRING_TOO_LONG
+    ["Gamma", "", "", "", "Bronze", "", "", ""],  # restricted picklist
+    ["Delta", "", "", "T-1", "", "", "", ""],  # DUPLICATE_VALUE with the first row
+    ["Delta2", "", "", "t-1", "", "", "", ""],  # the same, ignoring case
+    ["bad", "", "", "", "", "", "", ""],  # validation rule
+    ["", "", "", "", "", "", "", "1"],  # REQUIRED_FIELD_MISSING
+    ["#N/A", "", "", "", "", "", "", ""],  # null Name: REQUIRED_FIELD_MISSING
+    ["Theta", "", "1.5", "", "", "", "", ""],  # not an integer
+    ["Iota", "", "", "", "", "123456", "", ""],  # out of range
+    ["Kappa", "-0.5", "#N/A", "#N/A", "", "-2.675", "#N/A", ""],
+    ["Mu", "", "", "", "", "", "001xx000003DGb2AAG", ""],  # no such parent
+    ["Nu", "abc", "", "", "", "", "", ""],  # not a number
+]
+
+
+def test_text_rows_give_the_same_records_and_errors_as_dicts_of_their_values(
+    stores: tuple[OrgStore, OrgStore],
+) -> None:
+    # A Bulk CSV row inserted as it is equals the single-record insert of its values
+    # (empty: left out, #N/A: null).
+    single, batched = stores
+
+    def values(row: list[str]) -> dict[str, Any]:
+        return {
+            c: None if v == "#N/A" else v for c, v in zip(TEXT_COLUMNS, row, strict=True) if v != ""
+        }
+
+    expected = [_outcome(lambda r=r: _single_insert(single, values(r))) for r in TEXT_ROWS]
+    with batched.batch("Account", size_hint=len(TEXT_ROWS)) as writer:
+        columns = writer.text_columns([c.lower() for c in TEXT_COLUMNS], "#N/A")
+        assert columns is not None
+        got = [_outcome(lambda r=r: writer.insert_text(columns, r)) for r in TEXT_ROWS]
+        # Columns the plan does not cover go through dicts.
+        assert writer.text_columns(["Name", "Seq__c"], "#N/A") is None
+        assert writer.text_columns(["Name", "Parent.Ext__c"], "#N/A") is None
+        assert writer.text_columns(["Name", "name"], "#N/A") is None
+    assert [kind for kind, _ in got] == [kind for kind, _ in expected]
+    for (kind, a), (_, b) in zip(got, expected, strict=True):
+        if kind == "error":
+            assert a == b
+        else:
+            assert _content(batched, a) == _content(single, b)
+    assert batched.count("Account") == single.count("Account") == 2
+    assert sum(kind == "error" for kind, _ in got) == len(TEXT_ROWS) - 2
+
+
 def test_updates_and_upserts_equal_the_single_record_path(
     stores: tuple[OrgStore, OrgStore],
 ) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from itertools import compress, repeat
 from typing import TYPE_CHECKING, TypeVar
 
@@ -37,7 +37,7 @@ from sfsync.emulator.errors import ApiError, ErrorDetail
 from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef, WireValue
 from sfsync.emulator.schema.standard import derived_values
 from sfsync.emulator.store_changes import CallContext, ChangeType, current_call
-from sfsync.emulator.store_rows import Row, Table, bump_stamp
+from sfsync.emulator.store_rows import Row, Table, bump_stamp, index_key
 from sfsync.emulator.validation import (
     check_references,
     check_required,
@@ -176,6 +176,14 @@ class WritePlan:
             f.name for f in obj.fields.values() if f.type is FieldType.REFERENCE
         )
         self.unique = frozenset(f.name for f in obj.fields.values() if f.unique)
+        # Unique text fields with an index, (name, slot, case-sensitive), answered from the
+        # index; any other unique field goes through check_unique.
+        self.unique_text = [
+            (f.name, slot[f.name], f.case_sensitive)
+            for f in obj.fields.values()
+            if f.unique and _indexed_text(f) and slot.get(f.name) in table.keys
+        ]
+        self.unique_other = self.unique - {name for name, _, _ in self.unique_text}
         self.rules = any(rule.active for rule in obj.validation_rules)
 
     @staticmethod
@@ -240,6 +248,41 @@ def _given(keys: Mapping[str, _Key], values: Mapping[str, object]) -> dict[str, 
     return given
 
 
+def _indexed_text(f: FieldDef) -> bool:
+    """Whether ``find_by_field`` looks ``f`` up as text (then a unique index answers it)."""
+    return f.type.is_text and f.type not in (FieldType.ID, FieldType.REFERENCE)
+
+
+class TextColumns:
+    """How to insert rows given as text in a fixed column order (the Bulk APIs' CSV), made
+    by :meth:`BatchWriter.text_columns`: per column the field's name, slot, coercer, the
+    length plain text may have (-1: always coerced) and whether the field has a default.
+
+    In a row, an empty text means "not given" and :attr:`null` means null, as in a Bulk CSV
+    row; everything else is the field's value as text."""
+
+    __slots__ = ("entries", "lookups", "null")
+
+    def __init__(
+        self, entries: list[tuple[str, int, Coercer, int, bool]], lookups: list[int], null: str
+    ) -> None:
+        self.entries = entries
+        self.lookups = lookups
+        self.null = null
+
+    def given(self, row: Sequence[str]) -> dict[str, WireValue]:
+        """The row's given values, coerced and keyed by declared names (``_given``'s)."""
+        given: dict[str, WireValue] = {}
+        for (name, _, coerce, length, _), raw in zip(self.entries, row, strict=True):
+            if not raw:
+                continue
+            if raw == self.null:
+                given[name] = coerce(None)
+            else:
+                given[name] = raw if len(raw) <= length else coerce(raw)
+        return given
+
+
 class BatchWriter:
     """Writes rows of one object inside one open store transaction (see the module
     docstring). Made by :meth:`OrgStore.batch`; valid only inside its ``with`` block."""
@@ -271,6 +314,39 @@ class BatchWriter:
             store._undo_to(mark)
             raise
 
+    def text_columns(self, names: Sequence[str], null: str) -> TextColumns | None:
+        """A plan to insert rows of text values in the order of ``names`` through
+        :meth:`insert_text`, or ``None`` when a column is not a field every row can be
+        written to through the plan (then write ``insert`` dicts)."""
+        plan = self.plan
+        if not plan.obj.createable:
+            return None
+        entries: list[tuple[str, int, Coercer, int, bool]] = []
+        lookups: list[int] = []
+        for position, column in enumerate(names):
+            entry = plan.create.get(column) or plan.create.get(column.lower())
+            if entry is None:
+                return None
+            name, index, coerce, length = entry
+            entries.append((name, index, coerce, length, index in plan.defaulted))
+            if name in plan.lookups:
+                lookups.append(position)
+        if len({e[0] for e in entries}) != len(entries):
+            return None  # a field named twice: the dict path decides which value wins
+        return TextColumns(entries, lookups, null)
+
+    def insert_text(self, columns: TextColumns, row: Sequence[str]) -> str:
+        """:meth:`insert` of the values ``row`` gives in ``columns``' order (empty: not
+        given; ``columns.null``: null); the same record, checks and errors as :meth:`insert`
+        of the dict of those values, without building it."""
+        store = self.store
+        mark = (len(store._undo), len(store._pending))
+        try:
+            return self._insert_text(columns, row)
+        except BaseException:
+            store._undo_to(mark)
+            raise
+
     def update(self, record_id: str, values: Mapping[str, object]) -> None:
         """Like :meth:`OrgStore.update`; a failing row leaves no trace."""
         self._guarded(lambda: self._update(self.store._resolve(record_id, self.table), values))
@@ -298,11 +374,10 @@ class BatchWriter:
         return self._ids.pop()
 
     def _insert(self, values: Mapping[str, object]) -> str:
-        plan, store, table = self.plan, self.store, self.table
-        obj = plan.obj
-        given = _given(plan.create, values) if obj.createable else None
+        plan, table = self.plan, self.table
+        given = _given(plan.create, values) if plan.obj.createable else None
         if given is None:
-            return store._insert(table, values, self.user)
+            return self.store._insert(table, values, self.user)
         record = plan.template.copy()
         slot = table.slot
         defaulted = plan.defaulted
@@ -314,6 +389,37 @@ class BatchWriter:
         else:
             for name, value in given.items():
                 record[slot[name]] = value
+        lookups = bool(plan.lookups) and not plan.lookups.isdisjoint(given)
+        return self._create(record, lambda: given, lookups)
+
+    def _insert_text(self, columns: TextColumns, row: Sequence[str]) -> str:
+        # _insert with _given unrolled over the columns: same coercions, in the same order.
+        record = self.plan.template.copy()
+        null = columns.null
+        for (_, index, coerce, length, defaulted), raw in zip(columns.entries, row, strict=True):
+            if not raw:
+                continue
+            if raw == null:
+                value = coerce(None)
+            elif len(raw) <= length:
+                value = raw
+            else:
+                value = coerce(raw)
+            if value is not None or not defaulted:
+                record[index] = value
+        lookups = any(row[n] for n in columns.lookups) if columns.lookups else False
+        return self._create(record, lambda: columns.given(row), lookups)
+
+    def _create(
+        self, record: list[WireValue], given: Callable[[], dict[str, WireValue]], lookups: bool
+    ) -> str:
+        """Insert the record whose given values are in place: ids, stamps, owner, auto
+        numbers, derived fields, the checks, the write and its change. ``given`` makes the
+        given values (declared name -> coerced value) for the checks that name them;
+        ``lookups`` says whether a lookup field is among them."""
+        plan, store, table = self.plan, self.store, self.table
+        obj = plan.obj
+        slot = table.slot
         rid = self._new_id()
         record[0] = rid
         record[1] = False
@@ -332,7 +438,7 @@ class BatchWriter:
             for name, derived in derived_values(obj.name, Row(slot, tuple(record))).items():
                 record[slot[name]] = derived
         row = tuple(record)
-        self._check(row, given, rid, creating=True)
+        self._check_new(row, given, lookups, rid)
         store._put(table, rid, row)
         changed = tuple(compress(table.names, map(operator.is_not, row, repeat(None))))
         self._announce(rid, "CREATE", changed, row)
@@ -360,7 +466,7 @@ class BatchWriter:
             for name, derived in derived_values(obj.name, Row(slot, tuple(record))).items():
                 record[slot[name]] = derived
         new = tuple(record)
-        self._check(new, given, rid, creating=False)
+        self._check(new, given, rid)
         store._put(table, rid, new)
         # LastModifiedDate counts as changed even when the clock has not moved (see _update).
         changed = tuple(
@@ -370,18 +476,34 @@ class BatchWriter:
         )
         self._announce(rid, "UPDATE", changed, new)
 
-    def _check(
-        self, row: tuple[WireValue, ...], given: dict[str, WireValue], rid: str, *, creating: bool
+    def _check_new(
+        self,
+        row: tuple[WireValue, ...],
+        given: Callable[[], dict[str, WireValue]],
+        lookups: bool,
+        rid: str,
     ) -> None:
-        """The single-record path's checks, in its order, each only when it can fail."""
+        """The single-record insert's checks, in its order, each only when it can fail."""
         plan, store = self.plan, self.store
         obj = plan.obj
         record = Row(self.table.slot, row)
-        if creating:
-            for _, index in plan.required:
-                if index is None or row[index] is None:
-                    check_required(obj, record, given, creating=True)
-        elif not plan.not_nillable.isdisjoint(given) and any(
+        for _, index in plan.required:
+            if index is None or row[index] is None:
+                check_required(obj, record, given(), creating=True)
+        if lookups:
+            references = {n: v for n, v in given().items() if n in plan.lookups}
+            check_references(obj, store.schema, references, store)
+        if plan.unique:
+            self._check_unique(record, rid)
+        if plan.rules:
+            store._rules.check(obj, record, store, store.clock.now())
+
+    def _check(self, row: tuple[WireValue, ...], given: dict[str, WireValue], rid: str) -> None:
+        """The single-record update's checks, in its order, each only when it can fail."""
+        plan, store = self.plan, self.store
+        obj = plan.obj
+        record = Row(self.table.slot, row)
+        if not plan.not_nillable.isdisjoint(given) and any(
             given[n] is None for n in given if n in plan.not_nillable
         ):
             check_required(obj, record, given, creating=False)
@@ -389,10 +511,26 @@ class BatchWriter:
         if lookups and not lookups.isdisjoint(given):
             references = {n: v for n, v in given.items() if n in lookups}
             check_references(obj, store.schema, references, store)
-        if plan.unique and (creating or not plan.unique.isdisjoint(given)):
-            check_unique(obj, record if creating else given, rid, store)
+        if plan.unique and not plan.unique.isdisjoint(given):
+            self._check_unique(given, rid)
         if plan.rules:
             store._rules.check(obj, record, store, store.clock.now())
+
+    def _check_unique(self, values: Mapping[str, WireValue], rid: str) -> None:
+        """``check_unique``, answered from the unique indexes when no other record can hold
+        any of the values (the common case); otherwise ``check_unique`` itself decides."""
+        table = self.table
+        for name, slot, case_sensitive in self.plan.unique_text:
+            value = values.get(name)
+            if value is None or value == "":
+                continue
+            found = table.keys[slot].get(index_key(str(value), case_sensitive))
+            if found is not None and found != rid:
+                break
+        else:
+            if not self.plan.unique_other:
+                return
+        check_unique(self.plan.obj, values, rid, self.store)
 
     def _announce(
         self, rid: str, change: ChangeType, fields: tuple[str, ...], row: tuple[WireValue, ...]

@@ -54,6 +54,29 @@ CHUNK_ROWS = 200
 """Rows per store transaction (the platform's DML chunk)."""
 
 TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+NULL = "#N/A"
+"""The CSV value that sets a field to null (an empty value leaves it out)."""
+
+
+_CREATED, _UPDATED, _FAILED = 1, 0, 2
+
+
+@dataclass(eq=False)
+class JobOutcomes:
+    """What became of each processed row of a job, compactly: a job keeps its results for
+    seven days, and a row kept as parsed values would cost a list object and the values'
+    strings per row (and garbage-collector work on every list). The rows themselves are read
+    again from the job's uploads when results are asked for.
+
+    ``ids[n]`` is row ``n``'s ``sf__Id`` (the record's id, shared with the store; for a failed
+    row the id it named, or ""), ``flags[n]`` whether it created, updated or failed, ``errors``
+    the ``sf__Error`` of each failed row by row number; rows from ``unprocessed_from`` on were
+    never processed (an aborted or refused job)."""
+
+    ids: list[str] = field(default_factory=list)
+    flags: bytearray = field(default_factory=bytearray)
+    errors: dict[int, str] = field(default_factory=dict)
+    unprocessed_from: int | None = None
 
 
 @dataclass(eq=False)
@@ -67,9 +90,7 @@ class IngestJob(BulkJob):
     uploads: list[bytes] = field(default_factory=list)
     upload_bytes: int = 0
     header: list[str] = field(default_factory=list)
-    successes: list[tuple[str, str, Sequence[str]]] = field(default_factory=list)
-    failures: list[tuple[str, str, Sequence[str]]] = field(default_factory=list)
-    unprocessed: list[Sequence[str]] = field(default_factory=list)
+    outcomes: JobOutcomes = field(default_factory=JobOutcomes)
     processed: int = 0
     failed: int = 0
     processing_ms: int = 0
@@ -85,18 +106,30 @@ class IngestJob(BulkJob):
             self.touch(clock)
 
     def results_csv(self, which: str) -> str:
-        """``successfulResults``, ``failedResults`` or ``unprocessedrecords`` as CSV text."""
+        """``successfulResults``, ``failedResults`` or ``unprocessedrecords`` as CSV text.
+
+        The rows are read again from the uploads (kept for this; see :class:`JobOutcomes`)."""
         with self.lock:
             header = list(self.header)
-            if which == "successfulResults":
-                rows: list[Sequence[str]] = [["sf__Id", "sf__Created", *header]]
-                rows += [[rid, flag, *orig] for rid, flag, orig in self.successes]
-            elif which == "failedResults":
-                rows = [["sf__Id", "sf__Error", *header]]
-                rows += [[rid, err, *orig] for rid, err, orig in self.failures]
-            else:
-                rows = [header] if header else []
-                rows += list(self.unprocessed)
+            outcomes = self.outcomes
+            ids, flags, errors = list(outcomes.ids), bytes(outcomes.flags), dict(outcomes.errors)
+            unprocessed_from = outcomes.unprocessed_from
+            uploads = list(self.uploads) if ids or unprocessed_from is not None else []
+        data = _parse_uploads(self, uploads)[1] if uploads else []
+        if which == "successfulResults":
+            rows: list[Sequence[str]] = [["sf__Id", "sf__Created", *header]]
+            rows += [
+                [ids[n], "true" if flag == _CREATED else "false", *data[n]]
+                for n, flag in enumerate(flags)
+                if flag != _FAILED
+            ]
+        elif which == "failedResults":
+            rows = [["sf__Id", "sf__Error", *header]]
+            rows += [[ids[n], error, *data[n]] for n, error in errors.items()]
+        else:
+            rows = [header] if header else []
+            if unprocessed_from is not None:
+                rows += data[unprocessed_from:]
         return render_rows(rows, delimiter=self.delimiter, line_ending=self.line_ending)
 
 
@@ -145,7 +178,7 @@ def row_values(columns: Sequence[_Column], row: Sequence[str], obj: ObjectDef) -
     for column, raw in zip(columns, row, strict=True):
         if raw == "":
             continue
-        value = None if raw == "#N/A" else raw
+        value = None if raw == NULL else raw
         if column.field is not None:
             values[column.field] = value
             continue
@@ -207,6 +240,7 @@ class RowApplier:
             "hardDelete": self._hard_delete,
         }
         self.apply = ops[job.operation]
+        self._text: tuple[object, Any] | None = None
 
     @contextmanager
     def chunk(self, rows: int) -> Iterator[None]:
@@ -225,6 +259,22 @@ class RowApplier:
                 yield
             finally:
                 self.writer = self.store
+
+    def text_columns(self, columns: Sequence[_Column]) -> Any:
+        """Inside :meth:`chunk` of an insert job: the batch writer's plan to insert CSV rows
+        as they are (:meth:`~sfsync.emulator.store_batch.BatchWriter.insert_text`, no dict per
+        row), or ``None`` when rows go through :meth:`apply` (another operation, a store
+        without a batch writer, a relationship column or one the plan does not cover)."""
+        writer = self.writer
+        if self.job.operation != "insert" or writer is self.store:
+            return None
+        if any(c.field is None for c in columns):
+            return None
+        plan = getattr(writer, "plan", None)
+        if self._text is None or self._text[0] is not plan:
+            names = [c.field for c in columns if c.field is not None]
+            self._text = (plan, writer.text_columns(names, NULL))
+        return self._text[1]
 
     def known_id(self, values: dict[str, Any]) -> str:
         """The row's record id when it names one (``sf__Id`` of a failed update/delete)."""
@@ -326,9 +376,8 @@ def _process(job: IngestJob, schema: Schema, store: Any, allocations: Allocation
             return
         job.state = "InProgress"
         job.touch(clock)
+        # The uploads stay: results are read from them again (see JobOutcomes).
         uploads = list(job.uploads)
-        # The rows are parsed once, below; the raw upload is not needed afterwards.
-        job.uploads.clear()
     started = time.perf_counter()
     obj = schema.object(job.object)
     assert obj is not None  # checked when the job was created
@@ -341,7 +390,7 @@ def _process(job: IngestJob, schema: Schema, store: Any, allocations: Allocation
         return
     refused = allocations.take_ingest(len(rows))
     if refused is not None:
-        job.unprocessed = list(rows)
+        job.outcomes.unprocessed_from = 0
         job.finish("Failed", clock, refused)
         return
     applier = RowApplier(job, obj, store)
@@ -349,7 +398,7 @@ def _process(job: IngestJob, schema: Schema, store: Any, allocations: Allocation
         for start in range(0, len(rows), CHUNK_ROWS):
             if job.state == "Aborted":
                 with job.lock:
-                    job.unprocessed.extend(rows[start:])
+                    job.outcomes.unprocessed_from = start
                 break
             _apply_chunk(job, applier, columns, rows[start : start + CHUNK_ROWS], store)
             job.processing_ms = int((time.perf_counter() - started) * 1000)
@@ -383,9 +432,14 @@ def _apply_chunk(
     chunk: Sequence[Sequence[str]],
     store: Any,
 ) -> None:
-    successes: list[tuple[str, str, Sequence[str]]] = []
-    failures: list[tuple[str, str, Sequence[str]]] = []
+    ids: list[str] = []
+    flags = bytearray()
+    errors: dict[int, str] = {}
     with applier.chunk(len(chunk)):
+        text = applier.text_columns(columns)
+        if text is not None:
+            _insert_text(applier.writer, text, chunk, ids, flags, errors)
+            chunk = ()
         for row in chunk:
             values = row_values(columns, row, applier.obj)
             known = applier.known_id(values)
@@ -393,12 +447,40 @@ def _apply_chunk(
                 # A failing row rolls back alone and the chunk goes on.
                 rid, created = applier.apply(values)
             except ApiError as error:
-                failures.append((known, format_error(error), row))
+                errors[len(ids)] = format_error(error)
+                ids.append(known)
+                flags.append(_FAILED)
             else:
-                successes.append((rid, "true" if created else "false", row))
+                ids.append(rid)
+                flags.append(_CREATED if created else _UPDATED)
     # Results become visible only once the chunk is committed, as its records do.
     with job.lock:
-        job.successes.extend(successes)
-        job.failures.extend(failures)
-        job.processed += len(chunk)
-        job.failed += len(failures)
+        outcomes = job.outcomes
+        first = len(outcomes.ids)
+        outcomes.ids += ids
+        outcomes.flags += flags
+        outcomes.errors.update((first + n, error) for n, error in errors.items())
+        job.processed += len(ids)
+        job.failed += len(errors)
+
+
+def _insert_text(
+    writer: Any,
+    text: Any,
+    chunk: Sequence[Sequence[str]],
+    ids: list[str],
+    flags: bytearray,
+    errors: dict[int, str],
+) -> None:
+    """:func:`_apply_chunk`'s loop for rows the batch writer inserts as they are."""
+    insert = writer.insert_text
+    for row in chunk:
+        try:
+            rid = insert(text, row)
+        except ApiError as error:
+            errors[len(ids)] = format_error(error)
+            ids.append("")
+            flags.append(_FAILED)
+        else:
+            ids.append(rid)
+            flags.append(_CREATED)
