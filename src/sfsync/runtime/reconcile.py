@@ -95,6 +95,8 @@ class Tally:
     parked: int = 0
     failed: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
+    failed_keys: dict[str, SyncError] = field(default_factory=dict)
+    parked_keys: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +213,7 @@ class Reconciler:
                     )
                 )
                 tally.parked += 1
+                tally.parked_keys.add(key)
                 continue
             parked = open_conflicts.get(key)
             if parked is not None and parked.id is not None:
@@ -265,6 +268,7 @@ class Reconciler:
                 failed[event.key] = error
                 tally.dead.append(_dead(self.sync, event, error, now))
         tally.failed += len(failed)
+        tally.failed_keys.update(failed)
         stored: list[Shadow] = []
         gone: list[str] = []
         for key, (decision, now_) in plans.items():

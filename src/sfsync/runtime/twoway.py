@@ -46,7 +46,7 @@ from sfsync.core.acks import AckTracker
 from sfsync.core.checkpoint import Checkpoint, CheckpointStore, SnapshotProgress, SnapshotStatus
 from sfsync.core.conflicts import Decision, is_own_origin
 from sfsync.core.deadletter import DeadLetterStore
-from sfsync.core.errors import FatalError, RetryableError, SyncError
+from sfsync.core.errors import ConflictError, FatalError, RetryableError, SyncError
 from sfsync.core.events import Batch, ChangeEvent, Operation
 from sfsync.core.matching import plan_first_run
 from sfsync.core.merge import resolve
@@ -61,8 +61,8 @@ from sfsync.runtime.pipeline import RunMode, StatusListener
 from sfsync.runtime.reconcile import ExternalWriter, Reconciler, Tally, TwoWayObject
 from sfsync.runtime.status import Counters, PipelineStatus
 from sfsync.spi.clock import Clock
-from sfsync.spi.sink import Outcome, Sink, SinkContext
-from sfsync.spi.source import RecordLookup, Source, SourceContext
+from sfsync.spi.sink import Outcome, OutcomeKind, Sink, SinkContext
+from sfsync.spi.source import OutcomeListener, RecordLookup, Source, SourceContext
 
 log = logging.getLogger("sfsync.twoway")
 T = TypeVar("T")
@@ -424,10 +424,16 @@ class TwoWaySync:
         *,
         resolutions: bool = True,
     ) -> Checkpoint:
+        tallies: dict[str, Tally] = {}
         for obj in self._objects.values():
             keys, times = await self._keys(obj, sf_events, ext_events)
             if keys:
-                await self._reconcile(obj, keys, times)
+                tallies[obj.entity] = await self._reconcile(obj, keys, times)
+        if ext_events and isinstance(self.external, OutcomeListener):
+            # Each database change's fate on its change-log row, where users look for it;
+            # before the checkpoint passes it (a crash records it again).
+            outcomes = [self._fate(e, tallies.get(e.entity)) for e in ext_events]
+            await self._retrying(lambda: self.external.record_outcomes(ext_events, outcomes))  # type: ignore[attr-defined]
         if resolutions:
             await self._apply_resolutions()
         checkpoint = checkpoint.record(tracker.safe_positions())
@@ -448,6 +454,23 @@ class TwoWaySync:
         result = await self._retrying(read)
         self._count_read(result)
         return result
+
+    def _fate(self, event: ChangeEvent, tally: Tally | None) -> Outcome:
+        """What became of a database change: our own echo (stale), parked, rejected with the
+        error Salesforce gave, or applied (written across, or nothing was needed)."""
+        if event.origin == self.options.origin:
+            return Outcome(OutcomeKind.STALE)
+        if tally is not None and event.key in tally.parked_keys:
+            return Outcome(
+                OutcomeKind.CONFLICT,
+                ConflictError(
+                    "both sides changed the record: parked for review",
+                    hint="`sfsync conflicts list CONFIG` shows it",
+                ),
+            )
+        if tally is not None and event.key in tally.failed_keys:
+            return Outcome(OutcomeKind.REJECTED, tally.failed_keys[event.key])
+        return Outcome(OutcomeKind.APPLIED)
 
     def _count_read(self, events: Sequence[ChangeEvent]) -> None:
         self._counters = self._counters.plus(read=len(events))

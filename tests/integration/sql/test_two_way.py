@@ -189,6 +189,21 @@ class TwoWay:
                 ).scalar_one()
             )
 
+    def log_status(self, key: str) -> list[tuple[str, str | None]]:
+        """``(sync_status, sync_error)`` of the change-log rows of ``key`` not written by us."""
+        schema = self.settings.db_schema if isinstance(self.settings, PostgresConnection) else None
+        prep = self.engine.dialect.identifier_preparer
+        log = f"{prep.quote(schema)}._sfsync_changes" if schema else "_sfsync_changes"
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    f"SELECT sync_status, sync_error FROM {log} WHERE row_key = :k "
+                    "AND (origin IS NULL OR origin <> 'sfsync:accounts') ORDER BY seq"
+                ),
+                {"k": key},
+            ).all()
+        return [(str(r[0]), r[1]) for r in rows]
+
     def sf_writes(self) -> int:
         """Record changes committed in the org since the harness started (ours and the test's)."""
         return self.changes
@@ -315,6 +330,7 @@ async def test_manual_parks_the_record_until_a_person_resolves_it(twoway: TwoWay
     assert h.sf()["k1"]["Name"] == "SF Name"
     assert h.db()["k1"]["Name"] == "DB Name"
     assert h.db()["k1"]["Phone"] == "000"  # nothing of a parked record is half-applied
+    assert h.log_status("k1")[-1][0] == "conflict"
     config = load(h.config("policy: manual"))
     stores = await open_state(config.state.url)
     try:
@@ -440,3 +456,30 @@ async def _until(check: Callable[[], bool], seconds: float = 20.0) -> None:
             except KeyError:
                 pass
             await anyio.sleep(0.05)
+
+
+async def test_a_change_salesforce_refuses_is_marked_on_the_change_log_and_dead_lettered(
+    twoway: TwoWay,
+) -> None:
+    h = twoway
+    _insert_sf(h, "k1", "Acme", "111", 1)
+    await h.sync()
+    h.db_set("k1", Score__c=-5)  # the org's validation rule refuses negative scores
+    h.db_set("k1", Phone="112")  # a later change of the same record: refused with it
+    await h.sync()
+    assert h.sf()["k1"]["Score__c"] == Decimal(1)
+    statuses = h.log_status("k1")
+    assert [s for s, _ in statuses][-2:] == ["rejected", "rejected"]
+    assert "Score cannot be negative" in str(statuses[-1][1])
+    config = load(h.config())
+    stores = await open_state(config.state.url)
+    try:
+        [letter] = await stores.dead_letters.list("accounts")
+    finally:
+        await stores.aclose()
+    assert "Score cannot be negative" in letter.message
+    h.db_set("k1", Score__c=5)  # fixed: the record is decided again and crosses
+    await h.sync()
+    assert h.sf() == h.db()
+    assert h.db()["k1"] == {"Name": "Acme", "Phone": "112", "Score__c": Decimal(5)}
+    assert h.log_status("k1")[-1] == ("applied", None)
