@@ -3,8 +3,9 @@
 * PostgreSQL, many full rows: binary ``COPY`` (text ``COPY`` after a refused batch, or when a
   field's kind differs from its column's) into a temporary staging table, then one
   ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE <guard>`` (the measured best
-  path, see ``docs/sql-sink.md``). Few rows, and partial rows: ``executemany`` of the same upsert
-  with ``VALUES`` (psycopg pipelines it).
+  path, see ``docs/sql-sink.md``). Partial rows (only the changed fields), per set of columns:
+  one upsert of arrays (:mod:`.partial`). Few full rows, and the row-by-row fallback:
+  ``executemany`` of the same upsert with ``VALUES`` (psycopg pipelines it).
 * SQLite: ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <guard>``.
 * MySQL/MariaDB: ``executemany`` of ``INSERT ... ON DUPLICATE KEY UPDATE`` (PyMySQL folds it
   into multi-row statements) with the guard inside each assignment:
@@ -27,6 +28,7 @@ from psycopg.types.json import Jsonb
 from sfsync.connectors.sql.client import SqlClient
 from sfsync.connectors.sql.ddl import DELETED, SYNCED_AT, VERSION, TableState
 from sfsync.connectors.sql.errors import RowValueError
+from sfsync.connectors.sql.partial import apply_arrays, array_select
 from sfsync.connectors.sql.plan import Pending
 from sfsync.connectors.sql.types import comparable_version
 from sfsync.core.schema import FieldKind
@@ -132,8 +134,12 @@ class TableWriter:
                 self._copy_merge(full)
             else:
                 conn.exec_driver_sql(self._upsert_sql(columns), full)
+        arrays = bulk and self.client.dialect == "postgresql"
         for cols, rows in partial.items():
-            conn.exec_driver_sql(self._upsert_sql(cols), rows)
+            if arrays and len(rows) > 1:
+                apply_arrays(self.client.driver_connection(), self._array_upsert_sql(cols), rows)
+            else:
+                conn.exec_driver_sql(self._upsert_sql(cols), rows)
 
     def apply_rows(self, rows: list[tuple[object, ...]], *, new_keys: bool) -> None:
         """Insert-or-update full rows (values in ``full_columns`` order, one per key).
@@ -247,6 +253,16 @@ class TableWriter:
             sql = f"INSERT INTO {self._ref} AS tgt ({names}) VALUES ({marks})"
             sql += self._on_conflict(columns)
         self._sql[cache_key] = sql
+        return sql
+
+    def _array_upsert_sql(self, columns: Sequence[str]) -> str:
+        cache_key = ("arrays", tuple(columns))
+        sql = self._sql.get(cache_key)
+        if sql is None:
+            names = ", ".join(self.client.quote(c) for c in columns)
+            sql = f"INSERT INTO {self._ref} AS tgt ({names}) " + array_select(self.state, columns)
+            sql += self._on_conflict(columns)
+            self._sql[cache_key] = sql
         return sql
 
     def _on_duplicate(self, columns: Sequence[str]) -> str:
