@@ -8,6 +8,7 @@ only its own row.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -45,7 +46,7 @@ async def test_many_keys_update_only_their_fields_of_every_kind(harness: Harness
         "Notes": "Zürich\nline two",
         "Meta": {"n": [1, 2]},
     }
-    batch = [event(k, 20, partial=True, **changes) for k in KEYS[:30]]
+    batch = [replace(event(k, 20, partial=True), after=changes) for k in KEYS[:30]]
     batch += [event(k, 21, partial=True, Name=None) for k in KEYS[30:35]]  # set to null
     new = "001999999999999AAA"
     batch.append(event(new, 22, partial=True, Name="new"))  # no row yet: inserted
