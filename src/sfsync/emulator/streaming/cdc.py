@@ -44,7 +44,14 @@ from sfsync.emulator.schema.model import ObjectDef, Schema, WireValue
 from sfsync.emulator.store_changes import ChangeRecord
 from sfsync.emulator.store_rows import Row
 from sfsync.emulator.streaming import layout
-from sfsync.emulator.streaming.events import ChangeEventBody, Packed, pack_change, unpack
+from sfsync.emulator.streaming.events import (
+    ChangeEventBody,
+    CreatedValues,
+    Packed,
+    pack_change,
+    pack_created,
+    unpack,
+)
 
 DEFAULT_OVERFLOW_THRESHOLD = 100_000
 DEFAULT_API_VERSION = "62.0"
@@ -97,6 +104,9 @@ class _Draft:
     changed: tuple[str, ...]
     nulled: tuple[str, ...]
     gap: bool = False
+    created: CreatedValues | None = None
+    """Set for a CREATE whose values are read from ``row`` (the stored value tuple)."""
+    row: tuple[WireValue, ...] = ()
 
 
 class ChangeEventBuilder:
@@ -168,7 +178,10 @@ class ChangeEventBuilder:
                 commit_number,
                 draft.user,
             )
-            packed = pack_change(facts, draft.changed, draft.nulled, (), draft.values)
+            if draft.created is not None:
+                packed = pack_created(facts, draft.created, draft.row)
+            else:
+                packed = pack_change(facts, draft.changed, draft.nulled, (), draft.values)
             out.append((channels(draft.entity), packed))
         for entity, (origin, user) in overflow.items():
             gap = (
@@ -185,6 +198,7 @@ class ChangeEventBuilder:
         overflow: dict[str, tuple[str, str]] = {}
         origins: dict[tuple[str, str | None, str | None], str] = {}
         carried_by: dict[str, dict[str, str]] = {}
+        created: dict[tuple[object, ...], _Draft] = {}
         weight = 0
         for change, obj in selected:
             call = (change.api, change.api_version, change.client_id)
@@ -211,6 +225,22 @@ class ChangeEventBuilder:
                         gap=True,
                     )
                 )
+                continue
+            after = change.values_after
+            if change.change_type == "CREATE" and type(after) is Row:
+                # A created record from the store: its event reads its values from the row
+                # when it is read, and merges with the commit's creates of equal content.
+                layout = _created_layout(obj, after.slot_map)
+                row = after.value_tuple
+                same_key = (obj.name, origin, change.user_id, layout[1](row))
+                twin = created.get(same_key)
+                if twin is not None:
+                    twin.record_ids.append(change.record_id)
+                    continue
+                draft = _Draft(obj.name, "CREATE", origin, change.user_id, [change.record_id],
+                               {}, (), (), created=layout[0], row=row)  # fmt: skip
+                created[same_key] = draft
+                drafts.append(draft)
                 continue
             carried = carried_by.get(obj.name)
             if carried is None:
@@ -291,32 +321,38 @@ def _carried_names(obj: ObjectDef) -> dict[str, str]:
     return names
 
 
-_ROW_LAYOUTS: dict[int, tuple[Mapping[str, int], tuple[str, ...], Callable[[Any], Any]]] = {}
+_LAYOUTS: dict[int, tuple[Mapping[str, int], CreatedValues, Callable[[Any], Any]]] = {}
 
 
-def _created_values(obj: ObjectDef, after: Row) -> dict[str, WireValue]:
-    """A CREATE's values read from the store's row in one pass: its carried non-null fields
-    (a created record's changed fields are its non-null fields), in the row's field order."""
-    slot_map = after.slot_map
-    found = _ROW_LAYOUTS.get(id(slot_map))
+def _created_layout(
+    obj: ObjectDef, slot_map: Mapping[str, int]
+) -> tuple[CreatedValues, Callable[[Any], Any]]:
+    """For the store's rows of ``obj`` (laid out by ``slot_map``): how a CREATE event reads
+    its values from a row (every carried non-null field: a created record's changed fields
+    are its non-null fields), and a getter of the carried values that are not audit stamps
+    (two creates of a commit with equal such values, Nones included, are the same change)."""
+    found = _LAYOUTS.get(id(slot_map))
     if found is None or found[0] is not slot_map:
         carried = _carried_names(obj)
         names = tuple(n for n in slot_map if n in carried)
-        # One extra index (the last value, dropped by the zip below) so that the getter
-        # returns a tuple even for a single carried field.
-        getter: Callable[[Any], Any] = operator.itemgetter(*(slot_map[n] for n in names), -1)
-        found = _ROW_LAYOUTS[id(slot_map)] = (slot_map, names, getter)
-    _, names, get = found
-    return {n: v for n, v in zip(names, get(after.value_tuple), strict=False) if v is not None}
+        values: CreatedValues = (names, tuple(slot_map[n] for n in names))
+        probe = _getter([slot_map[n] for n in names if n not in _STAMPS])
+        found = _LAYOUTS[id(slot_map)] = (slot_map, values, probe)
+    return found[1], found[2]
+
+
+def _getter(indexes: Sequence[int]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function returning the values at ``indexes`` of a tuple, always as a tuple."""
+    if len(indexes) >= 2:
+        return operator.itemgetter(*indexes)
+    if indexes:
+        index = indexes[0]
+        return lambda row: (row[index],)
+    return lambda row: ()
 
 
 def _content(change: ChangeRecord, obj: ObjectDef, origin: str, carried: dict[str, str]) -> _Draft:
     after = change.values_after
-    if change.change_type == "CREATE" and isinstance(after, Row):
-        created = _created_values(obj, after)
-        return _Draft(
-            obj.name, "CREATE", origin, change.user_id, [change.record_id], created, (), ()
-        )  # fmt: skip
     fields: list[str] = []
     for name in change.changed_fields:
         declared = carried.get(name)

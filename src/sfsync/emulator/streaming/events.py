@@ -81,6 +81,7 @@ Packed = tuple[Any, ...]
 (see :func:`pack`)."""
 
 _CHANGE = "C"
+_CREATED = "R"
 _PLATFORM = "P"
 _SHARED: dict[tuple[str, ...], tuple[str, ...]] = {}
 _SHARED_MAX = 65_536
@@ -129,6 +130,37 @@ def pack_change(
         _shared(tuple(values)),
         tuple(values.values()),
     )
+
+
+CreatedValues = tuple[tuple[str, ...], tuple[int, ...]]
+"""Where a CREATE event's values are: the record's stored value tuple, read through this
+(one per object layout): the carried fields in the row's order, and their positions in the
+tuple; a ``None`` there is a field the record does not set.
+
+The store never changes a value tuple (an update replaces it), so the tuple a CREATE event
+keeps is the record as created; it is shared with the store while the record is not updated,
+so a retained CREATE event costs no copy of its values. A plain tuple of atomic values (not a
+class instance, not even a named tuple), as the rest of a packed event, so that the garbage
+collector stops tracking the event."""
+
+
+def created_values(created: CreatedValues, row: tuple[Any, ...]) -> dict[str, WireValue]:
+    """A CREATE event's values: every carried field the row sets, in the row's order."""
+    names, indexes = created
+    return {n: row[i] for n, i in zip(names, indexes, strict=True) if row[i] is not None}
+
+
+def pack_created(
+    header: tuple[str, Sequence[str], str, str, str, int, int, int, str],
+    created: CreatedValues,
+    row: tuple[Any, ...],
+) -> Packed:
+    """A CREATE event packed with its values left in the stored ``row`` (see
+    ``CreatedValues``); :func:`unpack` reads them out."""
+    entity, ids, change_type, origin, key, sequence, stamp, number, user = header
+    one = ids[0] if len(ids) == 1 else tuple(ids)
+    return (_CREATED, entity, one, change_type, origin, key, sequence, stamp, number, user,
+            (), (), (), created, row)  # fmt: skip
 
 
 def pack(body: EventBody) -> Packed:
@@ -195,4 +227,6 @@ def unpack(packed: Packed, start: int = 0) -> EventBody:
         nulled_fields=nulled,
         diff_fields=diff,
     )
+    if packed[start] == _CREATED:
+        return ChangeEventBody(header, created_values(names, values))
     return ChangeEventBody(header, dict(zip(names, values, strict=True)))
