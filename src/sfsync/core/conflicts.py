@@ -41,6 +41,10 @@ from typing import Final
 Values = Mapping[str, object]
 """A record's field values, by field name."""
 
+CHANGED_SINCE_READ: Final = "CHANGED_SINCE_READ"
+"""The error code of a write a side refused because the record changed after the two-way sync
+read it: nothing was written, and the newer change is decided when it is read."""
+
 
 class _Absent:
     """The value of a field a version does not carry, or of a record that does not exist."""

@@ -22,12 +22,21 @@ coming back (echoes) stop here, whatever the source could tell about their origi
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sfsync.core.conflicts import ConflictRules, Decision, Side, Values, Version, Write, WriteOp
+from sfsync.core.conflicts import (
+    CHANGED_SINCE_READ,
+    ConflictRules,
+    Decision,
+    Side,
+    Values,
+    Version,
+    Write,
+    WriteOp,
+)
 from sfsync.core.deadletter import DeadLetter, DeadLetterKind
 from sfsync.core.errors import RetryableError, SkippableError, SyncError
 from sfsync.core.events import Batch, ChangeEvent, Operation, Position
@@ -52,10 +61,19 @@ class ExternalWriter(RecordLookup, Protocol):
     """The external side of a two-way sync: read by key, and written marked as ours."""
 
     async def apply(
-        self, entity: str, origin: str, changes: Sequence[ChangeEvent]
+        self,
+        entity: str,
+        origin: str,
+        changes: Sequence[ChangeEvent],
+        unchanged: Callable[[str, Mapping[str, object] | None], bool] | None = None,
     ) -> list[SyncError | None]:
         """Write ``changes`` (CREATE: whole record; UPDATE: the fields given; DELETE), each
-        marked with ``origin``; per change, ``None`` or why it failed for good.
+        marked with ``origin``; per change, ``None`` or why it was not written.
+
+        ``unchanged(key, row)`` is asked with the record's row locked in the write
+        transaction (``None``: no row); a change whose row is no longer what the caller read
+        is skipped with a :class:`RetryableError` coded
+        :data:`~sfsync.core.conflicts.CHANGED_SINCE_READ`.
 
         Raises:
             RetryableError: the whole write may succeed later.
@@ -94,6 +112,7 @@ class Tally:
     to_external: int = 0
     parked: int = 0
     failed: int = 0
+    deferred: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
     failed_keys: dict[str, SyncError] = field(default_factory=dict)
     parked_keys: set[str] = field(default_factory=set)
@@ -236,23 +255,36 @@ class Reconciler:
         now: datetime,
     ) -> None:
         failed: dict[str, SyncError] = {}
+        deferred: set[str] = set()
         ext_events = [
             _event(obj, key, d.to_external, now)
             for key, (d, _) in plans.items()
             if d.to_external is not None
         ]
         if ext_events:
-            errors = await self.external.apply(obj.entity, self.origin, ext_events)
+
+            def unchanged(key: str, row: Mapping[str, object] | None) -> bool:
+                read = plans[key][1].external.values
+                now_row = None if row is None else self._values(obj, row)
+                if read is None or now_row is None:
+                    return read is None and now_row is None
+                return dict(read) == now_row
+
+            errors = await self.external.apply(obj.entity, self.origin, ext_events, unchanged)
             for event, error in zip(ext_events, errors, strict=True):
                 if error is None:
                     tally.to_external += 1
+                elif error.code == CHANGED_SINCE_READ:
+                    # Edited while we decided: nothing written on either side; the edit is
+                    # in the change log and the record is decided again when it is read.
+                    deferred.add(event.key)
                 else:
                     failed[event.key] = error
                     tally.dead.append(_dead(self.sync, event, error, now))
         sf_events = [
             _event(obj, key, d.to_salesforce, now)
             for key, (d, _) in plans.items()
-            if d.to_salesforce is not None and key not in failed
+            if d.to_salesforce is not None and key not in failed and key not in deferred
         ]
         new_ids: dict[str, str] = {}
         if sf_events:
@@ -271,8 +303,9 @@ class Reconciler:
         tally.failed_keys.update(failed)
         stored: list[Shadow] = []
         gone: list[str] = []
+        tally.deferred += len(deferred)
         for key, (decision, now_) in plans.items():
-            if key in failed:
+            if key in failed or key in deferred:
                 continue
             if decision.merged is None:
                 gone.append(key)

@@ -23,9 +23,9 @@ shadows: a crash repeats a pass, and a repeated pass finds the records already a
 Polling (``mode: polling``) runs a pass every ``interval``. Real time (``realtime``) follows
 both sides' change streams at once (:mod:`sfsync.runtime.feeds`): what arrives within
 ``linger`` of the first change is reconciled as one pass, and the review queue is read every
-``interval``. Known window: a record edited on one side between the moment a pass reads it
-and the moment the pass writes the other side's change into it loses that edit (neither
-Salesforce's upsert nor the table write is conditional on the version read).
+``interval``. A database row is written only if it still holds what the pass read (checked
+with the row locked); a Salesforce record edited between the pass's read and its write is
+overwritten in the fields written (upserts cannot be conditional), the one window left.
 """
 
 from __future__ import annotations

@@ -483,3 +483,57 @@ async def test_a_change_salesforce_refuses_is_marked_on_the_change_log_and_dead_
     assert h.sf() == h.db()
     assert h.db()["k1"] == {"Name": "Acme", "Phone": "112", "Score__c": Decimal(5)}
     assert h.log_status("k1")[-1] == ("applied", None)
+
+
+class EditsWhileDeciding:
+    """The database side, with a person's edit landing right after the sync read a record
+    (between its read and its write): the race a real deployment has, made certain."""
+
+    def __init__(self, inner: Any, edit: Callable[[], None]) -> None:
+        self.inner = inner
+        self.edit: Callable[[], None] | None = edit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def lookup(self, entity: str, field: str, values: Any) -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = await self.inner.lookup(entity, field, values)
+        if self.edit is not None:
+            edit, self.edit = self.edit, None
+            await anyio.to_thread.run_sync(edit)
+        return rows
+
+
+async def test_an_edit_made_while_the_sync_decides_is_never_overwritten(twoway: TwoWay) -> None:
+    h = twoway
+    conflicts = "policy: external_wins"
+    _insert_sf(h, "k1", "Acme", "111", 1)
+    await h.sync(conflicts)
+    h.sf_set("k1", Phone="112")
+    config = load(h.config(conflicts))
+    runtime = await build_runtime(config, default_registry(), once=True)
+    async with runtime:
+        built = runtime.pipelines[0]
+        assert isinstance(built, TwoWaySync)
+        racing = TwoWaySync(
+            options=built.options,
+            salesforce=built.salesforce,
+            salesforce_sink=built.salesforce_sink,
+            external=EditsWhileDeciding(
+                built.external, lambda: h.db_set("k1", Phone="edited meanwhile")
+            ),
+            shadows=built.shadows,
+            conflicts=built.conflicts,
+            checkpoints=built.checkpoints,
+            dead_letters=built.dead_letters,
+            clock=built.clock,
+        )
+        status = await racing.run()
+    assert status.state is PipelineState.STOPPED, status.last_error
+    # Read before the edit, Salesforce's 112 was about to go to the database: it was not
+    # written over the edit, and nothing went to Salesforce either.
+    assert h.db()["k1"]["Phone"] == "edited meanwhile"
+    assert h.sf()["k1"]["Phone"] == "112"
+    await h.sync(conflicts)  # the edit is read: both changed Phone, external_wins
+    assert h.sf() == h.db()
+    assert h.db()["k1"]["Phone"] == "edited meanwhile"

@@ -14,7 +14,7 @@ bad row is rejected alone with the database's error and the others land.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -25,6 +25,7 @@ from sfsync.connectors.sql.capture.statements import origin_statements
 from sfsync.connectors.sql.capture.tables import ResolvedTable
 from sfsync.connectors.sql.errors import classify
 from sfsync.connectors.sql.types import Dialect
+from sfsync.core.conflicts import CHANGED_SINCE_READ
 from sfsync.core.errors import RetryableError, SyncError
 from sfsync.core.events import Operation
 from sfsync.core.schema import FieldKind
@@ -66,6 +67,13 @@ def lookup_rows(
     return found
 
 
+Unchanged = Callable[[str, Mapping[str, object] | None], bool]
+"""Asked, inside the write transaction with the row locked, whether the row of a key (its
+carried columns, normalised, under field names; ``None``: no row) is still what the caller
+read before deciding. ``False`` skips the change
+(:data:`~sfsync.core.conflicts.CHANGED_SINCE_READ`)."""
+
+
 def apply_changes(
     conn: sa.Connection,
     dialect: Dialect,
@@ -74,8 +82,15 @@ def apply_changes(
     reflected: sa.Table,
     origin: str,
     changes: Sequence[RowChange],
+    unchanged: Unchanged | None = None,
 ) -> list[SyncError | None]:
-    """Write ``changes`` marked with ``origin``; per change, ``None`` or why it failed.
+    """Write ``changes`` marked with ``origin``; per change, ``None`` or why it was not written.
+
+    With ``unchanged``, each change is written only if its row still is what the caller read
+    (the rows are locked first: ``SELECT ... FOR UPDATE`` on PostgreSQL and MariaDB; SQLite's
+    write transaction already excludes other writers), so an edit made between the caller's
+    read and this write is never overwritten: that change gets a :class:`RetryableError` with
+    code :data:`~sfsync.core.conflicts.CHANGED_SINCE_READ` instead.
 
     Raises:
         RetryableError: the database is unreachable or the transaction could not commit
@@ -83,10 +98,8 @@ def apply_changes(
     """
     if not changes:
         return []
-    statements = [_statement(table, reflected, change) for change in changes]
     try:
-        _in_transaction(conn, dialect, schema, origin, statements)
-        return [None] * len(changes)
+        return _in_transaction(conn, dialect, schema, origin, table, reflected, changes, unchanged)
     except sa.exc.SQLAlchemyError as exc:
         conn.rollback()
         error = classify(exc, during=f"writing {table.obj.table}")
@@ -95,10 +108,13 @@ def apply_changes(
         if len(changes) == 1:
             return [error]
     results: list[SyncError | None] = []
-    for change, statement in zip(changes, statements, strict=True):
+    for change in changes:  # one bad row must not hold back the others
         try:
-            _in_transaction(conn, dialect, schema, origin, [statement])
-            results.append(None)
+            results.extend(
+                _in_transaction(
+                    conn, dialect, schema, origin, table, reflected, [change], unchanged
+                )
+            )
         except sa.exc.SQLAlchemyError as exc:
             conn.rollback()
             error = classify(exc, during=f"writing {table.obj.table} {change.key}")
@@ -113,15 +129,41 @@ def _in_transaction(
     dialect: Dialect,
     schema: str | None,
     origin: str,
-    statements: Sequence[sa.Executable],
-) -> None:
+    table: ResolvedTable,
+    reflected: sa.Table,
+    changes: Sequence[RowChange],
+    unchanged: Unchanged | None,
+) -> list[SyncError | None]:
     mark, unmark = origin_statements(dialect, schema, origin)
     conn.rollback()  # start clean: a read may have left a transaction open
-    conn.execute(sa.text(mark))
-    for statement in statements:
-        conn.execute(statement)
+    conn.execute(sa.text(mark))  # on SQLite this takes the write lock
+    results: list[SyncError | None] = [None] * len(changes)
+    if unchanged is not None:
+        current = _locked_rows(conn, table, reflected, [c.key for c in changes])
+        for index, change in enumerate(changes):
+            if not unchanged(change.key, current.get(change.key)):
+                results[index] = RetryableError(
+                    f"{table.obj.table} {change.key} changed after it was read; not written "
+                    "(the newer change is decided on the next read)",
+                    code=CHANGED_SINCE_READ,
+                )
+    for change, result in zip(changes, results, strict=True):
+        if result is None:
+            conn.execute(_statement(table, reflected, change))
     conn.execute(sa.text(unmark))
     conn.commit()
+    return results
+
+
+def _locked_rows(
+    conn: sa.Connection, table: ResolvedTable, reflected: sa.Table, keys: Sequence[str]
+) -> dict[str, dict[str, object]]:
+    key_col = reflected.c[table.key_column]
+    columns = [reflected.c[c] for c in table.columns]
+    query = sa.select(*columns).where(key_col.in_([_key_value(key_col, k) for k in keys]))
+    rows = conn.execute(query.with_for_update()).mappings()
+    found = (table.normalise(dict(row)) for row in rows)
+    return {str(row[table.obj.key]): row for row in found}
 
 
 def _statement(table: ResolvedTable, reflected: sa.Table, change: RowChange) -> sa.Executable:

@@ -42,7 +42,13 @@ import anyio.to_thread
 import sqlalchemy as sa
 
 from sfsync.connectors.sql.capture import install
-from sfsync.connectors.sql.capture.apply import RowChange, apply_changes, lookup_rows, reflect
+from sfsync.connectors.sql.capture.apply import (
+    RowChange,
+    Unchanged,
+    apply_changes,
+    lookup_rows,
+    reflect,
+)
 from sfsync.connectors.sql.capture.changes import LogReader
 from sfsync.connectors.sql.capture.install import CaptureObject, schema_of
 from sfsync.connectors.sql.capture.listen import Listener
@@ -351,16 +357,30 @@ class SqlCaptureSource:
         return await self._run(lookup_rows, self.conn, table, reflected, list(values))
 
     async def apply(
-        self, entity: str, origin: str, changes: Sequence[ChangeEvent]
+        self,
+        entity: str,
+        origin: str,
+        changes: Sequence[ChangeEvent],
+        unchanged: Unchanged | None = None,
     ) -> list[SyncError | None]:
         """Write ``changes`` into the object's table by key (CREATE: a row; UPDATE: the fields
         in ``after``; DELETE), marked with ``origin`` in the change log (see
-        :mod:`~sfsync.connectors.sql.capture.apply`); per change, ``None`` or its error."""
+        :mod:`~sfsync.connectors.sql.capture.apply`); per change, ``None`` or its error.
+        With ``unchanged``, a row edited since the caller read it is left alone (see
+        :func:`~sfsync.connectors.sql.capture.apply.apply_changes`)."""
         table = self._table(entity, None)
         reflected = await self._run(self._reflected, entity)
         rows = [RowChange(e.op, e.key, e.after or {}) for e in changes]
         return await self._run(
-            apply_changes, self.conn, self.dialect, self.schema, table, reflected, origin, rows
+            apply_changes,
+            self.conn,
+            self.dialect,
+            self.schema,
+            table,
+            reflected,
+            origin,
+            rows,
+            unchanged,
         )
 
     def _table(self, entity: str, field: str | None) -> ResolvedTable:
