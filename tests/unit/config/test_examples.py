@@ -43,7 +43,7 @@ BROKEN = [
 ]
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "postgres.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "postgres.yaml", "two-way.yaml"])
 def test_good_examples_validate(name: str, registry: Registry, tmp_path: Path) -> None:
     key = tmp_path / "sf.pem"
     key.write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
@@ -79,12 +79,12 @@ def test_json_schema_describes_the_file() -> None:
         "salesforce",
         "sqlite",
     ]
-    for name in ("demo.yaml", "postgres.yaml", "broken.yaml"):
+    for name in ("demo.yaml", "postgres.yaml", "two-way.yaml", "broken.yaml"):
         first = (EXAMPLES / name).read_text("utf-8").splitlines()[0]
         assert first == "# yaml-language-server: $schema=../docs/sfsync.schema.json"
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "postgres.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "postgres.yaml", "two-way.yaml"])
 def test_good_examples_validate_with_the_installed_connectors(name: str, tmp_path: Path) -> None:
     key = tmp_path / "sf.pem"
     key.write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
