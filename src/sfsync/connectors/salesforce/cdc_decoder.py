@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import fastavro
 
+from sfsync.connectors.salesforce.avro_reader import Reader, UnsupportedSchemaError, compile_reader
 from sfsync.connectors.salesforce.cdc import Gap, Layout, decode_event, layout_of
 from sfsync.connectors.salesforce.cometd import decode_json_event
 from sfsync.core.errors import SkippableError
@@ -31,6 +33,7 @@ _KINDS = {FieldKind.DATETIME: "datetime", FieldKind.DATE: "date"}
 class _Decoder:
     parsed: Any
     layout: Layout
+    read: Reader | None  # compiled for the wanted fields; None: fastavro reads it all
 
 
 class CdcDecoder:
@@ -54,7 +57,16 @@ class CdcDecoder:
         if found is None:
             text = await self._fetch(schema_id)
             parsed = fastavro.parse_schema(json.loads(text))
-            found = _Decoder(parsed, layout_of(text, self._kinds))
+            layout = layout_of(text, self._kinds)
+            # The reader builds only the header and the slots holding selected fields: an
+            # update names one or two of the object's dozens of fields.
+            slots = {"ChangeEventHeader"}
+            slots.update(path.slot for name, path in layout.paths.items() if name in self._names)
+            try:
+                read: Reader | None = compile_reader(json.loads(text), slots)
+            except UnsupportedSchemaError:
+                read = None
+            found = _Decoder(parsed, layout, read)
             self._decoders[schema_id] = found
         return found
 
@@ -70,11 +82,16 @@ class CdcDecoder:
         """
         decoder = await self._decoder(schema_id)
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(payload), decoder.parsed, decoder.parsed)
+            if decoder.read is not None:
+                record: object = decoder.read(payload)
+            else:
+                record = fastavro.schemaless_reader(
+                    io.BytesIO(payload), decoder.parsed, decoder.parsed
+                )
             if not isinstance(record, Mapping):
                 raise ValueError("the payload is not a record")
             decoded = decode_event(record, decoder.layout, position, self._names)
-        except (ValueError, TypeError, EOFError, KeyError, IndexError) as exc:
+        except (ValueError, TypeError, EOFError, KeyError, IndexError, struct.error) as exc:
             raise SkippableError(
                 f"undecodable change event at {position.token} (schema {schema_id}): {exc}",
                 code="CDC_DECODE",
