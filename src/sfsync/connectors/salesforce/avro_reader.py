@@ -29,21 +29,6 @@ class UnsupportedSchemaError(ValueError):
     """The schema uses something the compiled reader does not handle."""
 
 
-def _long(b: bytes, p: int, c: int) -> tuple[int, int]:
-    """The rest of a zig-zag varint whose first byte ``c`` (at ``p - 1``) had its high bit."""
-    n = c & 0x7F
-    shift = 7
-    while True:
-        c = b[p]
-        p += 1
-        n |= (c & 0x7F) << shift
-        if c < 0x80:
-            return (n >> 1) ^ -(n & 1), p
-        shift += 7
-        if shift > 70:
-            raise ValueError("varint too long")
-
-
 class _Gen:
     def __init__(self, named: dict[str, Any]) -> None:
         self.lines: list[str] = []
@@ -91,9 +76,18 @@ class _Gen:
         self.named.setdefault(name, schema)
 
     def varint(self, depth: int, target: str) -> None:
+        # Inline, a call saved per value: one byte for small numbers, a loop for the rest
+        # (commit timestamps take six).
         self.emit(depth, "c = b[p]; p += 1")
         self.emit(depth, f"if c < 128: {target} = (c >> 1) ^ -(c & 1)")
-        self.emit(depth, f"else: {target}, p = _long(b, p, c)")
+        self.emit(depth, "else:")
+        self.emit(depth + 1, "n = c & 127; s = 7")
+        self.emit(depth + 1, "while True:")
+        self.emit(depth + 2, "c = b[p]; p += 1; n |= (c & 127) << s")
+        self.emit(depth + 2, "if c < 128: break")
+        self.emit(depth + 2, "s += 7")
+        self.emit(depth + 2, "if s > 63: raise ValueError('varint too long')")
+        self.emit(depth + 1, f"{target} = (n >> 1) ^ -(n & 1)")
 
     def value(self, schema: Any, namespace: str, depth: int, target: str | None) -> None:
         """Lines reading one value into ``target`` (skipping it when ``target`` is None)."""
@@ -249,7 +243,7 @@ def compile_reader(schema: Mapping[str, Any], wanted: Collection[str]) -> Reader
     gen.emit(1, "if p > len(b): raise EOFError('the payload ends inside a value')")
     gen.emit(1, "return out")
     source = "\n".join(gen.lines)
-    scope: dict[str, Any] = {"_long": _long, **gen.consts}
+    scope: dict[str, Any] = dict(gen.consts)
     exec(compile(source, f"<avro reader {schema.get('name')}>", "exec"), scope)
     reader: Reader = scope["read"]
     return reader

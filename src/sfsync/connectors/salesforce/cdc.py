@@ -81,6 +81,10 @@ class Layout:
     bitmaps: dict[tuple[str, ...], tuple[str, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # The same, narrowed to a selection: (changed, nulled, both) by (changed, nulled bitmaps).
+    selections: dict[tuple[object, ...], _Selection] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if not self.paths:
@@ -244,6 +248,31 @@ def _decode_bitmap(entries: Sequence[str], layout: Layout) -> list[str]:
     return names
 
 
+_Selection = tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]
+
+
+def _selection(
+    layout: Layout,
+    changed_bitmap: Sequence[str],
+    nulled_bitmap: Sequence[str],
+    wanted: frozenset[str] | None,
+) -> _Selection:
+    """The changed and the nulled fields of an event within ``wanted``, and both as a set."""
+    key = (tuple(changed_bitmap), tuple(nulled_bitmap), wanted)
+    found = layout.selections.get(key)
+    if found is None:
+        changed = decode_bitmap(changed_bitmap, layout)
+        nulled = decode_bitmap(nulled_bitmap, layout)
+        if wanted is not None:
+            changed = [n for n in changed if n in wanted]
+            nulled = [n for n in nulled if n in wanted]
+        found = (tuple(changed), tuple(nulled), frozenset(changed) | frozenset(nulled))
+        if len(layout.selections) >= 4096:
+            layout.selections.clear()  # bounded, as the bitmaps
+        layout.selections[key] = found
+    return found
+
+
 _SECONDS: dict[int, str] = {}
 
 
@@ -319,7 +348,22 @@ def operation_of(header: Mapping[str, Any], position: Position, entity: str) -> 
 
 def commit_time(header: Mapping[str, Any]) -> datetime:
     """The header's ``commitTimestamp`` (epoch milliseconds) as a UTC time."""
-    return datetime.fromtimestamp(int(header.get("commitTimestamp") or 0) / 1000, tz=UTC)
+    return _commit(int(header.get("commitTimestamp") or 0))[0]
+
+
+_COMMITS: dict[int, tuple[datetime, str]] = {}
+
+
+def _commit(millis: int) -> tuple[datetime, str]:
+    """A commit time as a UTC time and in wire form. Cached: the changes of a transaction
+    share their commit time, and a stream delivers them together."""
+    found = _COMMITS.get(millis)
+    if found is None:
+        found = (datetime.fromtimestamp(millis / 1000, tz=UTC), wire_datetime(millis))
+        if len(_COMMITS) >= 4096:
+            _COMMITS.clear()
+        _COMMITS[millis] = found
+    return found
 
 
 def events_of(
@@ -337,25 +381,30 @@ def events_of(
     Updates and undeletes are ``partial``. With ``with_id``, a created record's values include
     its Id, which travels in the header (REST's records include it too).
     """
-    millis = int(header.get("commitTimestamp") or 0)
-    common: dict[str, Any] = {
-        "entity": entity,
-        "op": op,
-        "position": position,
-        "committed_at": commit_time(header),
-        "changed": changed,
-        "partial": op in (Operation.UPDATE, Operation.UNDELETE),
-        "origin": client_of(header.get("changeOrigin")),
-        "transaction": header.get("transactionKey"),
-        "version": wire_datetime(millis),
-    }
-    ids = sorted(str(i) for i in header.get("recordIds") or ())
-    if op is Operation.CREATE and after is not None and with_id:
-        return [
-            ChangeEvent(key=i, after=MappingProxyType({"Id": i, **after}), **common) for i in ids
-        ]
+    committed, version = _commit(int(header.get("commitTimestamp") or 0))
+    partial = op is Operation.UPDATE or op is Operation.UNDELETE
+    origin = client_of(header.get("changeOrigin"))
+    transaction = header.get("transactionKey")
+    raw: Sequence[Any] = header.get("recordIds") or ()
+    ids = [str(raw[0])] if len(raw) == 1 else sorted(str(i) for i in raw)
     frozen = MappingProxyType(after) if after is not None else None
-    return [ChangeEvent(key=record_id, after=frozen, **common) for record_id in ids]
+    created = after if op is Operation.CREATE and with_id else None
+    return [
+        ChangeEvent(
+            entity=entity,
+            key=record_id,
+            op=op,
+            after=frozen if created is None else MappingProxyType({"Id": record_id, **created}),
+            position=position,
+            committed_at=committed,
+            changed=changed,
+            partial=partial,
+            origin=origin,
+            transaction=transaction,
+            version=version,
+        )
+        for record_id in ids
+    ]
 
 
 def decode_event(
@@ -384,11 +433,9 @@ def decode_event(
     op = operation_of(header, position, entity)
     if isinstance(op, Gap):
         return op
-    changed = decode_bitmap(header.get("changedFields") or (), layout)
-    nulled = decode_bitmap(header.get("nulledFields") or (), layout)
-    if wanted is not None:
-        changed = [n for n in changed if n in wanted]
-        nulled = [n for n in nulled if n in wanted]
+    changed, nulled, touched = _selection(
+        layout, header.get("changedFields") or (), header.get("nulledFields") or (), wanted
+    )
     after: dict[str, object] | None
     if op is Operation.CREATE:
         names = layout.paths if wanted is None else [n for n in layout.paths if n in wanted]
@@ -405,7 +452,7 @@ def decode_event(
         header,
         op,
         after,
-        frozenset(changed) | frozenset(nulled),
+        touched,
         position,
         entity=entity,
         with_id=wanted is None or "Id" in wanted,
