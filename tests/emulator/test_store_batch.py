@@ -161,6 +161,69 @@ def test_text_rows_give_the_same_records_and_errors_as_dicts_of_their_values(
     assert sum(kind == "error" for kind, _ in got) == len(TEXT_ROWS) - 2
 
 
+UPSERT_COLUMNS = ["Name", "NumberOfEmployees", "Tier__c", "Score__c", "Description"]
+UPSERTS = [
+    ("E-0", ["Renamed", "3", "Silver", "2.5", ""]),  # an update
+    ("E-1", ["#N/A", "", "", "", ""]),  # REQUIRED_FIELD_MISSING on update
+    ("E-2", ["", "x", "", "", ""]),  # not a number
+    ("e-3", ["", "", "Bronze", "", "#N/A"]),  # restricted picklist (key ignoring case)
+    ("E-9", ["New", "", "", "", "d"]),  # a create
+    ("E-8", ["", "", "", "", "no name"]),  # a create without Name
+    ("E-7", ["bad", "", "", "", ""]),  # validation rule on create
+    ("E-3", ["", "", "", "1234", "d"]),  # out of range on update
+]
+
+
+def test_text_upserts_equal_upserts_of_dicts(stores: tuple[OrgStore, OrgStore]) -> None:
+    dicts, texts = stores
+    for store in stores:
+        for i in range(4):
+            store.insert("Account", {"Name": f"N{i}", "Ext__c": f"E-{i}"})
+
+    def values(row: list[str]) -> dict[str, Any]:
+        return {
+            c: None if v == "#N/A" else v for c, v in zip(UPSERT_COLUMNS, row, strict=True) if v
+        }
+
+    with dicts.batch("Account") as writer:
+        expected = [
+            _outcome(lambda k=k, r=r: writer.upsert("Ext__c", k, values(r))) for k, r in UPSERTS
+        ]
+    with texts.batch("Account") as writer:
+        changes = writer.text_columns(UPSERT_COLUMNS, "#N/A", creating=False)
+        creates = writer.text_columns([*UPSERT_COLUMNS, "Ext__c"], "#N/A")
+        assert changes is not None
+        assert creates is not None
+        got = [
+            _outcome(lambda k=k, r=r: writer.upsert_text("Ext__c", k, changes, creates, r))
+            for k, r in UPSERTS
+        ]
+    assert [kind for kind, _ in got] == [kind for kind, _ in expected]
+    for (kind, a), (_, b) in zip(got, expected, strict=True):
+        if kind == "error":
+            assert a == b
+        else:
+            assert a[1] == b[1]
+            assert _content(texts, a[0]) == _content(dicts, b[0])
+    assert [kind for kind, _ in got] == [
+        "ok",
+        "error",
+        "error",
+        "error",
+        "ok",
+        "error",
+        "error",
+        "error",
+    ]
+    for i in range(4):
+        key = f"E-{i}"
+        (a,), (b,) = (
+            texts.find_by_field("Account", "Ext__c", key),
+            dicts.find_by_field("Account", "Ext__c", key),
+        )
+        assert _content(texts, a) == _content(dicts, b)
+
+
 def test_updates_and_upserts_equal_the_single_record_path(
     stores: tuple[OrgStore, OrgStore],
 ) -> None:

@@ -164,6 +164,8 @@ class WritePlan:
         self.modifier = slot.get("LastModifiedById")
         self.owner = slot.get("OwnerId")
         self.stamp = slot.get("SystemModstamp")
+        # The slots an update writes whatever it is given.
+        self.stamped = [i for i in (self.modified, self.modifier, self.stamp) if i is not None]
         self.auto = [(slot[f.name], f) for f in table.auto]
         self.derive = obj.name in DERIVED_OBJECTS
         # (name, slot or None for a compound field) in declared order, as check_required
@@ -254,21 +256,28 @@ def _indexed_text(f: FieldDef) -> bool:
 
 
 class TextColumns:
-    """How to insert rows given as text in a fixed column order (the Bulk APIs' CSV), made
-    by :meth:`BatchWriter.text_columns`: per column the field's name, slot, coercer, the
-    length plain text may have (-1: always coerced) and whether the field has a default.
+    """How to write rows given as text in a fixed column order (the Bulk APIs' CSV), made by
+    :meth:`BatchWriter.text_columns`: per column (``entries``) the field's name, slot,
+    coercer, the length plain text may have (-1: always coerced) and whether the field has
+    a default; the positions of the lookup columns (``lookups``) and of the columns whose
+    value the checks of an update read (``checked``: lookups and unique fields), the slots
+    of the non-nillable fields (``not_nillable``: checked when the update nulls them), and
+    the slots an update of such a row may change (``watch``).
 
     In a row, an empty text means "not given" and :attr:`null` means null, as in a Bulk CSV
     row; everything else is the field's value as text."""
 
-    __slots__ = ("entries", "lookups", "null")
+    __slots__ = ("checked", "entries", "lookups", "not_nillable", "null", "watch")
 
-    def __init__(
-        self, entries: list[tuple[str, int, Coercer, int, bool]], lookups: list[int], null: str
-    ) -> None:
+    def __init__(self, plan: WritePlan, entries: list[_Column], null: str) -> None:
         self.entries = entries
-        self.lookups = lookups
         self.null = null
+        self.lookups = [n for n, e in enumerate(entries) if e[0] in plan.lookups]
+        self.checked = [n for n, e in enumerate(entries) if e[0] in plan.lookups | plan.unique]
+        self.not_nillable = [e[1] for e in entries if e[0] in plan.not_nillable]
+        self.watch: list[int] | None = (
+            None if plan.derive else sorted({*(e[1] for e in entries), *plan.stamped})
+        )
 
     def given(self, row: Sequence[str]) -> dict[str, WireValue]:
         """The row's given values, coerced and keyed by declared names (``_given``'s)."""
@@ -281,6 +290,17 @@ class TextColumns:
             else:
                 given[name] = raw if len(raw) <= length else coerce(raw)
         return given
+
+    def raw(self, row: Sequence[str]) -> dict[str, object]:
+        """The row's given values as they are (null as ``None``), keyed by declared names."""
+        return {
+            e[0]: None if raw == self.null else raw
+            for e, raw in zip(self.entries, row, strict=True)
+            if raw
+        }
+
+
+_Column = tuple[str, int, Coercer, int, bool]
 
 
 class BatchWriter:
@@ -314,26 +334,27 @@ class BatchWriter:
             store._undo_to(mark)
             raise
 
-    def text_columns(self, names: Sequence[str], null: str) -> TextColumns | None:
-        """A plan to insert rows of text values in the order of ``names`` through
-        :meth:`insert_text`, or ``None`` when a column is not a field every row can be
-        written to through the plan (then write ``insert`` dicts)."""
+    def text_columns(
+        self, names: Sequence[str], null: str, *, creating: bool = True
+    ) -> TextColumns | None:
+        """A plan to write rows of text values in the order of ``names`` (through
+        :meth:`insert_text` when ``creating``, else :meth:`upsert_text`), or ``None`` when a
+        column is not a field every row can be written to through the plan (then write
+        dicts)."""
         plan = self.plan
-        if not plan.obj.createable:
+        if not (plan.obj.createable if creating else plan.obj.updateable):
             return None
-        entries: list[tuple[str, int, Coercer, int, bool]] = []
-        lookups: list[int] = []
-        for position, column in enumerate(names):
-            entry = plan.create.get(column) or plan.create.get(column.lower())
+        keys = plan.create if creating else plan.change
+        entries: list[_Column] = []
+        for column in names:
+            entry = keys.get(column) or keys.get(column.lower())
             if entry is None:
                 return None
             name, index, coerce, length = entry
             entries.append((name, index, coerce, length, index in plan.defaulted))
-            if name in plan.lookups:
-                lookups.append(position)
         if len({e[0] for e in entries}) != len(entries):
             return None  # a field named twice: the dict path decides which value wins
-        return TextColumns(entries, lookups, null)
+        return TextColumns(plan, entries, null)
 
     def insert_text(self, columns: TextColumns, row: Sequence[str]) -> str:
         """:meth:`insert` of the values ``row`` gives in ``columns``' order (empty: not
@@ -343,6 +364,35 @@ class BatchWriter:
         mark = (len(store._undo), len(store._pending))
         try:
             return self._insert_text(columns, row)
+        except BaseException:
+            store._undo_to(mark)
+            raise
+
+    def upsert_text(
+        self,
+        field_name: str,
+        key: str,
+        changes: TextColumns,
+        creates: TextColumns,
+        row: Sequence[str],
+    ) -> tuple[str, bool]:
+        """:meth:`upsert` by the external id ``field_name`` (not ``Id``) of the values ``row``
+        gives in ``changes``' order: an update of the record whose key is ``key``, or an
+        insert of the row with the key appended (``creates`` is ``changes`` plus the key's
+        column). The same records, checks and errors as :meth:`upsert` of the dict."""
+        store = self.store
+        mark = (len(store._undo), len(store._pending))
+        try:
+            f = self.plan.obj.field(field_name)
+            if f is None or not f.external_id or f.type is FieldType.ID:
+                return self._upsert(field_name, key, changes.raw(row))
+            ids = self._key_ids(f, key)
+            if len(ids) > 1:
+                raise multiple_choices(self.plan.obj, ids)
+            if ids:
+                self._update_text(ids[0], changes, row)
+                return ids[0], False
+            return self._insert_text(creates, [*row, key]), True
         except BaseException:
             store._undo_to(mark)
             raise
@@ -445,17 +495,56 @@ class BatchWriter:
         return rid
 
     def _update(self, rid: str, values: Mapping[str, object]) -> None:
-        plan, store, table = self.plan, self.store, self.table
-        obj = plan.obj
+        plan, table = self.plan, self.table
         old = table.rows[rid]
-        given = _given(plan.change, values) if old[1] is not True and obj.updateable else None
+        given = _given(plan.change, values) if old[1] is not True and plan.obj.updateable else None
         if given is None:
-            store._update(table, rid, values, self.user)
+            self.store._update(table, rid, values, self.user)
             return
         record = list(old)
         slot = table.slot
         for name, value in given.items():
             record[slot[name]] = value
+        watch = None if plan.derive else sorted({*(slot[n] for n in given), *plan.stamped})
+        self._change(rid, old, record, given, watch)
+
+    def _update_text(self, rid: str, columns: TextColumns, row: Sequence[str]) -> None:
+        # _update with _given unrolled over the columns (as _insert_text is).
+        plan, table = self.plan, self.table
+        old = table.rows[rid]
+        if old[1] is True or not plan.obj.updateable:
+            self.store._update(table, rid, columns.raw(row), self.user)
+            return
+        record = list(old)
+        null = columns.null
+        for (_, index, coerce, length, _), raw in zip(columns.entries, row, strict=True):
+            if not raw:
+                continue
+            if raw == null:
+                record[index] = coerce(None)
+            elif len(raw) <= length:
+                record[index] = raw
+            else:
+                record[index] = coerce(raw)
+        # The checks read the given values only for the fields they check: without such a
+        # field in the row (or a non-nillable one it nulls), none of them can fail.
+        checked = (columns.checked and any(row[n] for n in columns.checked)) or any(
+            record[i] is None for i in columns.not_nillable
+        )
+        self._change(rid, old, record, columns.given(row) if checked else {}, columns.watch)
+
+    def _change(
+        self,
+        rid: str,
+        old: tuple[WireValue, ...],
+        record: list[WireValue],
+        given: dict[str, WireValue],
+        watch: list[int] | None,
+    ) -> None:
+        """Update the record whose given values are in ``record``: stamps, derived fields,
+        the checks, the write and its change. ``watch`` holds every slot the update may have
+        changed (``None``: any slot), the others being ``old``'s values as they were."""
+        plan, store, table = self.plan, self.store, self.table
         if plan.modified is not None:
             record[plan.modified] = self.now
         if plan.modifier is not None:
@@ -463,16 +552,19 @@ class BatchWriter:
         if plan.stamp is not None:
             record[plan.stamp] = bump_stamp(old[plan.stamp], self.now)
         if plan.derive:
-            for name, derived in derived_values(obj.name, Row(slot, tuple(record))).items():
+            slot = table.slot
+            for name, derived in derived_values(plan.obj.name, Row(slot, tuple(record))).items():
                 record[slot[name]] = derived
         new = tuple(record)
         self._check(new, given, rid)
         store._put(table, rid, new)
         # LastModifiedDate counts as changed even when the clock has not moved (see _update).
+        modified = plan.modified
+        names = table.names
         changed = tuple(
-            n
-            for n, a, b in zip(table.names, old, new, strict=True)
-            if a != b or n == "LastModifiedDate"
+            names[i]
+            for i in (range(len(names)) if watch is None else watch)
+            if old[i] != new[i] or i == modified
         )
         self._announce(rid, "UPDATE", changed, new)
 
@@ -558,7 +650,7 @@ class BatchWriter:
             self._update(rid, values)
             return rid, False
         body = store._upsert_body(f, values, value)
-        ids = store.find_by_field(obj.name, f.name, value)
+        ids = self._key_ids(f, value)
         if len(ids) > 1:
             raise multiple_choices(obj, ids)
         if ids:
@@ -566,6 +658,22 @@ class BatchWriter:
             return ids[0], False
         body[f.name] = value
         return self._insert(body), True
+
+    def _key_ids(self, f: FieldDef, value: str) -> list[str]:
+        """``find_by_field`` for an upsert's key, from the key's index when it has one."""
+        table = self.table
+        index = table.slot.get(f.name)
+        if index is None or index not in table.keys or not _indexed_text(f):
+            return self.store.find_by_field(table.obj.name, f.name, value)
+        if value == "":
+            return []
+        rows = table.rows
+        found = table.keys[index].get(index_key(value, f.case_sensitive))
+        if found is None:
+            return []
+        if isinstance(found, str):
+            return [] if rows[found][1] is True else [found]
+        return [i for i in sorted(found) if rows[i][1] is not True]
 
 
 def multiple_choices(obj: ObjectDef, ids: list[str]) -> ApiError:

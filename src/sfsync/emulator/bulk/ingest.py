@@ -240,7 +240,7 @@ class RowApplier:
             "hardDelete": self._hard_delete,
         }
         self.apply = ops[job.operation]
-        self._text: tuple[object, Any] | None = None
+        self._text: tuple[object, Callable[[Any], TextRows]] | None = None
 
     @contextmanager
     def chunk(self, rows: int) -> Iterator[None]:
@@ -260,21 +260,42 @@ class RowApplier:
             finally:
                 self.writer = self.store
 
-    def text_columns(self, columns: Sequence[_Column]) -> Any:
-        """Inside :meth:`chunk` of an insert job: the batch writer's plan to insert CSV rows
-        as they are (:meth:`~sfsync.emulator.store_batch.BatchWriter.insert_text`, no dict per
-        row), or ``None`` when rows go through :meth:`apply` (another operation, a store
-        without a batch writer, a relationship column or one the plan does not cover)."""
+    def text_rows(self, columns: Sequence[_Column]) -> TextRows | None:
+        """Inside :meth:`chunk` of an insert or upsert (by an external id) job: a function
+        writing CSV rows as they are through the batch writer (``insert_text`` /
+        ``upsert_text`` of :mod:`~sfsync.emulator.store_batch`: no dict per row, the same
+        checks and errors), or ``None`` when rows go through :meth:`apply` (another
+        operation, a store without a batch writer, a relationship column or one the
+        writer's plan does not cover)."""
         writer = self.writer
-        if self.job.operation != "insert" or writer is self.store:
+        operation = self.job.operation
+        if writer is self.store or operation not in ("insert", "upsert"):
             return None
         if any(c.field is None for c in columns):
             return None
+        names = [c.field for c in columns if c.field is not None]
         plan = getattr(writer, "plan", None)
-        if self._text is None or self._text[0] is not plan:
-            names = [c.field for c in columns if c.field is not None]
-            self._text = (plan, writer.text_columns(names, NULL))
-        return self._text[1]
+        if self._text is not None and self._text[0] is plan:
+            return self._text[1](writer)
+        make: Callable[[Any], TextRows] | None = None
+        if operation == "insert":
+            inserts = writer.text_columns(names, NULL)
+            if inserts is not None:
+                make = lambda w: _inserting(w, inserts)  # noqa: E731
+        else:
+            key = self.obj.field(self.job.external_id_field or "Id")
+            assert key is not None  # checked when the job was created
+            if key.name != "Id" and key.name in names:
+                at = names.index(key.name)
+                rest = names[:at] + names[at + 1 :]
+                changes = writer.text_columns(rest, NULL, creating=False)
+                creates = writer.text_columns([*rest, key.name], NULL)
+                if changes is not None and creates is not None:
+                    make = lambda w: _upserting(w, key.name, at, changes, creates)  # noqa: E731
+        if make is None:
+            return None
+        self._text = (plan, make)
+        return make(writer)
 
     def known_id(self, values: dict[str, Any]) -> str:
         """The row's record id when it names one (``sf__Id`` of a failed update/delete)."""
@@ -436,9 +457,18 @@ def _apply_chunk(
     flags = bytearray()
     errors: dict[int, str] = {}
     with applier.chunk(len(chunk)):
-        text = applier.text_columns(columns)
+        text = applier.text_rows(columns)
         if text is not None:
-            _insert_text(applier.writer, text, chunk, ids, flags, errors)
+            for row in chunk:
+                try:
+                    rid, created = text(row)
+                except ApiError as error:
+                    errors[len(ids)] = format_error(error)
+                    ids.append("")
+                    flags.append(_FAILED)
+                else:
+                    ids.append(rid)
+                    flags.append(_CREATED if created else _UPDATED)
             chunk = ()
         for row in chunk:
             values = row_values(columns, row, applier.obj)
@@ -464,23 +494,22 @@ def _apply_chunk(
         job.failed += len(errors)
 
 
-def _insert_text(
-    writer: Any,
-    text: Any,
-    chunk: Sequence[Sequence[str]],
-    ids: list[str],
-    flags: bytearray,
-    errors: dict[int, str],
-) -> None:
-    """:func:`_apply_chunk`'s loop for rows the batch writer inserts as they are."""
+TextRows = Callable[[Sequence[str]], tuple[str, bool]]
+"""Writes one CSV row as it is: ``(id, created)``, or ApiError (the row left no trace)."""
+
+
+def _inserting(writer: Any, columns: Any) -> TextRows:
     insert = writer.insert_text
-    for row in chunk:
-        try:
-            rid = insert(text, row)
-        except ApiError as error:
-            errors[len(ids)] = format_error(error)
-            ids.append("")
-            flags.append(_FAILED)
-        else:
-            ids.append(rid)
-            flags.append(_CREATED)
+    return lambda row: (insert(columns, row), True)
+
+
+def _upserting(writer: Any, key: str, at: int, changes: Any, creates: Any) -> TextRows:
+    upsert = writer.upsert_text
+
+    def apply(row: Sequence[str]) -> tuple[str, bool]:
+        value = row[at]
+        if value == "" or value == NULL:
+            raise ApiError.of(400, "MISSING_ARGUMENT", f"{key} not specified")
+        return upsert(key, value, changes, creates, [*row[:at], *row[at + 1 :]])  # type: ignore[no-any-return]
+
+    return apply
