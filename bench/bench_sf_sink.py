@@ -35,6 +35,8 @@ import asyncio
 import csv
 import multiprocessing
 import multiprocessing.connection
+import os
+import resource
 import shlex
 import socket
 import sys
@@ -102,6 +104,12 @@ class Server:
         self.process.kill()
         self.process.join()
 
+    def cpu(self) -> float:
+        """CPU seconds the server process has used so far (all its threads)."""
+        pid = self.process.pid
+        assert pid is not None  # started in __enter__
+        return _process_cpu(pid)
+
     def api_used(self) -> int:
         stats = self.http.get("/__emulator__/stats").raise_for_status().json()
         return int(stats["api_usage"]["used"])
@@ -113,6 +121,37 @@ class Server:
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
         return int(response.raise_for_status().json()["totalSize"])
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Pass:
+    """Wall time and the CPU of this process (the client) and of the server over one pass."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def __enter__(self) -> Pass:
+        self.calls = self.server.api_used()
+        self.client, self.cpu = _own_cpu(), self.server.cpu()
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+        self.client = _own_cpu() - self.client
+        self.cpu = self.server.cpu() - self.cpu
+        self.calls = self.server.api_used() - self.calls
+        self.in_org = self.server.count()
 
 
 def _batches(rows: list[dict[str, Any]], batch: int) -> list[Any]:
@@ -135,7 +174,9 @@ def _batches(rows: list[dict[str, Any]], batch: int) -> list[Any]:
     return [Batch.of(events[i : i + batch]) for i in range(0, len(events), batch)]
 
 
-async def _sfsync(base: str, batches: list[Any], threshold: int, batch: int) -> dict[str, int]:
+async def _sfsync(
+    base: str, batches: list[Any], threshold: int, batch: int, tuning: dict[str, int]
+) -> dict[str, int]:
     """Write ``batches`` through the sink; the timed part."""
     from sfsync.connectors.salesforce.auth import StaticSession
     from sfsync.connectors.salesforce.client import SalesforceClient
@@ -154,6 +195,7 @@ async def _sfsync(base: str, batches: list[Any], threshold: int, batch: int) -> 
         client,
         keys={"Account": KEY},
         settings=SinkSettings(bulk_threshold=threshold, max_batch=batch),
+        **tuning,  # type: ignore[arg-type]
     )
     await sink.open(SinkContext(sync_name="bench", clock=clock))
     applied = 0
@@ -217,10 +259,13 @@ def _loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def _line(name: str, n: int, seconds: float, calls: int, in_org: int) -> None:
+def _line(name: str, n: int, timed: Pass) -> None:
+    seconds, calls = timed.seconds, timed.calls
     print(
         f"{name:50s} {seconds:8.2f} s {n / seconds:>9,.0f} rows/s {calls:6d} API calls "
-        f"{n / max(calls, 1):8.1f} rows/call   {in_org:,} in org",
+        f"{n / max(calls, 1):8.1f} rows/call   {timed.in_org:,} in org\n"
+        f"{'':50s} CPU per row: client {timed.client / n * 1e6:5.1f} us, server "
+        f"{timed.cpu / n * 1e6:5.1f} us",
         flush=True,
     )
 
@@ -239,11 +284,42 @@ def main() -> None:
         default="10000,50000",
         help="comma-separated sink batch sizes for the Bulk path (events per write)",
     )
+    parser.add_argument(
+        "--bulk-only",
+        action="store_true",
+        help="skip the Collections path and the emulator's Collections bound",
+    )
+    parser.add_argument(
+        "--job-rows", type=int, default=None, help="the sink's bulk_job_rows (default its own)"
+    )
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=None,
+        help="the sink's bulk_jobs_in_flight (default its own)",
+    )
+    parser.add_argument(
+        "--no-tune-gc",
+        action="store_true",
+        help="leave the garbage collector as Python sets it (sfsync run/sync tune it)",
+    )
     args = parser.parse_args()
+    tuning = {
+        name: value
+        for name, value in (
+            ("bulk_job_rows", args.job_rows),
+            ("bulk_jobs_in_flight", args.in_flight),
+        )
+        if value is not None
+    }
     n = args.rows
     batches = [int(b) for b in args.batches.split(",")]
     print("command:", shlex.join([sys.executable, *sys.argv]))
     print(f"load average at start: {_loadavg()}  (2 cores, shared machine)")
+    if not args.no_tune_gc:
+        from sfsync.runtime.tuning import tune_gc
+
+        tune_gc()  # as `sfsync run` and `sfsync sync` do; the rows below are not frozen
     rows = _rows(n)
     work = Path(tempfile.mkdtemp(prefix="bench_sf_sink_"))
     csv_path = work / "accounts.csv"
@@ -253,24 +329,22 @@ def main() -> None:
         writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
     print(f"rows: {n:,} Accounts x {len(rows[0])} fields")
 
+    import sfsync.connectors.salesforce.sink  # noqa: F401 - imported before timing
     from sfsync.connectors.salesforce.config import SinkSettings
 
     default_threshold = SinkSettings().bulk_threshold
-    passes = [("sfsync sink, Collections path, batches of 10,000", 10_000, n + 1)]
+    passes = []
+    if not args.bulk_only:
+        passes.append(("sfsync sink, Collections path, batches of 10,000", 10_000, n + 1))
     passes += [
         (f"sfsync sink, default rule, batches of {b:,}", b, default_threshold) for b in batches
     ]
 
     def simple_pass(label: str) -> float:
-        with Server() as server:
-            before = server.api_used()
-            started = time.perf_counter()
+        with Server() as server, Pass(server) as timed:
             _simple_salesforce(server.base, csv_path)
-            seconds = time.perf_counter() - started
-            calls = server.api_used() - before
-            _line(f"simple-salesforce bulk2 upsert (one job), {label}", n, seconds, calls,
-                  server.count())  # fmt: skip
-        return seconds
+        _line(f"simple-salesforce bulk2 upsert (one job), {label}", n, timed)
+        return timed.seconds
 
     # The reference runs first and last: the machine is shared and its load drifts; the
     # ratios use the mean of the two.
@@ -279,44 +353,44 @@ def main() -> None:
     for name, batch, threshold in passes:
         batches = _batches(rows, batch)
         with Server() as server:
-            before = server.api_used()
-            started = time.perf_counter()
-            done = asyncio.run(_sfsync(server.base, batches, threshold, batch))
-            seconds = time.perf_counter() - started
-            calls = server.api_used() - before
-            _line(name, n, seconds, calls, server.count())
-            print(f"{'':50s} ({done['bulk_jobs']} Bulk jobs)")
-            results[name] = (seconds, calls)
-    bodies = [
-        orjson.dumps(
-            {
-                "allOrNone": False,
-                "records": [{"attributes": {"type": "Account"}, **r} for r in rows[i : i + 200]],
-            }
-        )
-        for i in range(0, n, 200)
-    ]
-    with Server() as server:
-        before = server.api_used()
-        started = time.perf_counter()
-        asyncio.run(_collections_bound(server.base, bodies))
-        seconds = time.perf_counter() - started
-        calls = server.api_used() - before
-        _line("emulator bound: pre-built Collections calls", n, seconds, calls, server.count())
-        bound_seconds = seconds
+            with Pass(server) as timed:
+                done = asyncio.run(_sfsync(server.base, batches, threshold, batch, tuning))
+            _line(name, n, timed)
+        print(f"{'':50s} ({done['bulk_jobs']} groups written by Bulk jobs)")
+        results[name] = (timed.seconds, timed.calls)
+    bound_seconds = 0.0
+    if not args.bulk_only:
+        bodies = [
+            orjson.dumps(
+                {
+                    "allOrNone": False,
+                    "records": [
+                        {"attributes": {"type": "Account"}, **r} for r in rows[i : i + 200]
+                    ],
+                }
+            )
+            for i in range(0, n, 200)
+        ]
+        with Server() as server:
+            with Pass(server) as timed:
+                asyncio.run(_collections_bound(server.base, bodies))
+            _line("emulator bound: pre-built Collections calls", n, timed)
+        bound_seconds = timed.seconds
     simple_seconds = (simple_first + simple_pass("last")) / 2
     print(f"load average at end: {_loadavg()}")
-    coll_seconds, coll_calls = results[passes[0][0]]
-    # The Collections pass makes one describe call besides its writes.
-    _goal("Collections path: records per write call", n / max(coll_calls - 1, 1), 190)
-    for name, _, _ in passes[1:]:
+    if not args.bulk_only:
+        coll_seconds, coll_calls = results[passes[0][0]]
+        # The Collections pass makes one describe call besides its writes.
+        _goal("Collections path: records per write call", n / max(coll_calls - 1, 1), 190)
+    for name, _, _ in passes[0 if args.bulk_only else 1 :]:
         ratio = results[name][0] / simple_seconds
         _goal(f"{name.removeprefix('sfsync sink, ')}: time / bulk2", ratio, 1.5, higher=False)
-    print(
-        f"  (Collections path: time / bulk2 {coll_seconds / simple_seconds:.2f}, time / the "
-        f"emulator's Collections bound {coll_seconds / bound_seconds:.2f}; no goal: "
-        "Collections trades volume for latency)"
-    )
+    if not args.bulk_only:
+        print(
+            f"  (Collections path: time / bulk2 {coll_seconds / simple_seconds:.2f}, time / the "
+            f"emulator's Collections bound {coll_seconds / bound_seconds:.2f}; no goal: "
+            "Collections trades volume for latency)"
+        )
 
 
 if __name__ == "__main__":

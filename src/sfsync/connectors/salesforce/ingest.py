@@ -3,14 +3,16 @@
 :func:`run_ingest_job` writes rows of one object and one operation (``upsert`` by an external
 id, ``update`` or ``delete`` by Id) as one job: create it, upload one CSV, close it, wait on
 the injected clock, then read ``successfulResults`` (and ``failedResults`` when the job counted
-failures) and delete the job.
+failures) and delete the job. :func:`run_ingest_jobs` splits a large group into several
+such jobs (:func:`split_jobs`) and keeps a few of them in flight, so that building and
+uploading one job's CSV and reading another's results overlap with the org's processing.
 
 * The CSV's columns are the key (the external id field, or ``Id``) and the union of the rows'
   fields; a row without a field leaves its cell empty, which Bulk reads as "leave unchanged";
   a null is ``#N/A`` (:mod:`.records`). Parent references stay ``Account.Ext_Id__c`` columns.
-* Rows are ordered so that rows sharing a parent are adjacent: the platform splits a job into
-  chunks processed in parallel, and keeping one parent's children in one chunk is what keeps
-  those chunks from contending for the parent's lock.
+* Rows are ordered so that rows sharing a parent are adjacent and in one job: the platform
+  splits a job into chunks processed in parallel, and jobs run side by side; keeping one
+  parent's children in one chunk and one job keeps them from contending for its lock.
 * Result files are not in input order: each result row is matched to its write by the key
   column, which is unique in the job (one write per record and round). A row in neither file
   (the job was aborted or failed part-way) is retried.
@@ -24,14 +26,15 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any
 
+import anyio
 import orjson
 
 from sfsync.connectors.salesforce.client import SalesforceClient
 from sfsync.connectors.salesforce.ordering import groups
-from sfsync.connectors.salesforce.records import csv_cell
+from sfsync.connectors.salesforce.records import NULL_CELL, csv_cell
 from sfsync.connectors.salesforce.results import (
     RowResult,
     parse_bulk_error,
@@ -43,61 +46,200 @@ from sfsync.core.errors import FatalError, RetryableError, SyncError
 from sfsync.spi.clock import Clock
 
 TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+BULK_JOB_ROWS = 5_000
+"""Default most rows per job: a group larger than this is split into jobs that overlap."""
 _OPERATION = {WriteKind.UPSERT: "upsert", WriteKind.UPDATE: "update", WriteKind.DELETE: "delete"}
 
 
 _ABSENT = object()
+_NATIVE = frozenset({str, int, float})
+"""Cell types the csv module writes as Bulk reads them (``str`` of an int or float is its
+shortest exact form); any other type goes through :func:`~.records.csv_cell`."""
+_NATIVE_OR_NULL = frozenset({str, int, float, type(None)})
 
 
 def build_csv(rows: Sequence[RowWrite], key_column: str, *, with_values: bool) -> bytes:
     """The job's CSV: ``key_column`` first, then every field any row sets."""
-    columns: dict[str, None] = {}
+    names: tuple[str, ...] = ()
     if with_values:
-        for row in rows:
-            columns.update(dict.fromkeys(row.values))
-    names = list(columns)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([key_column, *names])
+        shapes = {tuple(row.values) for row in rows}
+        columns: dict[str, None] = {}
+        for shape in shapes:
+            columns.update(dict.fromkeys(shape))
+        # Keep the first row's order when it has every column (the usual case).
+        first = tuple(rows[0].values) if rows else ()
+        names = first if len(first) == len(columns) else tuple(columns)
+    lines = [",".join((key_column, *names))]
+    append = lines.append
     cell = csv_cell
+    native, native_or_null, null = _NATIVE, _NATIVE_OR_NULL, NULL_CELL
+    commas = len(names)
+    quoted = io.StringIO()
+    # A "\r\n" terminator makes the writer quote a cell holding either character (it quotes
+    # only the terminator's characters); each row's terminator is cut off below.
+    quote = csv.writer(quoted, lineterminator="\r\n").writerow
     for row in rows:
-        get = row.values.get
-        cells = [str(row.key)]
-        for name in names:
-            value = get(name, _ABSENT)
-            # Text, the common case, as is; absent -> empty (unchanged); the rest converted.
-            cells.append(value if type(value) is str else "" if value is _ABSENT else cell(value))
-        writer.writerow(cells)
-    return out.getvalue().encode("utf-8")
+        values = row.values
+        if len(values) == commas and tuple(values) == names:
+            cells: list[object] = [row.key, *values.values()]
+        else:  # absent -> empty: the field is left unchanged
+            get = values.get
+            cells = [row.key, *[get(name, "") for name in names]]
+        types = set(map(type, cells))
+        if not types <= native:
+            if types <= native_or_null:
+                cells = [null if c is None else c for c in cells]
+            else:
+                cells = [c if type(c) is str else cell(c) for c in cells]
+        line = ",".join(map(str, cells))
+        if line.count(",") != commas or '"' in line or "\n" in line or "\r" in line:
+            # A cell holds a comma, a quote or a line break: let the csv module quote it.
+            quoted.seek(0)
+            quoted.truncate()
+            quote(cells)
+            line = quoted.getvalue()[:-2]
+        append(line)
+    append("")
+    return "\n".join(lines).encode("utf-8")
 
 
 def _read_results(text: str, key_column: str, extra: str) -> dict[str, tuple[str, str]]:
     """Key -> ``(sf__Id, extra column)`` of a result file (``extra`` is ``sf__Created`` or
     ``sf__Error``); only the columns needed are picked out of each row."""
-    reader = csv.reader(io.StringIO(text.replace("\x00", "")))
-    header = next(reader, None)
+    text = text.replace("\x00", "")
+    head, _, body = text.partition("\n")
+    header = next(csv.reader([head]), None)
     if header is None or key_column not in header:
         return {}
     k, i, x = header.index(key_column), header.index("sf__Id"), header.index(extra)
-    return {row[k]: (row[i], row[x]) for row in reader if len(row) == len(header)}
+    width = len(header)
+    if "\r" in text or (k, i, x) != (2, 0, 1):
+        reader = csv.reader(io.StringIO(body))
+        return {row[k]: (row[i], row[x]) for row in reader if len(row) == width}
+    # The usual layout (sf__Id, the extra column, then the key, which the job's CSV put first)
+    # and LF line endings: a line without a quote is a whole row whose cells hold no comma,
+    # and only its three leading cells are split off, several times cheaper than the csv
+    # module splitting every cell. A line with quotes goes through the csv module, joined
+    # with the next lines while its quotes are unbalanced (a quoted line break).
+    out: dict[str, tuple[str, str]] = {}
+    pending: str | None = None
+    for line in body.split("\n"):
+        if pending is not None:
+            line = pending = f"{pending}\n{line}"
+            if line.count('"') % 2:
+                continue
+            pending = None
+        elif '"' not in line:
+            if line.count(",") == width - 1:
+                cells = line.split(",", 3)
+                out[cells[2]] = (cells[0], cells[1])
+            continue
+        elif line.count('"') % 2:
+            pending = line
+            continue
+        row = next(csv.reader([line]))
+        if len(row) == width:
+            out[row[k]] = (row[i], row[x])
+    return out
+
+
+def split_jobs(
+    rows: Sequence[RowWrite], parents: Callable[[RowWrite], Collection[Hashable]], job_rows: int
+) -> list[list[RowWrite]]:
+    """``rows`` as the rows of jobs of about equal size, at most ``job_rows`` each, rows that
+    share a parent adjacent and in one job (a group larger than ``job_rows`` is a job of its
+    own): jobs that run at the same time never contend for one parent's lock."""
+    if not rows:
+        return []
+    count = -(-len(rows) // max(job_rows, 1))
+    size = -(-len(rows) // count)
+    if not any(map(parents, rows)):  # the common case: no row locks a parent
+        return [list(rows[i : i + size]) for i in range(0, len(rows), size)]
+    jobs: list[list[RowWrite]] = []
+    current: list[RowWrite] = []
+    for group in groups(rows, parents):
+        if current and len(current) + len(group) > size:
+            jobs.append(current)
+            current = []
+        current.extend(group)
+    if current:
+        jobs.append(current)
+    return jobs
+
+
+async def run_ingest_jobs(
+    client: SalesforceClient,
+    rows: Sequence[RowWrite],
+    *,
+    parents: Callable[[RowWrite], Collection[Hashable]],
+    clock: Clock,
+    job_rows: int = 10_000,
+    in_flight: int = 2,
+    poll_interval: float = 0.25,
+    max_poll_interval: float = 5.0,
+) -> list[RowResult]:
+    """Write ``rows`` (one object, one kind) as Bulk jobs of at most ``job_rows`` rows
+    (:func:`split_jobs`), ``in_flight`` of them at a time, started in order: while the org
+    processes one job the client builds and uploads the next and reads the results of the
+    one before, so the client's work hides behind the org's instead of adding to it.
+
+    Every row is in one job, and the rows of one job are written once each, so running jobs
+    side by side changes no record's order; rows sharing a parent share a job (no lock
+    contention between jobs).
+
+    Returns:
+        One result per row, in the order of ``rows``.
+    """
+    jobs = split_jobs(rows, parents, job_rows)
+    if len(jobs) <= 1:
+        return await run_ingest_job(
+            client, jobs[0] if jobs else [], clock=clock, poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+        )  # fmt: skip
+    results: dict[int, RowResult] = {}
+    slots = anyio.Semaphore(max(in_flight, 1))
+    failures: list[SyncError] = []
+
+    async def one(job: list[RowWrite], ready: anyio.Event, scope: anyio.CancelScope) -> None:
+        async with slots:
+            ready.set()  # the next job may queue for a slot only once this one holds one
+            try:
+                answers = await run_ingest_job(
+                    client, job, clock=clock, poll_interval=poll_interval,
+                    max_poll_interval=max_poll_interval,
+                )  # fmt: skip
+            except SyncError as error:  # a fatal one: row failures are results
+                failures.append(error)
+                scope.cancel()
+                return
+        for row, answer in zip(job, answers, strict=True):
+            results[id(row)] = answer
+
+    async with anyio.create_task_group() as group:
+        for job in jobs:
+            ready = anyio.Event()
+            group.start_soon(one, job, ready, group.cancel_scope)
+            await ready.wait()  # jobs take their slots in order
+    if failures:
+        raise failures[0]
+    return [results[id(row)] for row in rows]
 
 
 async def run_ingest_job(
     client: SalesforceClient,
     rows: Sequence[RowWrite],
     *,
-    parent_keys: Mapping[int, set[tuple[str, str, str]]],
     clock: Clock,
     poll_interval: float = 0.25,
     max_poll_interval: float = 5.0,
 ) -> list[RowResult]:
-    """Write ``rows`` (one object, one kind: upsert, update or delete) as one Bulk job.
+    """Write ``rows`` (one object, one kind: upsert, update or delete) as one Bulk job, in
+    this order (:func:`split_jobs` keeps rows sharing a parent adjacent: the platform splits a
+    job into chunks processed in parallel).
 
     Args:
         client: the org.
         rows: the writes; keys unique.
-        parent_keys: per ``id(row)``, the parents it touches (rows sharing one are kept
-            adjacent in the CSV).
         clock: waits between polls.
 
     Returns:
@@ -108,7 +250,7 @@ async def run_ingest_job(
     first = rows[0]
     operation = _OPERATION[first.kind]
     key_column = first.key_field if first.kind is WriteKind.UPSERT else "Id"
-    ordered = [r for g in groups(rows, lambda r: parent_keys.get(id(r), ())) for r in g]
+    ordered = rows
     what = f"Bulk {operation} of {len(rows)} {first.sobject}"
     job: dict[str, Any] = {
         "object": first.sobject,
@@ -226,7 +368,7 @@ async def _results(
         "GET", f"{base}/successfulResults/", headers=headers, what=f"read {what} results"
     )
     for key, (record_id, created) in _read_results(ok.text, key_column, "sf__Created").items():
-        out[key] = RowResult(record_id=record_id or None, created=created == "true")
+        out[key] = RowResult(record_id or None, created == "true")
     if not failed_file:
         return out
     failed = await client.request(

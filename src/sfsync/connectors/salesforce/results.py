@@ -28,9 +28,11 @@ from sfsync.core.errors import FatalError, RetryableError, SkippableError, SyncE
 _ROW_RETRYABLE = frozenset({"UNABLE_TO_LOCK_ROW", "ALL_OR_NONE_OPERATION_ROLLED_BACK"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RowResult:
-    """The fate of one :class:`~.writeplan.RowWrite`.
+    """The fate of one :class:`~.writeplan.RowWrite`. Never changed once made (one result may
+    stand for every row of a failed call); not frozen only because a frozen dataclass costs
+    four times as much to build, and a Bulk job's results make one per row.
 
     Attributes:
         record_id: the record's Salesforce Id, when known.

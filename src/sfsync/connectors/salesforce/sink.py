@@ -35,7 +35,7 @@ lost, looks for the record it may have created (:mod:`.inserts`, :mod:`.landed`)
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 
 import anyio
@@ -43,7 +43,7 @@ import anyio
 from sfsync.connectors.salesforce.client import SalesforceClient
 from sfsync.connectors.salesforce.collections import write_chunk
 from sfsync.connectors.salesforce.config import SinkSettings
-from sfsync.connectors.salesforce.ingest import run_ingest_job
+from sfsync.connectors.salesforce.ingest import BULK_JOB_ROWS, run_ingest_jobs
 from sfsync.connectors.salesforce.inserts import InsertLedger
 from sfsync.connectors.salesforce.objectinfo import ObjectInfo
 from sfsync.connectors.salesforce.ordering import object_order, pack, waves
@@ -62,6 +62,7 @@ from sfsync.spi.sink import Outcome, OutcomeKind, SinkCapabilities, SinkContext
 log = logging.getLogger("sfsync.salesforce.sink")
 
 _ALREADY_GONE = frozenset({"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"})
+_NO_PARENTS: frozenset[tuple[str, str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,10 @@ class SalesforceSink:
             runtime's).
         bulk_poll_interval: seconds before a Bulk job's first poll (and the shortest wait
             between polls).
+        bulk_job_rows: the most rows in one Bulk job; a larger group is split into jobs of
+            about equal size (whole lock groups each).
+        bulk_jobs_in_flight: Bulk jobs of one group open at once: while the org processes
+            one, the sink uploads the next and reads the results of the one before.
     """
 
     def __init__(
@@ -96,18 +101,22 @@ class SalesforceSink:
         settings: SinkSettings | None = None,
         clock: Clock | None = None,
         bulk_poll_interval: float = 0.25,
+        bulk_job_rows: int = BULK_JOB_ROWS,
+        bulk_jobs_in_flight: int = 2,
     ) -> None:
         self.client = client
         self.settings = settings or SinkSettings()
         self._keys = dict(keys or {})
         self._clock: Clock = clock or SystemClock()
         self._poll = bulk_poll_interval
+        self._job_rows = bulk_job_rows
+        self._in_flight = bulk_jobs_in_flight
         self._infos: dict[str, ObjectInfo] = {}
         self._key_fields: dict[str, str] = {}
         self._ledger = InsertLedger()
         self._warned: set[tuple[str, str]] = set()
         self.routes: list[RouteTaken] = []
-        self._parent_memo: dict[int, set[tuple[str, str, str]]] = {}
+        self._parent_memo: dict[int, Set[tuple[str, str, str]]] = {}
         self.capabilities = SinkCapabilities(
             deletes=True,
             partial_updates=True,
@@ -238,12 +247,15 @@ class SalesforceSink:
                 results.update(await self._delete(sobject, rows))
         return results
 
-    def _parents(self, row: RowWrite) -> set[tuple[str, str, str]]:
+    def _parents(self, row: RowWrite) -> Set[tuple[str, str, str]]:
         """``row.parent_keys``, computed once per row and write (keyed by the values mapping,
         which copies of a row share and the plan keeps alive for the whole write)."""
         keys = self._parent_memo.get(id(row.values))
         if keys is None:
-            keys = self._parent_memo[id(row.values)] = row.parent_keys(self._infos[row.sobject])
+            info = self._infos[row.sobject]
+            if not info.lock_plan(tuple(row.values)):
+                return _NO_PARENTS  # the common case: no field set locks a parent
+            keys = self._parent_memo[id(row.values)] = row.parent_keys(info)
         return keys
 
     def _waves(self, sobject: str, rows: list[RowWrite]) -> list[list[RowWrite]]:
@@ -253,6 +265,9 @@ class SalesforceSink:
         key = self._key_fields[sobject].lower()
         if sobject not in info.parents or len(rows) < 2:
             return [rows] if rows else []
+        parents = self._parents
+        if not any(t == sobject for r in rows for t, _, _ in parents(r)):
+            return [rows]  # no row refers to a record of its own object: one wave
         by_key = {str(r.key): r for r in rows if r.key is not None}
 
         def parents_of(row: RowWrite) -> list[RowWrite]:
@@ -306,13 +321,22 @@ class SalesforceSink:
         return results
 
     async def _bulk(self, rows: list[RowWrite]) -> dict[int, RowResult]:
-        """``rows`` (one object, one kind) as one Bulk job. (Splitting a group into parallel
-        jobs was measured against the emulator: slower, the org's processing dominates.)"""
-        parents = {id(r): self._parents(r) for r in rows}
-        answers = await run_ingest_job(
-            self.client, rows, parent_keys=parents, clock=self._clock, poll_interval=self._poll
-        )
+        """``rows`` (one object, one kind) as Bulk jobs (:func:`~.ingest.run_ingest_jobs`)."""
+        answers = await self._ingest(rows, self._parents)
         return {id(r): a for r, a in zip(rows, answers, strict=True)}
+
+    async def _ingest(
+        self, rows: list[RowWrite], parents: Callable[[RowWrite], Set[tuple[str, str, str]]]
+    ) -> list[RowResult]:
+        return await run_ingest_jobs(
+            self.client,
+            rows,
+            parents=parents,
+            clock=self._clock,
+            job_rows=self._job_rows,
+            in_flight=self._in_flight,
+            poll_interval=self._poll,
+        )
 
     async def _collections(self, sobject: str, rows: list[RowWrite]) -> dict[int, RowResult]:
         info = self._infos[sobject]
@@ -414,9 +438,7 @@ class SalesforceSink:
         }
         route = self._route(sobject, WriteKind.DELETE, len(by_id))
         if route.api is Api.BULK:
-            answers = await run_ingest_job(
-                self.client, by_id, parent_keys={}, clock=self._clock, poll_interval=self._poll
-            )
+            answers = await self._ingest(by_id, lambda _: _NO_PARENTS)
             done = dict(zip((id(r) for r in by_id), answers, strict=True))
         else:
             done = await self._collections(sobject, by_id)
@@ -452,7 +474,7 @@ async def _in_lanes(
 
 def _outcome(result: RowResult) -> Outcome:
     if result.error is None:
-        return Outcome.applied(result.record_id)
+        return Outcome(OutcomeKind.APPLIED, None, result.record_id)
     if isinstance(result.error, RetryableError):
         return Outcome(OutcomeKind.RETRY, error=result.error)
     return Outcome.rejected(result.error)

@@ -32,6 +32,8 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import cast
 
 from sfsync.connectors.salesforce.objectinfo import ObjectInfo
 from sfsync.core.events import ChangeEvent, Operation
@@ -51,9 +53,11 @@ class WriteKind(enum.Enum):
     DELETE = "delete"  # by Id or external id
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RowWrite:
-    """One record written once.
+    """One record written once. Never changed once made (a changed write is a new one, made by
+    :func:`dataclasses.replace`); not frozen only because a frozen dataclass costs four times
+    as much to build, and the sink builds one per row.
 
     Attributes:
         indices: the batch positions of the events this write settles.
@@ -111,22 +115,53 @@ def _salesforce_id(event: ChangeEvent) -> str | None:
     return event.key if looks_like_id(event.key) else None
 
 
-Shape = tuple[tuple[str, str], ...]
-"""For one set of field names: ``(name, declared name)`` of each writable field."""
+_COPYABLE = (dict, MappingProxyType)
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """For one tuple of source field names: which are written, and as what.
+
+    Attributes:
+        names: the source names written, in order.
+        declared: their declared Salesforce names, in the same order.
+        left_out: the source names not written (the key, ``Id``, fields Salesforce refuses).
+    """
+
+    names: tuple[str, ...]
+    declared: tuple[str, ...]
+    left_out: tuple[str, ...]
+
+    def values(self, after: Mapping[str, object]) -> dict[str, object]:
+        """``after``'s writable values by declared name."""
+        if type(after) in _COPYABLE and self.names == self.declared:
+            # The common case, names already as declared: a copy less a few keys is several
+            # times cheaper than building the dict key by key.
+            values = cast("dict[str, object] | MappingProxyType[str, object]", after).copy()
+            if type(values) is dict:  # a proxy copies what it wraps: a dict, as events hold
+                for name in self.left_out:
+                    del values[name]
+                return values
+        return {
+            declared: after[name] for name, declared in zip(self.names, self.declared, strict=True)
+        }
 
 
 def _shape(fields: tuple[str, ...], info: ObjectInfo, key_field: str, dropped: set[str]) -> Shape:
     key = key_field.lower()
-    out: list[tuple[str, str]] = []
+    names: list[str] = []
+    declared: list[str] = []
+    left_out: list[str] = []
     for name in fields:
-        if name.lower() in (key, "id"):
-            continue
-        declared = info.writable_name(name)
-        if declared is None:
-            dropped.add(name)
+        writable = None if name.lower() in (key, "id") else info.writable_name(name)
+        if writable is None:
+            left_out.append(name)
+            if name.lower() not in (key, "id"):
+                dropped.add(name)
         else:
-            out.append((name, declared))
-    return tuple(out)
+            names.append(name)
+            declared.append(writable)
+    return Shape(tuple(names), tuple(declared), tuple(left_out))
 
 
 def _values(
@@ -143,7 +178,7 @@ def _values(
     shape = shapes.get(fields)
     if shape is None:
         shape = shapes[fields] = _shape(fields, info, key_field, dropped)
-    return {declared: after[name] for name, declared in shape}
+    return shape.values(after)
 
 
 def _write_for(
@@ -205,14 +240,21 @@ def plan_batch(
         keys: per object, the declared key field (``Id`` or an external id); default ``Id``.
     """
     plan = Plan()
-    shape_caches: dict[str, dict[tuple[str, ...], Shape]] = {}
+    # Per entity: its object, key field, dropped fields and shapes (looked up once per entity).
+    contexts: dict[str, tuple[ObjectInfo, str, set[str], dict[tuple[str, ...], Shape]]] = {}
     chains: dict[tuple[str, str], list[RowWrite]] = {}
-    order: list[tuple[str, str]] = []
+    several = False  # some record has more than one write: more than one round
     for index, event in enumerate(events):
-        info = infos[event.entity]
-        dropped = plan.dropped.setdefault(info.name, set())
-        shapes = shape_caches.setdefault(event.entity, {})
-        write = _write_for(index, event, info, keys.get(event.entity, "Id"), dropped, shapes)
+        context = contexts.get(event.entity)
+        if context is None:
+            info = infos[event.entity]
+            context = contexts[event.entity] = (
+                info,
+                keys.get(event.entity, "Id"),
+                plan.dropped.setdefault(info.name, set()),
+                {},
+            )
+        write = _write_for(index, event, *context)
         if isinstance(write, str):
             plan.refused[index] = write
             continue
@@ -220,7 +262,6 @@ def plan_batch(
         chain = chains.get(ident)
         if chain is None:
             chains[ident] = [write]
-            order.append(ident)
             continue
         last = chain[-1]
         both_delete = last.kind is WriteKind.DELETE and write.kind is WriteKind.DELETE
@@ -231,10 +272,14 @@ def plan_batch(
             chain[-1] = _merge(last, write)
         else:
             chain.append(write)
-    for ident in order:
-        for n, write in enumerate(chains[ident]):
-            while len(plan.rounds) <= n:
-                plan.rounds.append([])
-            plan.rounds[n].append(write)
+            several = True
+    if not several:
+        plan.rounds = [[chain[0] for chain in chains.values()]] if chains else []
+    else:
+        for chain in chains.values():  # in order of each record's first event
+            for n, write in enumerate(chain):
+                while len(plan.rounds) <= n:
+                    plan.rounds.append([])
+                plan.rounds[n].append(write)
     plan.dropped = {k: v for k, v in plan.dropped.items() if v}
     return plan

@@ -3,6 +3,8 @@ the write plan, and row errors. Table-driven and property-based; no I/O."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
@@ -10,13 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sfsync.connectors.salesforce.ingest import _read_results, build_csv, split_jobs
 from sfsync.connectors.salesforce.objectinfo import ObjectInfo
 from sfsync.connectors.salesforce.ordering import object_order, pack
 from sfsync.connectors.salesforce.records import csv_cell, json_value, parse_reference, rest_record
 from sfsync.connectors.salesforce.results import parse_bulk_error, row_error
 from sfsync.connectors.salesforce.routing import Api, choose_api
 from sfsync.connectors.salesforce.usage import ApiUsage
-from sfsync.connectors.salesforce.writeplan import WriteKind, plan_batch
+from sfsync.connectors.salesforce.writeplan import RowWrite, WriteKind, plan_batch
 from sfsync.core.errors import ConfigError, FatalError, RetryableError, SkippableError
 from sfsync.core.events import Operation
 
@@ -354,3 +357,77 @@ def test_row_errors_are_classified(code: str, message: str, kind: type[Exception
     assert type(error) is kind
     assert error.code == code
     assert message in str(error)
+
+
+# -- Bulk CSV and result files ----------------------------------------------------------------
+
+_CELLS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+    st.dates(),
+    st.text(alphabet=st.sampled_from('ab ,"\n\r:é'), max_size=6),
+)
+
+
+def _bulk_row(key: str, values: dict[str, object]) -> RowWrite:
+    return RowWrite((0,), "Account", WriteKind.UPSERT, "Ext__c", key, values, key)
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["A", "B", "C"]), _CELLS), min_size=1))
+@settings(max_examples=200, deadline=None)
+def test_bulk_csv_reads_back_as_each_row_s_cells(rows: list[dict[str, object]]) -> None:
+    writes = [_bulk_row(f"k{i}", values) for i, values in enumerate(rows)]
+    parsed = list(csv.reader(io.StringIO(build_csv(writes, "Ext__c", with_values=True).decode())))
+    header = parsed[0]
+    assert header[0] == "Ext__c"
+    assert set(header[1:]) == {name for values in rows for name in values}
+    assert len(parsed) == len(rows) + 1
+    for write, line in zip(writes, parsed[1:], strict=True):
+        assert line[0] == write.key
+        for name, cell in zip(header[1:], line[1:], strict=True):
+            expected = csv_cell(write.values[name]) if name in write.values else ""
+            assert cell == expected  # absent: empty (unchanged); None: #N/A
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet=st.sampled_from('ab ,"\n:'), min_size=1, max_size=5), st.booleans()
+        ),
+        unique_by=lambda t: t[0],
+    ),
+    st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_result_files_give_each_key_its_id_and_flag(
+    rows: list[tuple[str, bool]], key_first: bool
+) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if key_first:
+        writer.writerow(["sf__Id", "sf__Created", "Ext__c", "Name"])
+        writer.writerows(
+            [f"id{i}", str(flag).lower(), key, f'x,"\n{i}'] for i, (key, flag) in enumerate(rows)
+        )
+    else:  # another column order: the csv module's path
+        writer.writerow(["Name", "sf__Created", "Ext__c", "sf__Id"])
+        writer.writerows(
+            [f"x{i}", str(flag).lower(), key, f"id{i}"] for i, (key, flag) in enumerate(rows)
+        )
+    found = _read_results(out.getvalue(), "Ext__c", "sf__Created")
+    assert found == {key: (f"id{i}", str(flag).lower()) for i, (key, flag) in enumerate(rows)}
+
+
+def test_jobs_split_evenly_and_keep_each_parent_in_one_job() -> None:
+    rows = [_bulk_row(f"k{i}", {}) for i in range(25)]
+    assert [len(j) for j in split_jobs(rows, lambda r: (), 10)] == [9, 9, 7]
+    assert [r for j in split_jobs(rows, lambda r: (), 10) for r in j] == rows
+    assert split_jobs(rows, lambda r: (), 100) == [rows]
+    parent = {id(r): ("Account", "id", f"p{i % 4}") for i, r in enumerate(rows)}
+    jobs = split_jobs(rows, lambda r: {parent[id(r)]}, 10)
+    assert sorted(r.key or "" for j in jobs for r in j) == sorted(r.key or "" for r in rows)
+    owners = [{parent[id(r)] for r in job} for job in jobs]
+    assert sum(len(o) for o in owners) == 4  # each parent's rows in one job only

@@ -6,10 +6,13 @@ records, their values and their count (duplicates) are what is checked, not the 
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from sfsync.connectors.salesforce import SPEC
@@ -56,6 +59,7 @@ async def _sink(
     settings: SinkSettings | None = None,
     wrap: Any = None,
     clock: Clock | None = None,
+    job_rows: int = 10_000,
 ) -> SalesforceSink:
     """A sink on ``org``. Bulk tests pass a real clock: the emulator runs each job in a
     thread, and a fake clock's instant sleeps would turn the job's polls into a busy loop."""
@@ -67,6 +71,7 @@ async def _sink(
         keys=KEYS if keys is None else keys,
         settings=settings,
         bulk_poll_interval=0.02,
+        bulk_job_rows=job_rows,
     )
     await sink.open(SinkContext(sync_name="t", clock=clock or FakeClock(START)))
     return sink
@@ -331,6 +336,66 @@ async def test_large_groups_go_through_a_bulk_job(org: Org) -> None:
         assert {o.kind for o in await sink.write(Batch.of(deletes))} == {OutcomeKind.APPLIED}
         assert live(org, "Contact") == []
         assert [r.route.api for r in sink.routes][-2:] == [Api.BULK, Api.BULK]
+    finally:
+        await sink.aclose()
+
+
+class UploadLog(httpx.AsyncBaseTransport):
+    """Records each Bulk upload's CSV and how many jobs were open at once at most."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.uploads: list[list[list[str]]] = []
+        self.open: set[str] = set()
+        self.most_open = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path, method = request.url.path, request.method
+        if method == "PUT" and path.endswith("/batches"):
+            body = (await request.aread()).decode()
+            self.uploads.append(list(csv.reader(io.StringIO(body))))
+        response = await self.inner.handle_async_request(request)
+        if method == "POST" and path.endswith("/jobs/ingest"):
+            self.open.add(orjson.loads(await response.aread())["id"])
+            self.most_open = max(self.most_open, len(self.open))
+        elif method == "DELETE" and "/jobs/ingest/" in path:
+            self.open.discard(path.rsplit("/", 1)[1])
+        return response
+
+
+@pytest.mark.anyio
+async def test_a_large_group_is_split_into_jobs_in_flight_side_by_side(org: Org) -> None:
+    log: list[UploadLog] = []
+
+    def wrap(inner: httpx.AsyncBaseTransport) -> UploadLog:
+        log.append(UploadLog(inner))
+        return log[0]
+
+    sink = await _sink(
+        org, settings=SinkSettings(bulk_threshold=100), wrap=wrap, clock=SystemClock(),
+        job_rows=90,
+    )  # fmt: skip
+    try:
+        accounts = [event("Account", f"A{i}", Operation.READ, {"Name": f"n{i}"}) for i in range(12)]
+        await sink.write(Batch.of(accounts))
+        # 300 contacts of 12 parents (25 each): jobs of about 75 rows (300 / 4), each
+        # holding whole parents, two open at a time.
+        contacts = [
+            event("Contact", f"C{i}", Operation.READ,
+                  {"LastName": f"c{i}", "Account.Ext_Id__c": f"A{i % 12}"})
+            for i in range(300)
+        ]  # fmt: skip
+        outcomes = await sink.write(Batch.of(contacts))
+        assert {o.kind for o in outcomes} == {OutcomeKind.APPLIED}
+        written = _by_ext(org, "Contact")
+        assert [o.target_key for o in outcomes] == [written[f"C{i}"]["Id"] for i in range(300)]
+        uploads = log[0].uploads
+        assert len(uploads) == 4
+        assert sorted(len(u) - 1 for u in uploads) == [75, 75, 75, 75]
+        parents_per_job = [{row[-1] for row in upload[1:]} for upload in uploads]
+        assert sum(len(p) for p in parents_per_job) == 12  # no parent in two jobs
+        assert log[0].most_open == 2
+        assert written["C13"]["AccountId"] == _by_ext(org, "Account")["A1"]["Id"]
     finally:
         await sink.aclose()
 
