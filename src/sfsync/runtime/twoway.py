@@ -491,10 +491,12 @@ class TwoWaySync:
             if is_own_origin(event.origin, self.options.client_id):
                 dropped += 1
                 continue
+            # The record's key now, and (through its shadow, by Id) the key it was synced
+            # under: a delete names only the Id, and a record whose key was changed must
+            # also be reconciled under its old key (that record is gone from Salesforce).
+            ids.append(event.key)
             key = (event.after or {}).get(obj.key)
-            if key in (None, "") or event.op is Operation.DELETE:
-                ids.append(event.key)
-            else:
+            if key not in (None, "") and event.op is not Operation.DELETE:
                 keys.append(str(key))
         if ids:
             for shadow in (

@@ -537,3 +537,13 @@ async def test_an_edit_made_while_the_sync_decides_is_never_overwritten(twoway: 
     await h.sync(conflicts)  # the edit is read: both changed Phone, external_wins
     assert h.sf() == h.db()
     assert h.db()["k1"]["Phone"] == "edited meanwhile"
+
+
+async def test_a_key_changed_in_salesforce_moves_the_row_to_the_new_key(twoway: TwoWay) -> None:
+    h = twoway
+    _insert_sf(h, "k1", "Acme", "111", 1)
+    await h.sync()
+    h.sf_set("k1", Ext_Id__c="k1-renamed")
+    await h.sync()
+    assert set(h.db()) == {"k1-renamed"}
+    assert h.sf() == h.db()
