@@ -369,6 +369,19 @@ class TwoWaySync:
         """Real time: both sides' change streams read at once (:func:`~sfsync.runtime.feeds.
         follow_changes`); what arrives within ``linger`` of the first event is reconciled as
         one step, then the checkpoint saved. Returns once a stop is requested."""
+        try:
+            await self._follow_both(checkpoint)
+        except BaseExceptionGroup as group:
+            # A feed's failure ends both; the run reports its error, not the group's.
+            errors = group.subgroup(lambda e: isinstance(e, SyncError))
+            if errors is None:
+                raise
+            first: BaseException = errors
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
+
+    async def _follow_both(self, checkpoint: Checkpoint) -> None:
         send, receive = anyio.create_memory_object_stream[tuple[bool, Batch]](16)
         hook = self._count_retry
         async with anyio.create_task_group() as tg:

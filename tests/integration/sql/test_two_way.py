@@ -24,6 +24,7 @@ from sfsync.connectors.sql.capture.install import CaptureObject
 from sfsync.connectors.sql.client import ConnectionSettings, dialect_of, engine_url
 from sfsync.connectors.sql.config import PostgresConnection
 from sfsync.core.conflicts import Side
+from sfsync.core.errors import FatalError
 from sfsync.core.review import ReviewState
 from sfsync.core.state import PipelineState
 from sfsync.emulator.faults import parse_rule_spec
@@ -547,3 +548,45 @@ async def test_a_key_changed_in_salesforce_moves_the_row_to_the_new_key(twoway: 
     await h.sync()
     assert set(h.db()) == {"k1-renamed"}
     assert h.sf() == h.db()
+
+
+class LosesItsChangeLog:
+    """The database side, whose change log becomes unreadable for good once followed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def changes(self, resume: Any) -> Any:
+        raise FatalError("the change log is gone", hint="install capture again")
+        yield  # an async generator, like the real one
+
+
+async def test_a_real_time_sync_whose_side_fails_for_good_ends_failed_with_the_reason(
+    twoway: TwoWay,
+) -> None:
+    h = twoway
+    _insert_sf(h, "k1", "Acme", "111", 1)
+    config = load(h.config(mode="realtime"))
+    runtime = await build_runtime(config, default_registry(), once=False)
+    async with runtime:
+        built = runtime.pipelines[0]
+        assert isinstance(built, TwoWaySync)
+        failing = TwoWaySync(
+            options=built.options,
+            salesforce=built.salesforce,
+            salesforce_sink=built.salesforce_sink,
+            external=LosesItsChangeLog(built.external),
+            shadows=built.shadows,
+            conflicts=built.conflicts,
+            checkpoints=built.checkpoints,
+            dead_letters=built.dead_letters,
+            clock=built.clock,
+        )
+        with anyio.fail_after(30):
+            status = await failing.run()
+    assert status.state is PipelineState.FAILED
+    assert "the change log is gone" in str(status.last_error)
+    assert h.db()["k1"]["Name"] == "Acme"  # the first run was done before the stream failed
