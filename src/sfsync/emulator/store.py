@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -385,7 +386,8 @@ class OrgStore:
         """Replace (or add, or with ``None`` remove) one row, keeping indexes and undo."""
         old = table.rows.get(rid)
         self._apply(table, rid, old, new)
-        self._undo.append(lambda: self._apply(table, rid, new, old))
+        # A partial, not a lambda: one object instead of a closure and its cells per write.
+        self._undo.append(partial(self._apply, table, rid, new, old))
         self._touched[rid] = table
 
     @staticmethod

@@ -30,6 +30,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from itertools import compress, repeat
 from typing import TYPE_CHECKING, TypeVar
 
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 Coercer = Callable[[object], WireValue]
 R = TypeVar("R")
+_S = TypeVar("_S")
 #: The API version used in the record URLs of a 300 answer raised by an upsert.
 DEFAULT_API_VERSION = "59.0"
 _PLAIN_TEXT = frozenset(
@@ -250,6 +252,10 @@ def _given(keys: Mapping[str, _Key], values: Mapping[str, object]) -> dict[str, 
     return given
 
 
+def _same(given: dict[str, WireValue]) -> dict[str, WireValue]:
+    return given
+
+
 def _indexed_text(f: FieldDef) -> bool:
     """Whether ``find_by_field`` looks ``f`` up as text (then a unique index answers it)."""
     return f.type.is_text and f.type not in (FieldType.ID, FieldType.REFERENCE)
@@ -361,11 +367,11 @@ class BatchWriter:
         given; ``columns.null``: null); the same record, checks and errors as :meth:`insert`
         of the dict of those values, without building it."""
         store = self.store
-        mark = (len(store._undo), len(store._pending))
+        undo, pending = len(store._undo), len(store._pending)
         try:
             return self._insert_text(columns, row)
         except BaseException:
-            store._undo_to(mark)
+            store._undo_to((undo, pending))
             raise
 
     def upsert_text(
@@ -440,7 +446,7 @@ class BatchWriter:
             for name, value in given.items():
                 record[slot[name]] = value
         lookups = bool(plan.lookups) and not plan.lookups.isdisjoint(given)
-        return self._create(record, lambda: given, lookups)
+        return self._create(record, _same, given, lookups)
 
     def _insert_text(self, columns: TextColumns, row: Sequence[str]) -> str:
         # _insert with _given unrolled over the columns: same coercions, in the same order.
@@ -458,15 +464,19 @@ class BatchWriter:
             if value is not None or not defaulted:
                 record[index] = value
         lookups = any(row[n] for n in columns.lookups) if columns.lookups else False
-        return self._create(record, lambda: columns.given(row), lookups)
+        return self._create(record, columns.given, row, lookups)
 
     def _create(
-        self, record: list[WireValue], given: Callable[[], dict[str, WireValue]], lookups: bool
+        self,
+        record: list[WireValue],
+        given: Callable[[_S], dict[str, WireValue]],
+        source: _S,
+        lookups: bool,
     ) -> str:
         """Insert the record whose given values are in place: ids, stamps, owner, auto
-        numbers, derived fields, the checks, the write and its change. ``given`` makes the
-        given values (declared name -> coerced value) for the checks that name them;
-        ``lookups`` says whether a lookup field is among them."""
+        numbers, derived fields, the checks, the write and its change. ``given(source)``
+        makes the given values (declared name -> coerced value) for the checks that name
+        them; ``lookups`` says whether a lookup field is among them."""
         plan, store, table = self.plan, self.store, self.table
         obj = plan.obj
         slot = table.slot
@@ -488,7 +498,7 @@ class BatchWriter:
             for name, derived in derived_values(obj.name, Row(slot, tuple(record))).items():
                 record[slot[name]] = derived
         row = tuple(record)
-        self._check_new(row, given, lookups, rid)
+        self._check_new(row, partial(given, source), lookups, rid)
         store._put(table, rid, row)
         changed = tuple(compress(table.names, map(operator.is_not, row, repeat(None))))
         self._announce(rid, "CREATE", changed, row)
@@ -578,17 +588,17 @@ class BatchWriter:
         """The single-record insert's checks, in its order, each only when it can fail."""
         plan, store = self.plan, self.store
         obj = plan.obj
-        record = Row(self.table.slot, row)
+        slot = self.table.slot
         for _, index in plan.required:
             if index is None or row[index] is None:
-                check_required(obj, record, given(), creating=True)
+                check_required(obj, Row(slot, row), given(), creating=True)
         if lookups:
             references = {n: v for n, v in given().items() if n in plan.lookups}
             check_references(obj, store.schema, references, store)
-        if plan.unique:
-            self._check_unique(record, rid)
+        if plan.unique and self._may_repeat(row, rid):
+            check_unique(obj, Row(slot, row), rid, store)
         if plan.rules:
-            store._rules.check(obj, record, store, store.clock.now())
+            store._rules.check(obj, Row(slot, row), store, store.clock.now())
 
     def _check(self, row: tuple[WireValue, ...], given: dict[str, WireValue], rid: str) -> None:
         """The single-record update's checks, in its order, each only when it can fail."""
@@ -607,6 +617,19 @@ class BatchWriter:
             self._check_unique(given, rid)
         if plan.rules:
             store._rules.check(obj, record, store, store.clock.now())
+
+    def _may_repeat(self, row: tuple[WireValue, ...], rid: str) -> bool:
+        """Whether the new ``row`` may repeat another record's unique value: ``False`` when
+        the unique indexes say no other record holds any of its values (the common case)."""
+        keys = self.table.keys
+        for _, index, case_sensitive in self.plan.unique_text:
+            value = row[index]
+            if value is None or value == "":
+                continue
+            found = keys[index].get(index_key(str(value), case_sensitive))
+            if found is not None and found != rid:
+                return True
+        return bool(self.plan.unique_other)
 
     def _check_unique(self, values: Mapping[str, WireValue], rid: str) -> None:
         """``check_unique``, answered from the unique indexes when no other record can hold
