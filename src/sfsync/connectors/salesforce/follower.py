@@ -309,7 +309,9 @@ class Follower:
         stream = cdc_stream(entity)
         decoder = self._decoders[entity]
         events: list[ChangeEvent] = []
-        advances: list[Position] = []
+        # The stream's newest position: the batch advances to it after its events (one
+        # position, not one per event: the checkpoint keeps only a stream's last).
+        reached: Position | None = None
         newest: datetime | None = None
         failure: BaseException | None = None
         for item in items:
@@ -319,12 +321,12 @@ class Follower:
             if isinstance(item, Keepalive):
                 # Quiet channel: keep the stored replay id fresh, so it never expires.
                 if item.latest_replay_id:
-                    advances.append(Position(stream, item.latest_replay_id.hex()))
+                    reached = Position(stream, item.latest_replay_id.hex())
                 continue
             position = Position(
                 stream, item.token if isinstance(item, JsonReceived) else item.replay_id.hex()
             )
-            advances.append(position)
+            reached = position
             try:
                 if isinstance(item, JsonReceived):
                     decoded = decoder.decode_json(item.payload, position)
@@ -334,8 +336,8 @@ class Follower:
                 self.metrics.decode_failures += 1
                 log.error("%s: %s; re-reading the object's recent changes instead", entity, exc)
                 since = follow.watermark() or self._clock.now()
-                await self._flush(follow, events, advances, newest, out)
-                events, advances, newest = [], [position], None
+                await self._flush(follow, events, reached, newest, out)
+                events, newest = [], None
                 await self._reread_window(follow, since, position, out)
                 continue
             if isinstance(decoded, Gap):
@@ -360,7 +362,7 @@ class Follower:
                 else:
                     events.append(event)
         self.metrics.events += len(events)
-        await self._flush(follow, events, advances, newest, out)
+        await self._flush(follow, events, reached, newest, out)
         if failure is not None:
             raise failure
 
@@ -409,13 +411,13 @@ class Follower:
         self,
         follow: Follow,
         events: list[ChangeEvent],
-        advances: list[Position],
+        reached: Position | None,
         newest: datetime | None,
         out: Outbox,
     ) -> None:
-        if not events and not advances:
+        if not events and reached is None:
             return
-        moves = list(advances)
+        moves = [] if reached is None else [reached]
         watermark = follow.watermark()
         if newest is not None and (watermark is None or newest > watermark):
             # The polling cursor follows the stream: a resync starts from here. The lowest
