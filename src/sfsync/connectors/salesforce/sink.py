@@ -43,7 +43,7 @@ import anyio
 from sfsync.connectors.salesforce.client import SalesforceClient
 from sfsync.connectors.salesforce.collections import write_chunk
 from sfsync.connectors.salesforce.config import SinkSettings
-from sfsync.connectors.salesforce.ingest import BULK_JOB_ROWS, run_ingest_jobs
+from sfsync.connectors.salesforce.ingest import BULK_JOB_ROWS, Pace, run_ingest_jobs
 from sfsync.connectors.salesforce.inserts import InsertLedger
 from sfsync.connectors.salesforce.objectinfo import ObjectInfo
 from sfsync.connectors.salesforce.ordering import object_order, pack, waves
@@ -111,6 +111,7 @@ class SalesforceSink:
         self._poll = bulk_poll_interval
         self._job_rows = bulk_job_rows
         self._in_flight = bulk_jobs_in_flight
+        self._paces: dict[tuple[str, WriteKind], Pace] = {}
         self._infos: dict[str, ObjectInfo] = {}
         self._key_fields: dict[str, str] = {}
         self._ledger = InsertLedger()
@@ -336,6 +337,7 @@ class SalesforceSink:
             job_rows=self._job_rows,
             in_flight=self._in_flight,
             poll_interval=self._poll,
+            pace=self._paces.setdefault((rows[0].sobject, rows[0].kind), Pace()),
         )
 
     async def _collections(self, sobject: str, rows: list[RowWrite]) -> dict[int, RowResult]:

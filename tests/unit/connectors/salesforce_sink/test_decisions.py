@@ -7,12 +7,13 @@ import csv
 import io
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sfsync.connectors.salesforce.ingest import _read_results, build_csv, split_jobs
+from sfsync.connectors.salesforce.ingest import Pace, _read_results, _wait, build_csv, split_jobs
 from sfsync.connectors.salesforce.objectinfo import ObjectInfo
 from sfsync.connectors.salesforce.ordering import object_order, pack
 from sfsync.connectors.salesforce.records import csv_cell, json_value, parse_reference, rest_record
@@ -22,6 +23,7 @@ from sfsync.connectors.salesforce.usage import ApiUsage
 from sfsync.connectors.salesforce.writeplan import RowWrite, WriteKind, plan_batch
 from sfsync.core.errors import ConfigError, FatalError, RetryableError, SkippableError
 from sfsync.core.events import Operation
+from sfsync.testing import FakeClock
 
 from ._support import event
 
@@ -431,3 +433,36 @@ def test_jobs_split_evenly_and_keep_each_parent_in_one_job() -> None:
     assert sorted(r.key or "" for j in jobs for r in j) == sorted(r.key or "" for r in rows)
     owners = [{parent[id(r)] for r in job} for job in jobs]
     assert sum(len(o) for o in owners) == 4  # each parent's rows in one job only
+
+
+class _JobAt:
+    """A Bulk job processing ``rate`` rows a second from time 0 of ``clock``: what a poll
+    (``get_json``) shows."""
+
+    def __init__(self, clock: FakeClock, rows: int, rate: float) -> None:
+        self.clock, self.rows, self.rate = clock, rows, rate
+        self.start = clock.monotonic()
+        self.polls = 0
+
+    async def get_json(self, path: str, *, what: str) -> dict[str, object]:
+        self.polls += 1
+        done = min(self.rows, int((self.clock.monotonic() - self.start) * self.rate))
+        state = "JobComplete" if done == self.rows else "InProgress"
+        return {"state": state, "numberRecordsProcessed": done}
+
+
+@pytest.mark.anyio
+async def test_polls_learn_the_org_s_pace_and_come_just_after_the_job_ends() -> None:
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
+    pace = Pace()
+    overshoots: list[float] = []
+    polls: list[int] = []
+    for _ in range(6):
+        job = _JobAt(clock, rows=5000, rate=2000)  # done after 2.5 s
+        await _wait(cast(Any, job), "/job", clock, 0.25, 5.0, "job", 5000, pace)
+        overshoots.append(clock.monotonic() - job.start - 2.5)
+        polls.append(job.polls)
+    assert polls[0] >= 3  # nothing known: from 0.25 s on, then at the rate seen
+    assert all(0 <= o < 0.6 for o in overshoots)
+    assert polls[-1] <= 2  # learnt: one poll just before the end, one just after
+    assert overshoots[-1] < 0.2
