@@ -63,6 +63,9 @@ class TableWriter:
         self.full_columns: tuple[str, ...] = tuple(columns)
         self._order = {c: i for i, c in enumerate(self.full_columns)}
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        # A partial row's columns in table order, by the order its values came in: a stream
+        # repeats the same few sets of changed fields.
+        self._partial_orders: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._staging: str | None = None
         self._binary_types = _binary_copy_types(state, self.full_columns)
         self._json_positions = [
@@ -107,6 +110,7 @@ class TableWriter:
         plain_deletes: list[tuple[object, ...]] = []
         columns = self.full_columns
         width = len(columns)
+        orders = self._partial_orders
         for op in pending:
             if op.delete or op.delete_first:
                 version = op.delete_version
@@ -117,8 +121,14 @@ class TableWriter:
             if op.delete:
                 continue
             if op.partial:
-                cols = tuple(sorted(op.values, key=self._position))
-                partial[cols].append(tuple(op.values[c] for c in cols))
+                values = op.values
+                names = tuple(values)
+                cols = orders.get(names)
+                if cols is None:
+                    if len(orders) >= 1024:
+                        orders.clear()  # bounded: the sets are few, but never trust a stream
+                    cols = orders[names] = tuple(sorted(names, key=self._position))
+                partial[cols].append(tuple([values[c] for c in cols]))
             elif len(op.values) == width:  # built from the template: already in column order
                 full.append(tuple(op.values.values()))
             else:
