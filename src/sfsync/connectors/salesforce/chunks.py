@@ -15,9 +15,13 @@ Ids as numbers
 Sizing
     :class:`IdRanges` starts from the object's first and last Id and its record count (the
     density of records per Id number, assumed even), asks for a small first range (so that the
-    first rows arrive quickly) and then ranges of about ``target`` records, each sized from
-    the density the previous range actually had (real orgs have gaps: deleted data, Ids of
-    other pods). The first range has no lower bound beyond the resume point and the last no
+    first rows arrive quickly) and then ranges growing ``growth``-fold each up to about
+    ``target`` records, each sized from the density the previous range actually had (real
+    orgs have gaps: deleted data, Ids of other pods). The growth keeps the overlap going from
+    the start: a range is applied while the org renders the next, so the next must not be
+    much larger than the current (a small first range followed at once by the full target
+    left the sink idle for most of the second job's rendering: ~7 s of a 1M-record
+    snapshot). The first range has no lower bound beyond the resume point and the last no
     upper bound, so every record is covered whatever the estimates (records created during
     the snapshot included); ranges are consecutive and in Id order, so the snapshot's resume
     point (the last Id applied) stays meaningful.
@@ -84,12 +88,20 @@ class IdRanges:
         first: the object's lowest Id (or the resume point) now.
         last: its highest Id now.
         count: how many records lie between them (a ``COUNT()``).
-        target: records wanted per range.
+        target: records wanted per range, at most.
         first_target: records wanted in the first range (small: the first rows come sooner).
+        growth: how much larger each range is wanted than the one before, until ``target``.
     """
 
     def __init__(
-        self, first: str, last: str, count: int, *, target: int, first_target: int
+        self,
+        first: str,
+        last: str,
+        count: int,
+        *,
+        target: int,
+        first_target: int,
+        growth: float = 1.5,
     ) -> None:
         self._low = id_number(first)
         self._high = id_number(last)
@@ -97,6 +109,7 @@ class IdRanges:
         self._density = max(count, 1) / max(span, 1)
         self._target = max(1, target)
         self._next_target = max(1, first_target)
+        self._growth = max(1.0, growth)
         self._at = self._low
         self._pending: tuple[int, int] | None = None
         self._done = False
@@ -108,7 +121,7 @@ class IdRanges:
         start = None if self._at == self._low else id_text(self._at)
         width = max(1, int(self._next_target / self._density))
         end = self._at + width
-        self._next_target = self._target
+        self._next_target = min(self._target, int(self._next_target * self._growth))
         if end > self._high:
             self._done = True
             return IdRange(start, None)

@@ -64,10 +64,14 @@ log = logging.getLogger("sfsync.salesforce")
 CHUNK_RECORDS = 250_000
 """Records per Id range of a chunked Bulk snapshot (the largest chunk Salesforce's PK chunking
 allows): few jobs, each still rendered by the org while the sink applies the one before."""
+CHUNK_POLL_SECONDS = 2.0
+"""The longest wait between two polls of a range's job: the sink may wait for it, so a job
+done is noticed within two seconds (the default backoff grows to ten)."""
 BULK_BATCH_SIZE = 5000
 """Events per batch of a Bulk snapshot, at least (see ``SalesforceSource``)."""
 FIRST_CHUNK_RECORDS = 20_000
-"""Records in the first range: small, so that the first rows arrive within a second or so."""
+"""Records in the first range: small, so that the first rows arrive within a second or so; the
+ranges after it grow by half each up to ``CHUNK_RECORDS`` (see :class:`IdRanges`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,8 +120,8 @@ class SalesforceSource:
         overlap: seconds re-read before the cursor by the periodic sweep.
         bulk_threshold: objects with at least this many records are snapshotted through the
             Bulk API 2.0; ``None`` never uses it.
-        chunk_records: a Bulk snapshot of more records than this (plus a small first range)
-            is read as consecutive Id ranges of about this many records, one query job each,
+        chunk_records: a Bulk snapshot of more than two small first ranges is read as
+            consecutive Id ranges growing up to about this many records, one query job each,
             the next running on the org while the current one is applied; ``None`` reads
             every object with one job.
         bulk_batch_size: the fewest events per batch of a Bulk snapshot (the context's
@@ -283,7 +287,14 @@ class SalesforceSource:
                     id_below=chunk.end,
                 )
 
-            pages = chunked_query_pages(self.client, ranges, soql_of, schema, clock=clock)
+            pages = chunked_query_pages(
+                self.client,
+                ranges,
+                soql_of,
+                schema,
+                clock=clock,
+                max_poll_interval=CHUNK_POLL_SECONDS,
+            )
         try:
             first = await anext(pages)
         except SkippableError as exc:
@@ -303,15 +314,15 @@ class SalesforceSource:
     async def _id_ranges(self, entity: str, after: str | None) -> IdRanges | None:
         """Id ranges for a chunked Bulk snapshot of ``entity``, or ``None`` for one job.
 
-        Chunked when the object holds more than a first range and one more: two cheap REST
-        queries find its lowest (after the resume point) and highest Id.
+        Chunked when the object holds more than two first ranges: two cheap REST queries find
+        its lowest (after the resume point) and highest Id.
         """
         size = self._sizes.get(entity)
         target = self.chunk_records
         if target is None or size is None:
             return None
         first_target = min(FIRST_CHUNK_RECORDS, target)
-        if size <= first_target + target:
+        if size <= 2 * first_target:
             return None
         where = [w for w in (self.objects[entity].where,) if w]
         if after:

@@ -45,17 +45,17 @@ def test_ranges_are_consecutive_open_at_both_ends_and_sized_from_the_count() -> 
         id_text(id_number("001xx0000000000") + 1),
         id_text(id_number("001xx0000000000") + 1000),
     )
-    ranges = IdRanges(first, last, 1000, target=300, first_target=100)
+    ranges = IdRanges(first, last, 1000, target=300, first_target=100, growth=2.0)
 
-    chunks = _all(ranges, [100, 300, 300, 300])
+    chunks = _all(ranges, [100, 200, 300, 300])
 
     assert chunks[0].start is None  # nothing below the first Id is left out
     assert chunks[-1].end is None  # nor anything created above the last one meanwhile
     for before, after in itertools.pairwise(chunks):
         assert before.end == after.start  # no gap, no overlap
     widths = [id_number(c.end) - id_number(c.start or first) for c in chunks[:-1] if c.end]
-    assert widths[:2] == [100, 300]
-    assert len(chunks) == 4
+    assert widths[:3] == [100, 200, 300]  # growing twofold up to the target
+    assert len(chunks) == 5
 
 
 def test_the_next_range_follows_the_density_observed() -> None:
