@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -249,3 +250,87 @@ async def test_expired_session_fault_really_ends_the_session(
     second = await client.get("/services/data/v59.0/limits/", headers=auth)
     assert second.status_code == 401
     assert (await client.get("/services/data/v59.0/limits/")).status_code == 200  # fixed token
+
+
+@pytest.fixture
+def real_org(tmp_path: Path) -> Iterator[Org]:
+    """An org on the real record store (the per-record faults act where records are written)."""
+    org = Org.create(access_token=TOKEN, state_dir=tmp_path / "real")
+    yield org
+    org.close()
+
+
+@pytest.fixture
+async def api(real_org: Org) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=build_app(real_org))
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://emu.test",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as client:
+        yield client
+
+
+def _names(org: Org) -> set[str]:
+    return {str(r["Name"]) for r in org.store.scan("Account", include_deleted=False)}
+
+
+async def _plan(client: httpx.AsyncClient, rates: dict[str, float], seed: int = 1) -> None:
+    rule = {"path": "/services/data/*/composite/sobjects*", "rates": rates}
+    put = await client.put("/__emulator__/faults", json={"seed": seed, "rules": [rule]})
+    assert put.status_code == 200
+
+
+async def _create(client: httpx.AsyncClient, names: list[str]) -> list[dict[str, object]]:
+    records = [{"attributes": {"type": "Account"}, "Name": n} for n in names]
+    response = await client.post(
+        "/services/data/v59.0/composite/sobjects", json={"allOrNone": False, "records": records}
+    )
+    assert response.status_code == 200
+    answer: list[dict[str, object]] = response.json()
+    return answer
+
+
+@pytest.mark.anyio
+async def test_row_lock_fails_a_share_of_the_records_of_a_call_unwritten(
+    api: httpx.AsyncClient, real_org: Org
+) -> None:
+    client, org = api, real_org
+    await _plan(client, {"row_lock": 0.3}, seed=4)
+    names = [f"R{i}" for i in range(200)]
+    answer = await _create(client, names)
+    locked = [i for i, item in enumerate(answer) if not item["success"]]
+    assert 30 < len(locked) < 90  # 30 % of 200
+    for i in locked:
+        errors = cast(list[dict[str, object]], answer[i]["errors"])
+        assert errors[0]["statusCode"] == "UNABLE_TO_LOCK_ROW"
+        assert "unable to obtain exclusive access" in str(errors[0]["message"])
+    assert _names(org) == {n for i, n in enumerate(names) if i not in locked}
+    assert org.faults.stats()["row_lock"] == len(locked)
+    # The same seed locks the same records again; the plan's other requests are unaffected.
+    await _plan(client, {"row_lock": 0.3}, seed=4)
+    again = await _create(client, [f"S{i}" for i in range(200)])
+    assert [i for i, item in enumerate(again) if not item["success"]] == locked
+
+
+def test_row_lock_is_a_per_record_rate_outside_the_request_sum() -> None:
+    rule = FaultRule(rates={FaultKind.ROW_LOCK: 0.9, FaultKind.SERVICE_UNAVAILABLE: 0.5})
+    plan = FaultPlan([rule], seed=3)
+    kinds = {plan.decide("GET", "/x").kind for _ in range(100)}
+    assert FaultKind.ROW_LOCK not in kinds  # never a request's fault
+    assert plan.decide("GET", "/x").row_faults is not None
+    with pytest.raises(ValueError, match="at most 1"):
+        FaultRule(rates={FaultKind.ROW_LOCK: 1.5})
+    assert parse_rule_spec("PATCH /services/* row_lock=0.2").rates == {FaultKind.ROW_LOCK: 0.2}
+
+
+@pytest.mark.anyio
+async def test_lost_response_commits_then_drops_the_connection(
+    api: httpx.AsyncClient, real_org: Org
+) -> None:
+    client, org = api, real_org
+    await _plan(client, {"lost_response": 1.0})
+    with pytest.raises(ConnectionDroppedError):
+        await _create(client, ["Landed"])
+    assert _names(org) == {"Landed"}  # written, though the client never heard
+    assert org.faults.stats()["lost_response"] == 1

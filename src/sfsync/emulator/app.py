@@ -98,6 +98,11 @@ class GovernanceMiddleware:
             # Not an error: the request is served, and its change becomes a GAP event.
             attach(org).cdc.inject_gaps(1)
             decision = replace(decision, kind=None)
+        lost = decision.kind is FaultKind.LOST_RESPONSE
+        if lost:  # served and committed; the answer is lost below
+            decision = replace(decision, kind=None)
+        if decision.row_faults is not None:  # read by the handlers that write records
+            scope.setdefault("state", {})["row_faults"] = decision.row_faults
         if decision.kind is not None and decision.delay > 0:
             await anyio.sleep(decision.delay)
         if decision.kind is FaultKind.DROP:
@@ -116,7 +121,7 @@ class GovernanceMiddleware:
         if metered is None:
             if decision.delay > 0:
                 await anyio.sleep(decision.delay)
-            await self.app(scope, receive, send)
+            await _serve(self.app, scope, receive, send, lost=lost)
             return
         version = metered.group("rest") or metered.group("bulk")
         if version is not None:
@@ -165,7 +170,7 @@ class GovernanceMiddleware:
             # concurrent long-running limit, as a slow call on Salesforce does.
             if decision.delay > 0:
                 await anyio.sleep(decision.delay)
-            await self.app(scope, receive, send_with_usage)
+            await _serve(self.app, scope, receive, send_with_usage, lost=lost)
         finally:
             org.long_running.leave(ticket)
 
@@ -194,6 +199,19 @@ def bulk_invalid_session(headers: Mapping[str, str]) -> Response:
         "</error>"
     )
     return Response(body, 400, media_type="application/xml")
+
+
+async def _serve(app: ASGIApp, scope: Scope, receive: Receive, send: Send, *, lost: bool) -> None:
+    """Serve the request; with ``lost``, throw the response away and drop the connection."""
+    if not lost:
+        await app(scope, receive, send)
+        return
+
+    async def discard(message: Message) -> None:
+        return None
+
+    await app(scope, receive, discard)
+    await _drop(scope, receive)
 
 
 async def _drop(scope: Scope, receive: Receive) -> None:

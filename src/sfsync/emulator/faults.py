@@ -29,7 +29,17 @@ Fault kinds and what the client sees (bodies in Salesforce's REST error shape):
                         (normally the request's own) reaches Change Data Capture subscribers as a
                         ``GAP_<type>`` event: header and record ids only, as Salesforce sends
                         for a change it could not describe
+``lost_response``       the request is served and committed, then the connection is closed
+                        before the response is sent: the client cannot tell whether it landed
+``row_lock``            not a request fault: this *share of the records* of each matching sObject
+                        Collections call fails on its own with ``UNABLE_TO_LOCK_ROW`` (that
+                        record is not written; the others are, and the call answers 200), as
+                        Salesforce reports a row it could not lock inside a batch
 ======================= ========================================================================
+
+``row_lock`` is a per-record rate and does not count towards the rule's sum of request rates;
+each matching request draws one more number from the plan's stream (the seed of its records'
+draws), so a plan's faults stay reproducible. Bulk API jobs do not apply it (yet).
 
 The plan is settable from a YAML/JSON file (:func:`load_fault_plan`), CLI ``--fault`` specs
 (:func:`parse_rule_spec`) and the admin API (``PUT /__emulator__/faults`` with
@@ -65,6 +75,14 @@ class FaultKind(enum.Enum):
     INVALID_SESSION = "invalid_session"
     DROP = "drop"
     CDC_GAP = "cdc_gap"
+    LOST_RESPONSE = "lost_response"
+    ROW_LOCK = "row_lock"
+
+
+ROW_KINDS = frozenset({FaultKind.ROW_LOCK})
+"""Kinds whose rate is per record of a request, not per request."""
+
+ROW_LOCK_MESSAGE = "unable to obtain exclusive access to this record or 1 records: {id}"
 
 
 _ID_AT_END = re.compile(r"/([a-zA-Z0-9]{15}|[a-zA-Z0-9]{18})/?$")
@@ -115,9 +133,11 @@ class FaultRule:
     times: int | None = None
 
     def __post_init__(self) -> None:
-        total = sum(self.rates.values())
+        total = sum(r for k, r in self.rates.items() if k not in ROW_KINDS)
         if any(r < 0 for r in self.rates.values()) or total > 1.0 + 1e-9:
             raise ValueError(f"fault rates must be >= 0 and sum to at most 1, got {total}")
+        if any(self.rates.get(k, 0.0) > 1.0 for k in ROW_KINDS):
+            raise ValueError("a per-record fault rate must be at most 1")
         if self.latency is not None and not 0 <= self.latency[0] <= self.latency[1]:
             raise ValueError("latency must be (low, high) seconds with 0 <= low <= high")
         if self.path.startswith("re:"):
@@ -199,13 +219,32 @@ def _latency(value: object) -> tuple[float, float] | None:
 
 @dataclass(frozen=True, slots=True)
 class FaultDecision:
-    """What to do to one request: an optional fault and a delay in seconds (may be 0)."""
+    """What to do to one request: an optional fault and a delay in seconds (may be 0), and
+    for its records, :attr:`row_faults` (``None``: none)."""
 
     kind: FaultKind | None
     delay: float
+    row_faults: RowFaults | None = None
 
 
 NO_FAULT = FaultDecision(None, 0.0)
+
+
+class RowFaults:
+    """The per-record faults of one request: :meth:`lock` says whether the next record fails
+    with ``UNABLE_TO_LOCK_ROW``. Seeded from the plan's stream, so reproducible; counts what
+    it injects into the plan's statistics."""
+
+    def __init__(self, plan: FaultPlan, lock_rate: float, seed: float) -> None:
+        self._plan = plan
+        self._lock_rate = lock_rate
+        self._random = random.Random(seed)
+
+    def lock(self) -> bool:
+        if self._random.random() < self._lock_rate:
+            self._plan.count(FaultKind.ROW_LOCK)
+            return True
+        return False
 
 
 class FaultPlan:
@@ -260,13 +299,24 @@ class FaultPlan:
             if rule.times is None or self._fired[index] < rule.times:
                 cumulative = 0.0
                 for candidate in FaultKind:  # fixed order: the outcome depends only on the draw
+                    if candidate in ROW_KINDS:
+                        continue
                     cumulative += rule.rates.get(candidate, 0.0)
                     if fault_draw < cumulative:
                         kind = candidate
                         self._fired[index] += 1
                         self._injected[candidate.value] += 1
                         break
-            return FaultDecision(kind, delay)
+            row_faults = None
+            lock_rate = rule.rates.get(FaultKind.ROW_LOCK, 0.0)
+            if lock_rate > 0:
+                row_faults = RowFaults(self, lock_rate, self._random.random())
+            return FaultDecision(kind, delay, row_faults)
+
+    def count(self, kind: FaultKind) -> None:
+        """Count a fault injected on the plan's behalf (a record's)."""
+        with self._lock:
+            self._injected[kind.value] += 1
 
     def stats(self) -> dict[str, int]:
         """Faults injected so far, by kind name."""

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from sfsync.emulator.errors import ApiError, ErrorDetail
+from sfsync.emulator.faults import ROW_LOCK_MESSAGE, RowFaults
 from sfsync.emulator.rest.common import (
     guarded,
     invalid_type,
@@ -67,14 +68,23 @@ def _failure(errors: tuple[ErrorDetail, ...], record_id: str | None) -> dict[str
 
 
 def run_operations(
-    store: RecordStore, ops: Sequence[tuple[str | None, Operation]], all_or_none: bool
+    store: RecordStore,
+    ops: Sequence[tuple[str | None, Operation]],
+    all_or_none: bool,
+    row_faults: RowFaults | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``ops`` (each with the id to report on failure) and return their results."""
+    """Run ``ops`` (each with the id to report on failure) and return their results; a record
+    the fault plan locks (``row_faults``) fails with ``UNABLE_TO_LOCK_ROW`` unwritten."""
     results: list[dict[str, Any]] = []
     failed: list[bool] = []
 
     def attempt() -> None:
         for record_id, op in ops:
+            if row_faults is not None and row_faults.lock():
+                locked = ROW_LOCK_MESSAGE.format(id=record_id or "001000000000000AAA")
+                results.append(_failure((ErrorDetail("UNABLE_TO_LOCK_ROW", locked),), record_id))
+                failed.append(True)
+                continue
             try:
                 results.append(op())
                 failed.append(False)
@@ -141,6 +151,11 @@ def _without_id(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in strip_attributes(record).items() if k.lower() != "id"}
 
 
+def row_faults_of(request: Request) -> RowFaults | None:
+    """The fault plan's per-record faults for this request, if its rule has any."""
+    return cast("RowFaults | None", getattr(request.state, "row_faults", None))
+
+
 class CollectionsResource:
     """The sObject Collections endpoints."""
 
@@ -161,7 +176,9 @@ class CollectionsResource:
             return run
 
         ops = [(None, op(r)) for r in records]
-        return json_bytes_response(run_operations(org.store, ops, all_or_none))
+        return json_bytes_response(
+            run_operations(org.store, ops, all_or_none, row_faults_of(request))
+        )
 
     @guarded
     async def update(self, request: Request) -> Response:
@@ -192,7 +209,9 @@ class CollectionsResource:
             return run
 
         ops = [(_record_id(r), op(r, _record_id(r))) for r in records]
-        return json_bytes_response(run_operations(org.store, ops, all_or_none))
+        return json_bytes_response(
+            run_operations(org.store, ops, all_or_none, row_faults_of(request))
+        )
 
     @guarded
     async def upsert(self, request: Request) -> Response:
@@ -251,7 +270,9 @@ class CollectionsResource:
             return run
 
         ops = [(None, op(r)) for r in records]
-        return json_bytes_response(run_operations(org.store, ops, all_or_none))
+        return json_bytes_response(
+            run_operations(org.store, ops, all_or_none, row_faults_of(request))
+        )
 
     @guarded
     async def delete(self, request: Request) -> Response:
@@ -282,7 +303,9 @@ class CollectionsResource:
             return run
 
         ops = [(i.strip(), op(i.strip())) for i in ids]
-        return json_bytes_response(run_operations(org.store, ops, all_or_none))
+        return json_bytes_response(
+            run_operations(org.store, ops, all_or_none, row_faults_of(request))
+        )
 
     @guarded
     async def retrieve(self, request: Request) -> Response:
