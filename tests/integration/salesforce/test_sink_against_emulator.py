@@ -288,3 +288,63 @@ async def test_bulk_jobs_under_faults_converge_without_duplicates(
     kept = {f"A{i}" for i in range(3000) if i % 3}
     assert set(_ext(org, "Account")) == kept
     assert len(live(org, "Account")) == len(kept)
+
+
+@pytest.mark.anyio
+async def test_the_fault_plan_s_row_locks_on_a_fifth_of_rows_end_with_every_row_written(
+    org: Org, server: RunningServer
+) -> None:
+    # The emulator's own per-record fault: a fifth of the records of each Collections call
+    # fail alone with UNABLE_TO_LOCK_ROW, unwritten, inside answers of 200.
+    org.faults.replace(
+        [parse_rule_spec("* /services/data/*/composite/sobjects* row_lock=0.2")], seed=11
+    )
+    changes: list[Change] = [
+        ("Account", f"A{i}", Operation.CREATE, {"Name": f"n{i}"}) for i in range(1500)
+    ]
+    changes += [  # 200 children on each of five parents
+        ("Contact", f"C{i}", Operation.CREATE,
+         {"LastName": f"l{i}", "Account.Ext_Id__c": f"A{i % 5}"})
+        for i in range(1000)
+    ]  # fmt: skip
+    source = _source({"Account": ACCOUNT, "Contact": CONTACT}, changes)
+    run = Run(server, source, keys={"Account": "Ext_Id__c", "Contact": "Ext_Id__c"},
+              entities=("Account", "Contact"))  # fmt: skip
+    status = await run.run()
+    locked = org.faults.stats().get("row_lock", 0)
+    assert locked > 400  # about a fifth of 2,500 rows, and of their retries
+    assert status.counters.retries > 0
+    assert status.counters.applied == 2500
+    assert run.dead.letters == []
+    accounts, contacts = _ext(org, "Account"), _ext(org, "Contact")
+    assert len(accounts) == 1500 == len(live(org, "Account"))
+    assert len(contacts) == 1000 == len(live(org, "Contact"))
+    assert contacts["C7"]["AccountId"] == accounts["A2"]["Id"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("marker", [True, False], ids=["marker-field", "value-match"])
+async def test_an_insert_committed_but_whose_answer_was_lost_creates_no_duplicate(
+    org: Org, server: RunningServer, marker: bool
+) -> None:
+    # The emulator commits the first three Collections inserts, then drops the connection
+    # before answering: the sink looks for what landed before sending any row again.
+    org.faults.replace(
+        [parse_rule_spec("POST /services/data/*/composite/sobjects lost_response=1 times=3")],
+        seed=5,
+    )
+    changes: list[Change] = [
+        ("Contact", f"row-{i}", Operation.CREATE, {"LastName": f"L{i}"}) for i in range(900)
+    ]
+    source = _source({"Contact": CONTACT_BY_ID}, changes, batch_size=300)
+    markers = {"Contact": "Sfsync_Key__c"} if marker else {}
+    run = Run(server, source, keys={}, entities=("Contact",),
+              settings=SinkSettings(insert_markers=markers))  # fmt: skip
+    status = await run.run()
+    assert org.faults.stats().get("lost_response") == 3
+    assert status.counters.retries > 0
+    assert status.counters.applied == 900
+    contacts = live(org, "Contact")
+    assert sorted(r["LastName"] for r in contacts) == sorted(f"L{i}" for i in range(900))
+    if marker:
+        assert len({r["Sfsync_Key__c"] for r in contacts}) == 900
