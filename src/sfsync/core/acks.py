@@ -8,10 +8,13 @@ the unfinished one on restart. This is Benthos's capped checkpoint; the cap give
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from types import MappingProxyType
 
 from sfsync.core.events import Position
+
+_STREAM = attrgetter("stream")
 
 
 class AckTracker:
@@ -65,6 +68,20 @@ class AckTracker:
             self._safe[position.stream] = position
             self._low += 1
         return True
+
+    def settle(self, positions: Sequence[Position]) -> None:
+        """Track events whose outcomes are all final already, in emission order: the same
+        as :meth:`track` then :meth:`ack` for each, in one step (a batch of thousands of
+        events costs one dictionary update, not two calls per event)."""
+        if self._low != self._next:
+            # Events still in flight: these wait behind them, one by one.
+            for position in positions:
+                self.ack(self.track(position))
+            return
+        # Nothing in flight: every position is safe at once, the last of each stream wins.
+        self._safe.update(zip(map(_STREAM, positions), positions, strict=True))
+        self._next += len(positions)
+        self._low = self._next
 
     def safe_positions(self) -> Mapping[str, Position]:
         """Per stream, the newest position below which every event is final."""

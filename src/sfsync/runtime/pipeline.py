@@ -27,6 +27,7 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -53,6 +54,7 @@ from sfsync.spi.source import HealthReporter, OutcomeListener, Source, SourceCon
 
 log = logging.getLogger("sfsync.pipeline")
 T = TypeVar("T")
+_POSITION = attrgetter("position")
 
 
 DEFAULT_BATCH_SIZE = 2000
@@ -429,7 +431,6 @@ class Pipeline:
 
     async def _apply_batch(self, batch: Batch, checkpoint: Checkpoint) -> Checkpoint:
         events = batch.events
-        tickets = [self._tracker.track(e.position) for e in events]
         skip = self.options.ignore_deletes
         if skip and any(e.op is Operation.DELETE and e.entity in skip for e in events):
             kept = [
@@ -454,11 +455,9 @@ class Pipeline:
             # Before the checkpoint: a crash in between records the outcomes again.
             source = self.source
             await self._retrying(lambda: source.record_outcomes(events, final))
-        # Positions the batch advances without events are final with it (tracked after its
-        # events, so they never pass one that is still unfinished).
-        tickets.extend(self._tracker.track(position) for position in batch.advances)
-        for ticket in tickets:
-            self._tracker.ack(ticket)
+        # Every outcome of the batch is final now. Positions the batch advances without
+        # events are final with it (after its events, so they never pass an unfinished one).
+        self._tracker.settle([*map(_POSITION, events), *batch.advances])
         checkpoint = checkpoint.record(self._tracker.safe_positions(), batch.completes)
         await self._save(checkpoint)
         self._account(events, final, ignored)

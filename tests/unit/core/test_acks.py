@@ -103,3 +103,30 @@ def test_watermark_never_passes_an_unacked_event(
     assert t.safe_positions() == expected
     assert t.in_flight == len(streams) - prefix
     assert t.idle == (prefix == len(streams))
+
+
+@given(
+    before=st.lists(st.tuples(st.sampled_from("xy"), st.booleans()), max_size=6),
+    batch=st.lists(st.sampled_from("xyz"), max_size=8),
+)
+def test_settling_a_batch_is_tracking_and_acking_each(
+    before: list[tuple[str, bool]], batch: list[str]
+) -> None:
+    # Some events may still be in flight (tracked, maybe not acked) when a batch settles.
+    settled, one_by_one = AckTracker(), AckTracker()
+    for tracker in (settled, one_by_one):
+        for n, (stream, acked) in enumerate(before):
+            ticket = tracker.track(_pos(stream, n))
+            if acked:
+                tracker.ack(ticket)
+    positions = [_pos(stream, 100 + n) for n, stream in enumerate(batch)]
+
+    settled.settle(positions)
+    for position in positions:
+        one_by_one.ack(one_by_one.track(position))
+
+    assert settled.safe_positions() == one_by_one.safe_positions()
+    assert settled.in_flight == one_by_one.in_flight
+    assert settled.idle == one_by_one.idle
+    # And the trackers go on alike.
+    assert settled.track(_pos("x", 999)) == one_by_one.track(_pos("x", 999))
