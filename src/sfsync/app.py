@@ -31,8 +31,9 @@ from sfsync.runtime.pipeline import (
     StatusListener,
 )
 from sfsync.runtime.reconcile import TwoWayObject
+from sfsync.runtime.sides import ExternalSide, SalesforceSide, TwoWayOptions
 from sfsync.runtime.status import RunningSync
-from sfsync.runtime.twoway import ExternalSide, SalesforceSide, TwoWayOptions, TwoWaySync
+from sfsync.runtime.twoway import TwoWaySync
 from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.registry import Registry
 from sfsync.spi.sink import Sink, SinkContext

@@ -117,6 +117,18 @@ class Tally:
     failed_keys: dict[str, SyncError] = field(default_factory=dict)
     parked_keys: set[str] = field(default_factory=set)
 
+    def merge(self, other: Tally) -> None:
+        """Add ``other``'s counts and keys to these (the dead letters are not kept: they are
+        stored as each part is done)."""
+        self.unchanged += other.unchanged
+        self.to_salesforce += other.to_salesforce
+        self.to_external += other.to_external
+        self.parked += other.parked
+        self.failed += other.failed
+        self.deferred += other.deferred
+        self.failed_keys.update(other.failed_keys)
+        self.parked_keys.update(other.parked_keys)
+
 
 @dataclass(frozen=True, slots=True)
 class Current:

@@ -34,23 +34,22 @@ import logging
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from types import MappingProxyType
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TypeVar
 
 import anyio
 
 from sfsync.core.acks import AckTracker
 from sfsync.core.checkpoint import Checkpoint, CheckpointStore, SnapshotProgress, SnapshotStatus
-from sfsync.core.conflicts import Decision, is_own_origin
+from sfsync.core.conflicts import Decision, Values
 from sfsync.core.deadletter import DeadLetterStore
-from sfsync.core.errors import ConflictError, FatalError, RetryableError, SyncError
-from sfsync.core.events import Batch, ChangeEvent, Operation
+from sfsync.core.errors import FatalError, RetryableError, SyncError
+from sfsync.core.events import Batch, ChangeEvent
 from sfsync.core.matching import plan_first_run
 from sfsync.core.merge import resolve
-from sfsync.core.retry import RetryPolicy
 from sfsync.core.review import ConflictQueue, ParkedConflict, ShadowStore
 from sfsync.core.schema import EntitySchema
 from sfsync.core.state import PipelineState, Trigger, next_state
@@ -58,65 +57,26 @@ from sfsync.core.values import canonical_record
 from sfsync.runtime.executor import call_with_retry, write_with_retry
 from sfsync.runtime.feeds import follow_changes
 from sfsync.runtime.pipeline import RunMode, StatusListener
-from sfsync.runtime.reconcile import ExternalWriter, Reconciler, Tally, TwoWayObject
+from sfsync.runtime.reconcile import Reconciler, Tally, TwoWayObject
+from sfsync.runtime.sides import (
+    ExternalSide,
+    SalesforceSide,
+    TwoWayOptions,
+    changed,
+    fate,
+    values_equal,
+)
 from sfsync.runtime.status import Counters, PipelineStatus
 from sfsync.spi.clock import Clock
-from sfsync.spi.sink import Outcome, OutcomeKind, Sink, SinkContext
-from sfsync.spi.source import OutcomeListener, RecordLookup, Source, SourceContext
+from sfsync.spi.sink import Outcome, Sink, SinkContext
+from sfsync.spi.source import OutcomeListener, Source, SourceContext
 
 log = logging.getLogger("sfsync.twoway")
+
+RECONCILE_CHUNK = 2000
+"""Records reconciled at a time (read again by key from both sides, decided, written): what a
+pass or the first run holds in memory is bounded by it, however many records changed."""
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TwoWayOptions:
-    """How one two-way sync runs.
-
-    Attributes:
-        name: the sync's name (its checkpoint, shadows and conflicts are filed under it).
-        objects: the objects, in order (parents before children).
-        mode: once (one pass) or continuous.
-        interval: seconds between passes.
-        retry: the schedule for transient failures.
-        client_id: our Salesforce client id (``Sforce-Call-Options``): changes whose
-            ``changeOrigin`` carries it are our own echoes.
-        origin: what our writes into the external database are marked with in its change log.
-        seed: seeds the retry jitter.
-        realtime: follow both sides' change streams (Change Data Capture, the change log
-            with NOTIFY) instead of polling every ``interval``; the review queue is still read
-            every ``interval``.
-        linger: in real time, how long to wait for more changes after the first one before
-            reconciling them together.
-    """
-
-    name: str
-    objects: tuple[TwoWayObject, ...]
-    mode: RunMode = RunMode.ONCE
-    interval: float = 30.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    client_id: str | None = None
-    origin: str = "sfsync"
-    seed: int | None = None
-    realtime: bool = False
-    linger: float = 0.05
-
-    @property
-    def entities(self) -> tuple[str, ...]:
-        return tuple(o.entity for o in self.objects)
-
-
-@runtime_checkable
-class SalesforceSide(RecordLookup, Source, Protocol):
-    """The Salesforce source as a two-way sync uses it: changes, lookups and key setting."""
-
-    async def give_keys(
-        self, entity: str, key_field: str, keys: Mapping[str, str]
-    ) -> dict[str, SyncError | None]: ...
-
-
-@runtime_checkable
-class ExternalSide(ExternalWriter, Source, Protocol):
-    """The external source as a two-way sync uses it: changes, lookups and marked writes."""
 
 
 class TwoWaySync:
@@ -304,13 +264,14 @@ class TwoWaySync:
             )
             await self.checkpoints.save(self.options.name, checkpoint)
         for obj in self._objects.values():
-            sf_records = await self._read_all(self.salesforce, obj.entity)
-            ext_records = await self._read_all(self.external, obj.entity)
+            sf_records = await self._read_all(self.salesforce, obj)
+            ext_records = await self._read_all(self.external, obj)
             keys = await self._match(obj, sf_records, ext_records)
-            tally = await self._reconcile(obj, keys)
+            del sf_records, ext_records
+            done = await self._reconcile(obj, keys)
             log.info("%s: first run of %s: %d records, %d to Salesforce, %d to the external "
                      "side, %d parked", self.options.name, obj.entity, len(keys),
-                     tally.to_salesforce, tally.to_external, tally.parked)  # fmt: skip
+                     done.to_salesforce, done.to_external, done.parked)  # fmt: skip
         checkpoint = replace(
             checkpoint,
             snapshot=replace(
@@ -324,23 +285,28 @@ class TwoWaySync:
         self._publish(snapshot_done=checkpoint.snapshot.done)
         return checkpoint
 
-    async def _read_all(self, source: Source, entity: str) -> list[ChangeEvent]:
-        async def read() -> list[ChangeEvent]:
-            events: list[ChangeEvent] = []
-            batches: AsyncIterator[Batch] = source.snapshot([entity], None)
+    async def _read_all(self, source: Source, obj: TwoWayObject) -> dict[str, Values]:
+        """Every record of one side, by its id there: only the fields that pair records (the
+        key and ``match_on``), canonical. Reconciling reads the records again, by key, in
+        chunks (:data:`RECONCILE_CHUNK`): the first run holds a few fields per record."""
+        wanted = (obj.key, *obj.match_on)
+
+        async def read() -> dict[str, Values]:
+            records: dict[str, Values] = {}
+            batches: AsyncIterator[Batch] = source.snapshot([obj.entity], None)
             async for batch in batches:
-                events.extend(e for e in batch.events if e.after is not None)
-            return events
+                for e in batch.events:
+                    if e.after is not None:
+                        records[e.key] = canonical_record(obj.kinds, e.after, wanted)
+            return records
 
         return await self._retrying(read)
 
     async def _match(
-        self, obj: TwoWayObject, sf_events: list[ChangeEvent], ext_events: list[ChangeEvent]
+        self, obj: TwoWayObject, sf: Mapping[str, Values], ext: Mapping[str, Values]
     ) -> list[str]:
         """Pair the two sides' records (:func:`~sfsync.core.matching.plan_first_run`), give
         keys to the keyless Salesforce records that paired; the keys to reconcile."""
-        sf = {e.key: canonical_record(obj.kinds, e.after or {}, obj.fields) for e in sf_events}
-        ext = {e.key: canonical_record(obj.kinds, e.after or {}, obj.fields) for e in ext_events}
         plan = plan_first_run(obj.entity, obj.key, sf, ext, obj.match_on)
         keys = list(plan.keys)
         notices = list(plan.notices)
@@ -445,7 +411,7 @@ class TwoWaySync:
         if ext_events and isinstance(self.external, OutcomeListener):
             # Each database change's fate on its change-log row, where users look for it;
             # before the checkpoint passes it (a crash records it again).
-            outcomes = [self._fate(e, tallies.get(e.entity)) for e in ext_events]
+            outcomes = [fate(e, tallies.get(e.entity), self.options.origin) for e in ext_events]
             await self._retrying(lambda: self.external.record_outcomes(ext_events, outcomes))  # type: ignore[attr-defined]
         if resolutions:
             await self._apply_resolutions()
@@ -468,23 +434,6 @@ class TwoWaySync:
         self._count_read(result)
         return result
 
-    def _fate(self, event: ChangeEvent, tally: Tally | None) -> Outcome:
-        """What became of a database change: our own echo (stale), parked, rejected with the
-        error Salesforce gave, or applied (written across, or nothing was needed)."""
-        if event.origin == self.options.origin:
-            return Outcome(OutcomeKind.STALE)
-        if tally is not None and event.key in tally.parked_keys:
-            return Outcome(
-                OutcomeKind.CONFLICT,
-                ConflictError(
-                    "both sides changed the record: parked for review",
-                    hint="`sfsync conflicts list CONFIG` shows it",
-                ),
-            )
-        if tally is not None and event.key in tally.failed_keys:
-            return Outcome(OutcomeKind.REJECTED, tally.failed_keys[event.key])
-        return Outcome(OutcomeKind.APPLIED)
-
     def _count_read(self, events: Sequence[ChangeEvent]) -> None:
         self._counters = self._counters.plus(read=len(events))
         self._per_entity.update(e.entity for e in events)
@@ -492,46 +441,33 @@ class TwoWaySync:
     async def _keys(
         self, obj: TwoWayObject, sf_events: Sequence[ChangeEvent],
         ext_events: Sequence[ChangeEvent],
-    ) -> tuple[list[str], dict[str, datetime]]:  # fmt: skip
-        """The keys of ``obj``'s records that changed, our own echoes left out, and when the
-        external side last changed each."""
-        keys: list[str] = []
-        ids: list[str] = []
-        dropped = 0
-        for event in sf_events:
-            if event.entity != obj.entity:
-                continue
-            if is_own_origin(event.origin, self.options.client_id):
-                dropped += 1
-                continue
-            # The record's key now, and (through its shadow, by Id) the key it was synced
-            # under: a delete names only the Id, and a record whose key was changed must
-            # also be reconciled under its old key (that record is gone from Salesforce).
-            ids.append(event.key)
-            key = (event.after or {}).get(obj.key)
-            if key not in (None, "") and event.op is not Operation.DELETE:
-                keys.append(str(key))
-        if ids:
-            for shadow in (
-                await self.shadows.by_salesforce_id(self.options.name, obj.entity, ids)
-            ).values():
-                keys.append(shadow.key)
-        times: dict[str, datetime] = {}
-        for event in ext_events:
-            if event.entity != obj.entity:
-                continue
-            if event.origin == self.options.origin:
-                dropped += 1
-                continue
-            keys.append(event.key)
-            times[event.key] = max(times.get(event.key, event.committed_at), event.committed_at)
-        self.echoes += dropped
-        self._counters = self._counters.plus(stale=dropped)
-        return list(dict.fromkeys(keys)), times
+    ) -> tuple[list[str], Mapping[str, datetime]]:  # fmt: skip
+        """The keys of ``obj``'s records that changed (see :func:`~.sides.changed`), those
+        synced under the Ids that changed included, and when the external side changed each."""
+        found = changed(obj, sf_events, ext_events, self.options.client_id, self.options.origin)
+        keys = list(found.keys)
+        if found.ids:
+            shadows = await self.shadows.by_salesforce_id(self.options.name, obj.entity, found.ids)
+            keys.extend(shadow.key for shadow in shadows.values())
+        self.echoes += found.echoes
+        self._counters = self._counters.plus(stale=found.echoes)
+        return list(dict.fromkeys(keys)), found.times
 
     async def _reconcile(
         self, obj: TwoWayObject, keys: Sequence[str], times: Mapping[str, datetime] | None = None,
         decided: Mapping[str, Decision] | None = None,
+    ) -> Tally:  # fmt: skip
+        tally = Tally()
+        for offset in range(0, len(keys), RECONCILE_CHUNK):
+            part = await self._reconcile_part(
+                obj, keys[offset : offset + RECONCILE_CHUNK], times, decided
+            )
+            tally.merge(part)
+        return tally
+
+    async def _reconcile_part(
+        self, obj: TwoWayObject, keys: Sequence[str], times: Mapping[str, datetime] | None,
+        decided: Mapping[str, Decision] | None,
     ) -> Tally:  # fmt: skip
         tally = await self._retrying(
             lambda: self.reconciler.reconcile(obj, keys, times=times, decided=decided)
@@ -556,8 +492,8 @@ class TwoWaySync:
                 continue
             now = await self.reconciler.current(obj, [conflict.key])
             current = now[conflict.key]
-            unchanged = _values_equal(current.salesforce.values, conflict.salesforce.values) and (
-                _values_equal(current.external.values, conflict.external.values)
+            unchanged = values_equal(current.salesforce.values, conflict.salesforce.values) and (
+                values_equal(current.external.values, conflict.external.values)
             )
             if unchanged:
                 decision = conflict.decide(conflict.resolution, conflict.custom or None)
@@ -577,9 +513,3 @@ class TwoWaySync:
             rand=self._rand,
             on_retry=self._count_retry,
         )
-
-
-def _values_equal(a: Mapping[str, object] | None, b: Mapping[str, object] | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return dict(a) == dict(b)
