@@ -6,6 +6,7 @@ It sleeps on the injected clock, so tests with a fake clock run the whole schedu
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from operator import attrgetter
 from typing import TypeVar
 
 from sfsync.core.errors import FatalError, RetryableError
@@ -13,6 +14,8 @@ from sfsync.core.events import Batch, ChangeEvent
 from sfsync.core.retry import GiveUp, RetryPolicy
 from sfsync.spi.clock import Clock
 from sfsync.spi.sink import Outcome, OutcomeKind, Sink
+
+_KIND = attrgetter("kind")
 
 T = TypeVar("T")
 
@@ -82,7 +85,8 @@ async def write_with_retry(
     attempt = 0
     started = clock.monotonic()
     while pending:
-        sub = Batch.of([events[i] for i in pending])
+        whole = len(pending) == len(events)
+        sub = Batch.of(events if whole else [events[i] for i in pending])
         outcomes = await call_with_retry(
             lambda b=sub: sink.write(b),  # type: ignore[misc]
             policy=policy,
@@ -95,6 +99,8 @@ async def write_with_retry(
                 f"the sink returned {len(outcomes)} outcomes for {len(sub)} events",
                 hint="this is a bug in the sink connector; please report it",
             )
+        if whole and OutcomeKind.RETRY not in map(_KIND, outcomes):
+            return list(outcomes)  # the common case, without a step per event
         retry: list[int] = []
         error: RetryableError | None = None
         for index, outcome in zip(pending, outcomes, strict=True):

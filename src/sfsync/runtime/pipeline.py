@@ -54,7 +54,13 @@ from sfsync.spi.source import HealthReporter, OutcomeListener, Source, SourceCon
 
 log = logging.getLogger("sfsync.pipeline")
 T = TypeVar("T")
-_POSITION = attrgetter("position")
+_POSITION, _ENTITY, _COMMITTED_AT = (
+    attrgetter("position"),
+    attrgetter("entity"),
+    attrgetter("committed_at"),
+)
+_KIND = attrgetter("kind")
+_NO_LETTER = frozenset({OutcomeKind.APPLIED, OutcomeKind.STALE})
 
 
 DEFAULT_BATCH_SIZE = 2000
@@ -485,6 +491,8 @@ class Pipeline:
     def _dead_letters(
         self, events: tuple[ChangeEvent, ...], final: list[Outcome | RetryableError]
     ) -> list[DeadLetter]:
+        if set(map(type, final)) == {Outcome} and set(map(_KIND, final)) <= _NO_LETTER:
+            return []  # all applied or stale: nothing to look at event by event
         now = self.clock.now()
         letters: list[DeadLetter] = []
         for event, result in zip(events, final, strict=True):
@@ -509,7 +517,12 @@ class Pipeline:
     def _account(
         self, events: tuple[ChangeEvent, ...], final: list[Outcome | RetryableError], ignored: int
     ) -> None:
-        kinds = Counter("failed" if isinstance(r, RetryableError) else r.kind.value for r in final)
+        if set(map(type, final)) == {Outcome}:
+            kinds = Counter({k.value: n for k, n in Counter(map(_KIND, final)).items()})
+        else:
+            kinds = Counter(
+                "failed" if isinstance(r, RetryableError) else r.kind.value for r in final
+            )
         self._counters = self._counters.plus(
             read=len(events),
             applied=kinds["applied"],
@@ -520,10 +533,10 @@ class Pipeline:
             failed=kinds["failed"],
             batches=1,
         )
-        self._per_entity.update(e.entity for e in events)
+        self._per_entity.update(map(_ENTITY, events))
         changes: dict[str, object] = {}
         if events:
-            newest = max(e.committed_at for e in events)
+            newest = max(map(_COMMITTED_AT, events))
             last = self._status.last_commit
             if last is None or newest > last:
                 changes["last_commit"] = newest
