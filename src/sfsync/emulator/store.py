@@ -26,9 +26,9 @@ auto-numbers are reused (the platform burns them); rolled-back ids are not.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +57,9 @@ from sfsync.emulator.store_changes import (
     current_call,
 )
 from sfsync.emulator.store_rows import Row, Table, bump_stamp, index_key
+
+# Seeded from the OS once: transaction keys are unique, not secret.
+_random_bits = random.Random().getrandbits
 from sfsync.emulator.store_sqlite import DeletionEntry, SqliteRecordFile
 from sfsync.emulator.validation import (
     RuleChecker,
@@ -363,7 +366,8 @@ class OrgStore:
                 raise
         if not pending or not (self._listeners or self._commit_listeners):
             return []
-        key = uuid.uuid4().hex
+        # 128 random bits without a system call per commit (uuid4 reads os.urandom).
+        key = f"{_random_bits(128):032x}"
         moment = self.clock.now()
         return [
             ChangeRecord(

@@ -62,6 +62,13 @@ class PubSubServicer(pb_grpc.PubSubServicer):
 
     def __init__(self, hub: Streaming) -> None:
         self.hub = hub
+        # Event ids: the org's namespace in the high 64 bits, the replay id in the low ones;
+        # the same event always has the same id, and one UUID is built per event, not hashed.
+        org = uuid.uuid5(uuid.NAMESPACE_OID, hub.org.org_id).int
+        self._id_base = org & ~((1 << 64) - 1)
+
+    def _event_id(self, replay_id: int) -> str:
+        return str(uuid.UUID(int=self._id_base | (replay_id & ((1 << 64) - 1))))
 
     # ----------------------------------------------------------------------------- helpers
 
@@ -126,7 +133,7 @@ class PubSubServicer(pb_grpc.PubSubServicer):
             if obj is None:
                 return None
             producer = pb.ProducerEvent(
-                id=str(uuid.uuid5(uuid.NAMESPACE_OID, f"{self.hub.org.org_id}/{event.replay_id}")),
+                id=self._event_id(event.replay_id),
                 schema_id=change_event_schema(obj).schema_id,
                 payload=encode_change_event(obj, body),
             )
@@ -269,9 +276,20 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         state = _FetchState()
         loop = asyncio.get_running_loop()
 
+        def fire() -> None:
+            state.wake_scheduled = False
+            state.wake.set()
+
         def wake_up() -> None:
+            # Called by the committing thread after each commit: one wake-up in flight is
+            # enough (it is delivered after the commit that asked, so the read it triggers
+            # sees every event appended before), which spares the loop a self-pipe write per
+            # commit under load.
+            if state.wake_scheduled:
+                return
+            state.wake_scheduled = True
             with contextlib.suppress(RuntimeError):  # the loop may be closing
-                loop.call_soon_threadsafe(state.wake.set)
+                loop.call_soon_threadsafe(fire)
 
         stop = self.hub.bus.watch(wake_up)
         reader = asyncio.create_task(self._read(request_iterator, state))
@@ -407,6 +425,7 @@ class _FetchState:
         self.closed = False
         self.failure: tuple[grpc.StatusCode, str, str] | None = None
         self.wake = asyncio.Event()
+        self.wake_scheduled = False
 
     def fail(self, status: grpc.StatusCode, suffix: str, message: str) -> None:
         self.failure = (status, suffix, message)
