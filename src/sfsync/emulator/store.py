@@ -58,8 +58,6 @@ from sfsync.emulator.store_changes import (
 )
 from sfsync.emulator.store_rows import Row, Table, bump_stamp, index_key
 
-# Seeded from the OS once: transaction keys are unique, not secret.
-_random_bits = random.Random().getrandbits
 from sfsync.emulator.store_sqlite import DeletionEntry, SqliteRecordFile
 from sfsync.emulator.validation import (
     RuleChecker,
@@ -70,6 +68,8 @@ from sfsync.emulator.validation import (
     prepare_values,
 )
 
+# Seeded from the OS once: transaction keys are unique, not secret.
+_random_bits = random.Random().getrandbits
 INTEGRATION_USERNAME = "integration@sfsync.emulator"
 #: Records stay in the recycle bin (and in the delete log) this long.
 RECYCLE_BIN_DAYS = 15
