@@ -57,7 +57,6 @@ from sfsync.emulator.store_changes import (
     current_call,
 )
 from sfsync.emulator.store_rows import Row, Table, bump_stamp, index_key
-
 from sfsync.emulator.store_sqlite import DeletionEntry, SqliteRecordFile
 from sfsync.emulator.validation import (
     RuleChecker,
