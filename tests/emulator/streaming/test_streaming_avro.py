@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -13,6 +14,7 @@ from sfsync.emulator.schema.loader import load_schema
 from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef
 from sfsync.emulator.streaming import layout
 from sfsync.emulator.streaming.avro import (
+    change_event_record,
     change_event_schema,
     decode_platform_event,
     encode_change_event,
@@ -22,6 +24,7 @@ from sfsync.emulator.streaming.avro import (
     to_millis,
 )
 from sfsync.emulator.streaming.events import (
+    CHANGE_TYPES,
     ChangeEventBody,
     ChangeEventHeader,
     PlatformEventBody,
@@ -151,3 +154,63 @@ def test_platform_event_round_trip(tmp_path: Path) -> None:
     record = platform_event_schema(alert).decode(payload)
     assert record["CreatedDate"] == to_millis("2024-01-15T09:30:00.000+0000")
     assert decode_platform_event(alert, payload) == {"When__c": "2024-02-01T00:00:00.000+0000"}
+
+
+# -- the compiled change-event writer writes the reference's bytes --------------------------
+
+
+def _wire_value(f: FieldDef, draw: st.DrawFn) -> object:
+    if f.type is FieldType.DATETIME:
+        millis = draw(st.integers(min_value=0, max_value=4_000_000_000_000))
+        moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}+0000"
+    if f.type is FieldType.DATE:
+        return draw(st.dates()).isoformat()
+    if f.type is FieldType.INT:
+        return draw(st.integers(min_value=-(2**31), max_value=2**31 - 1))
+    if f.type.is_number:
+        return draw(st.floats(allow_nan=False, allow_infinity=False, width=64))
+    if f.type is FieldType.BOOLEAN:
+        return draw(st.booleans())
+    return draw(st.text(max_size=30))
+
+
+@st.composite
+def _bodies(draw: st.DrawFn, obj_name: str) -> ChangeEventBody:
+    obj = STANDARD.object(obj_name)
+    assert obj is not None
+    flat = [
+        f
+        for slot in layout.slots(obj)
+        for f in ([slot.field] if not slot.compound else [c for _, c in slot.children])
+        if f is not None
+    ]
+    chosen = draw(st.lists(st.sampled_from(flat), unique_by=lambda f: f.name, max_size=25))
+    values = {
+        f.name: (None if draw(st.booleans()) and draw(st.booleans()) else _wire_value(f, draw))
+        for f in chosen
+    }
+    names = tuple(values)
+    header = ChangeEventHeader(
+        entity_name=obj_name,
+        record_ids=tuple(draw(st.lists(st.text(min_size=1, max_size=18), min_size=1, max_size=3))),
+        change_type=draw(st.sampled_from(sorted(CHANGE_TYPES))),
+        change_origin=draw(st.text(max_size=40)),
+        transaction_key=draw(st.text(max_size=36)),
+        sequence_number=draw(st.integers(min_value=0, max_value=2**31 - 1)),
+        commit_timestamp=draw(st.integers(min_value=0, max_value=2**62)),
+        commit_number=draw(st.integers(min_value=0, max_value=2**62)),
+        commit_user=draw(st.text(max_size=18)),
+        changed_fields=names,
+        nulled_fields=tuple(n for n, v in values.items() if v is None),
+        diff_fields=(),
+    )
+    return ChangeEventBody(header, MappingProxyType(values))
+
+
+@given(st.sampled_from(["Account", "Contact", "Opportunity", "Lead"]).flatmap(_bodies))
+def test_the_compiled_writer_writes_the_reference_bytes(body: ChangeEventBody) -> None:
+    obj = STANDARD.object(body.header.entity_name)
+    assert obj is not None
+    reference = change_event_schema(obj).encode(change_event_record(obj, body))
+    assert encode_change_event(obj, body) == reference

@@ -43,6 +43,7 @@ import fastavro
 from sfsync.emulator.clock import format_datetime
 from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef, WireValue
 from sfsync.emulator.streaming import layout
+from sfsync.emulator.streaming.avro_writer import ChangeEventWriter
 from sfsync.emulator.streaming.cdc import change_event_name
 from sfsync.emulator.streaming.events import (
     CHANGE_TYPES,
@@ -289,7 +290,15 @@ def change_event_record(obj: ObjectDef, body: ChangeEventBody) -> dict[str, obje
 
 
 def encode_change_event(obj: ObjectDef, body: ChangeEventBody) -> bytes:
-    return change_event_schema(obj).encode(change_event_record(obj, body))
+    """The Avro payload of a change event, by the object's compiled writer: the bytes of
+    ``change_event_schema(obj).encode(change_event_record(obj, body))``, several times
+    cheaper (see :mod:`~sfsync.emulator.streaming.avro_writer`)."""
+    return _change_event_writer(obj).encode(body)
+
+
+@layout.per_object
+def _change_event_writer(obj: ObjectDef) -> ChangeEventWriter:
+    return ChangeEventWriter(obj, field_bitmap)
 
 
 def encode_platform_event(obj: ObjectDef, body: PlatformEventBody) -> bytes:
