@@ -14,11 +14,12 @@ from decimal import Decimal
 
 import pytest
 
-from sfsync.connectors.sql.sink import SqlSink
-from sfsync.core.events import Batch, Operation
+from sfsync.connectors.sql.sink import SqlSink, TableOptions
+from sfsync.core.events import Batch, ChangeEvent, Operation
+from sfsync.core.schema import EntitySchema, FieldKind, FieldSpec
 from sfsync.spi.sink import OutcomeKind
 
-from .helpers import ACCOUNT, Harness, event
+from .helpers import ACCOUNT, Harness, event, stamp
 
 pytestmark = pytest.mark.anyio
 
@@ -102,3 +103,31 @@ async def test_a_refused_value_rejects_only_its_row(harness: Harness) -> None:
     assert {o.kind for o in out} == {OutcomeKind.APPLIED}
     await sink.flush(None)
     assert {r["Name"] for r in harness.rows().values()} == {"again"}
+
+
+async def test_keys_equal_only_in_the_database_apply_in_order(harness: Harness) -> None:
+    # "01" and "1" are two keys to the planner and one row to an integer column: a single
+    # statement over both would touch the row twice.
+    orders = EntitySchema.of(
+        "public.orders",
+        "id",
+        [
+            FieldSpec(name="id", kind=FieldKind.INTEGER),
+            FieldSpec(name="note", kind=FieldKind.STRING, length=20),
+            FieldSpec(name="updated_at", kind=FieldKind.DATETIME),
+        ],
+        version_field="updated_at",
+    )
+    sink = await harness.sink({"public.orders": TableOptions(table="orders")})
+    await sink.prepare(orders)
+
+    def note(key: str, n: int, text: str) -> ChangeEvent:
+        return replace(
+            event(key, n, partial=True, entity="public.orders"),
+            after={"note": text, "updated_at": stamp(n)},
+        )
+
+    out = await sink.write(Batch.of([note("1", 1, "first"), note("01", 2, "second")]))
+    assert [o.kind for o in out] == [OutcomeKind.APPLIED, OutcomeKind.APPLIED]
+    await sink.flush(None)
+    assert harness.rows("orders", kinds={"id": FieldKind.INTEGER})["1"]["note"] == "second"

@@ -146,7 +146,10 @@ class TableWriter:
                 conn.exec_driver_sql(self._upsert_sql(columns), full)
         arrays = bulk and self.client.dialect == "postgresql"
         for cols, rows in partial.items():
-            if arrays and len(rows) > 1:
+            # One statement may not touch a row twice: keys that differ as events' keys but
+            # not as the column's values ("01" and "1" for an integer key) go row by row. The
+            # key is a partial row's first column.
+            if arrays and len(rows) > 1 and len({row[0] for row in rows}) == len(rows):
                 apply_arrays(self.client.driver_connection(), self._array_upsert_sql(cols), rows)
             else:
                 conn.exec_driver_sql(self._upsert_sql(cols), rows)
