@@ -91,8 +91,10 @@ def run(
     """Run the configured syncs continuously: snapshot where needed, then keep them current.
 
     Polling syncs re-read changes every `interval`; real-time syncs (`mode: realtime`) follow
-    Change Data Capture as it happens. Ctrl-C or SIGTERM stops cleanly: the batch in hand is
-    finished and checkpointed, nothing is lost; a second Ctrl-C stops at once.
+    Change Data Capture as it happens. Two-way syncs (`direction: two_way`) do both sides at
+    once and settle conflicts by policy (docs/conflicts.md). Ctrl-C or SIGTERM stops cleanly:
+    the batch in hand is finished and checkpointed, nothing is lost; a second Ctrl-C stops at
+    once.
     """
     raise typer.Exit(_run(config, once=False, only=sync or []))
 
