@@ -132,7 +132,9 @@ async def _create_with_data(request: Request, content_type: str) -> Response:
         job.state = "UploadComplete"
         job.touch(org.clock)
         answer = ingest_info(job, full=False)
-    service.submit(lambda: process_ingest(job, org.schema, org.store, service.allocations))
+    service.submit(
+        lambda: process_ingest(job, org.schema, org.store, service.allocations), ingest=True
+    )
     return json_bytes_response(answer)
 
 
@@ -243,7 +245,9 @@ async def patch_job(request: Request) -> Response:
         answer = ingest_info(job, full=False)
     if target == "UploadComplete":
         org = service.org
-        service.submit(lambda: process_ingest(job, org.schema, org.store, service.allocations))
+        service.submit(
+            lambda: process_ingest(job, org.schema, org.store, service.allocations), ingest=True
+        )
     return json_bytes_response(answer)
 
 
