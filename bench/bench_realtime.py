@@ -376,8 +376,9 @@ async def _bench(args: argparse.Namespace) -> None:
         profiler.enable()
     best = 0
     print(f"\nrising rates, {args.ramp_seconds:.0f} s each, {args.per_commit} changes per commit:")
-    for rate in args.ramp:
-        result = await phase(f"ramp{rate}", rate, args.ramp_seconds, args.per_commit)
+    for step, rate in enumerate(args.ramp):
+        # Named by step: a rate asked twice is two phases, each timed on its own rows.
+        result = await phase(f"ramp{step}-{rate}", rate, args.ramp_seconds, args.per_commit)
         lat, wrote = result["lat"], result["wrote"]
         achieved = wrote["count"] / wrote["seconds"]
         third = max(1, len(lat) // 3)
