@@ -117,10 +117,12 @@ def _read_results(text: str, key_column: str, extra: str) -> dict[str, tuple[str
         reader = csv.reader(io.StringIO(body))
         return {row[k]: (row[i], row[x]) for row in reader if len(row) == width}
     # The usual layout (sf__Id, the extra column, then the key, which the job's CSV put first)
-    # and LF line endings: a line without a quote is a whole row whose cells hold no comma,
-    # and only its three leading cells are split off, several times cheaper than the csv
-    # module splitting every cell. A line with quotes goes through the csv module, joined
-    # with the next lines while its quotes are unbalanced (a quoted line break).
+    # and LF line endings: only the three leading cells of a row are split off, several times
+    # cheaper than the csv module splitting every cell. Salesforce quotes every cell of a
+    # result file ("001...","true","K-1",...): a quote inside a cell is doubled, so a piece
+    # between '","' separators that holds no quote is a whole cell. A line with unbalanced
+    # quotes (a quoted line break) is joined with the next ones; anything unusual goes
+    # through the csv module.
     out: dict[str, tuple[str, str]] = {}
     pending: str | None = None
     for line in body.split("\n"):
@@ -129,13 +131,22 @@ def _read_results(text: str, key_column: str, extra: str) -> dict[str, tuple[str
             if line.count('"') % 2:
                 continue
             pending = None
+        elif not line:
+            continue
+        elif line.count('"') % 2:
+            pending = line
+            continue
+        elif line[0] == '"':
+            cells = line.split('","', 3)
+            if len(cells) == 3 and cells[2].endswith('"'):
+                cells[2] = cells[2][:-1]
+            if len(cells) >= 3 and '"' not in f"{cells[0][1:]}{cells[1]}{cells[2]}":
+                out[cells[2]] = (cells[0][1:], cells[1])
+                continue
         elif '"' not in line:
             if line.count(",") == width - 1:
                 cells = line.split(",", 3)
                 out[cells[2]] = (cells[0], cells[1])
-            continue
-        elif line.count('"') % 2:
-            pending = line
             continue
         row = next(csv.reader([line]))
         if len(row) == width:

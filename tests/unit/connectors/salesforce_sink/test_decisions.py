@@ -402,25 +402,31 @@ def test_bulk_csv_reads_back_as_each_row_s_cells(rows: list[dict[str, object]]) 
         unique_by=lambda t: t[0],
     ),
     st.booleans(),
+    st.sampled_from([csv.QUOTE_ALL, csv.QUOTE_MINIMAL]),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 def test_result_files_give_each_key_its_id_and_flag(
-    rows: list[tuple[str, bool]], key_first: bool
+    rows: list[tuple[str, bool]], key_first: bool, quoting: int
 ) -> None:
+    # Salesforce quotes every cell of a result file; other writers quote only where needed.
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n", quoting=quoting)
     if key_first:
         writer.writerow(["sf__Id", "sf__Created", "Ext__c", "Name"])
         writer.writerows(
-            [f"id{i}", str(flag).lower(), key, f'x,"\n{i}'] for i, (key, flag) in enumerate(rows)
+            [f"id{i}" * (i % 3 > 0), str(flag).lower(), key, f'x,"\n{i}']
+            for i, (key, flag) in enumerate(rows)
         )
     else:  # another column order: the csv module's path
         writer.writerow(["Name", "sf__Created", "Ext__c", "sf__Id"])
         writer.writerows(
-            [f"x{i}", str(flag).lower(), key, f"id{i}"] for i, (key, flag) in enumerate(rows)
+            [f"x{i}", str(flag).lower(), key, f"id{i}" * (i % 3 > 0)]
+            for i, (key, flag) in enumerate(rows)
         )
     found = _read_results(out.getvalue(), "Ext__c", "sf__Created")
-    assert found == {key: (f"id{i}", str(flag).lower()) for i, (key, flag) in enumerate(rows)}
+    assert found == {
+        key: (f"id{i}" * (i % 3 > 0), str(flag).lower()) for i, (key, flag) in enumerate(rows)
+    }
 
 
 def test_jobs_split_evenly_and_keep_each_parent_in_one_job() -> None:
@@ -466,3 +472,11 @@ async def test_polls_learn_the_org_s_pace_and_come_just_after_the_job_ends() -> 
     assert all(0 <= o < 0.6 for o in overshoots)
     assert polls[-1] <= 2  # learnt: one poll just before the end, one just after
     assert overshoots[-1] < 0.2
+
+
+def test_result_files_of_the_key_column_alone_as_salesforce_quotes_them() -> None:
+    text = '"sf__Id","sf__Created","Id"\n"001A","false","001A"\n"001B","false","001B"\n'
+    assert _read_results(text, "Id", "sf__Created") == {
+        "001A": ("001A", "false"),
+        "001B": ("001B", "false"),
+    }
