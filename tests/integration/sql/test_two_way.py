@@ -79,8 +79,15 @@ class TwoWay:
     """The org, the database and the config of one two-way sync."""
 
     def __init__(
-        self, org: Org, url: str, grpc: int, settings: ConnectionSettings, tmp: Path
+        self,
+        org: Org,
+        url: str,
+        grpc: int,
+        settings: ConnectionSettings,
+        tmp: Path,
+        capture: str = "triggers",
     ) -> None:
+        self.capture = capture
         self.grpc = grpc
         self.org = org
         self.settings = settings
@@ -102,13 +109,17 @@ class TwoWay:
         with self.engine.begin() as conn:
             if schema:
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            conn.execute(sa.text(DDL.format(t=self.table)))
-        engine, conn = install.connect(settings)
-        try:
-            install.execute(conn, self.dialect, install.plan_install(conn, settings, [OBJECT]))
-        finally:
-            conn.close()
-            engine.dispose()
+            ddl = DDL.format(t=self.table)
+            if capture == "updated_at":
+                ddl = ddl[:-1] + ", updated_at timestamp)"
+            conn.execute(sa.text(ddl))
+        if capture == "triggers":
+            engine, conn = install.connect(settings)
+            try:
+                install.execute(conn, self.dialect, install.plan_install(conn, settings, [OBJECT]))
+            finally:
+                conn.close()
+                engine.dispose()
 
     def config(self, conflicts: str = "policy: salesforce_wins", mode: str = "polling") -> Path:
         s = self.settings
@@ -117,6 +128,11 @@ class TwoWay:
         else:
             db = (
                 f"    type: {'sqlite' if self.dialect == 'sqlite' else 'mariadb'}\n    url: {s.url}"
+            )
+        if self.capture == "updated_at":
+            db += (
+                "\n    capture: updated_at\n    updated_at_column: updated_at"
+                "\n    capture_settle: 0"
             )
         text = CONFIG.format(
             state=self.tmp / "state.db",
@@ -221,10 +237,20 @@ def _norm(values: dict[str, object]) -> dict[str, object]:
 
 @pytest.fixture
 def twoway(settings: tuple[ConnectionSettings, str], tmp_path: Path) -> Iterator[TwoWay]:
+    yield from _harness(settings[0], tmp_path, "triggers")
+
+
+@pytest.fixture
+def polled(settings: tuple[ConnectionSettings, str], tmp_path: Path) -> Iterator[TwoWay]:
+    """A table without triggers, read by its updated_at column (capture: updated_at)."""
+    yield from _harness(settings[0], tmp_path, "updated_at")
+
+
+def _harness(settings: ConnectionSettings, tmp_path: Path, capture: str) -> Iterator[TwoWay]:
     org = Org.create(access_token=TOKEN, schema_path=SCHEMA)
     with serve_in_background(org, grpc_port=0) as server:
         assert server.grpc_port is not None
-        h = TwoWay(org, server.url, server.grpc_port, settings[0], tmp_path)
+        h = TwoWay(org, server.url, server.grpc_port, settings, tmp_path, capture)
         yield h
         h.engine.dispose()
     org.close()
@@ -590,3 +616,26 @@ async def test_a_real_time_sync_whose_side_fails_for_good_ends_failed_with_the_r
     assert status.state is PipelineState.FAILED
     assert "the change log is gone" in str(status.last_error)
     assert h.db()["k1"]["Name"] == "Acme"  # the first run was done before the stream failed
+
+
+async def test_a_table_polled_by_updated_at_syncs_both_ways_without_echoes(polled: TwoWay) -> None:
+    """No triggers allowed: the table is read by its updated_at column, our writes are not
+    marked (there is no change log) and come back only if the table stamps them, equal to
+    their shadow."""
+    h = polled
+    _insert_sf(h, "k1", "Acme", "111", 1)
+    h.sql("INSERT INTO {t} VALUES ('k2', 'Beta', '222', 2, CURRENT_TIMESTAMP)")
+    await h.sync()
+    assert h.sf() == h.db()
+    assert set(h.db()) == {"k1", "k2"}
+    h.sql("UPDATE {t} SET phone = '223', updated_at = CURRENT_TIMESTAMP WHERE ext_id__c = 'k2'")
+    h.sf_set("k1", Name="Acme AG")
+    await anyio.sleep(1.1)  # past the second of the rows it stamped
+    await h.sync()
+    assert h.sf()["k2"]["Phone"] == "223"
+    assert h.db()["k1"]["Name"] == "Acme AG"
+    before = h.sf_writes()
+    await anyio.sleep(1.1)
+    await h.sync()
+    assert h.sf_writes() == before  # nothing went back and forth
+    assert h.sf() == h.db()

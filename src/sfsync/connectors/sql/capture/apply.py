@@ -80,11 +80,12 @@ def apply_changes(
     schema: str | None,
     table: ResolvedTable,
     reflected: sa.Table,
-    origin: str,
+    origin: str | None,
     changes: Sequence[RowChange],
     unchanged: Unchanged | None = None,
 ) -> list[SyncError | None]:
-    """Write ``changes`` marked with ``origin``; per change, ``None`` or why it was not written.
+    """Write ``changes`` marked with ``origin`` (``None``: unmarked, for a table without a
+    change log); per change, ``None`` or why it was not written.
 
     With ``unchanged``, each change is written only if its row still is what the caller read
     (the rows are locked first: ``SELECT ... FOR UPDATE`` on PostgreSQL and MariaDB; SQLite's
@@ -128,15 +129,17 @@ def _in_transaction(
     conn: sa.Connection,
     dialect: Dialect,
     schema: str | None,
-    origin: str,
+    origin: str | None,
     table: ResolvedTable,
     reflected: sa.Table,
     changes: Sequence[RowChange],
     unchanged: Unchanged | None,
 ) -> list[SyncError | None]:
-    mark, unmark = origin_statements(dialect, schema, origin)
     conn.rollback()  # start clean: a read may have left a transaction open
-    conn.execute(sa.text(mark))  # on SQLite this takes the write lock
+    unmark = None
+    if origin is not None:
+        mark, unmark = origin_statements(dialect, schema, origin)
+        conn.execute(sa.text(mark))  # on SQLite this takes the write lock
     results: list[SyncError | None] = [None] * len(changes)
     if unchanged is not None:
         current = _locked_rows(conn, table, reflected, [c.key for c in changes])
@@ -150,7 +153,8 @@ def _in_transaction(
     for change, result in zip(changes, results, strict=True):
         if result is None:
             conn.execute(_statement(table, reflected, change))
-    conn.execute(sa.text(unmark))
+    if unmark is not None:
+        conn.execute(sa.text(unmark))
     conn.commit()
     return results
 

@@ -371,6 +371,9 @@ class SqlCaptureSource:
         table = self._table(entity, None)
         reflected = await self._run(self._reflected, entity)
         rows = [RowChange(e.op, e.key, e.after or {}) for e in changes]
+        # Polled by updated_at there is no change log to mark our writes in: they come back
+        # (if the table stamps them) and are recognised by their values (the shadow).
+        mark = origin if self.mode == "triggers" else None
         return await self._run(
             apply_changes,
             self.conn,
@@ -378,7 +381,7 @@ class SqlCaptureSource:
             self.schema,
             table,
             reflected,
-            origin,
+            mark,
             rows,
             unchanged,
         )
