@@ -639,3 +639,21 @@ async def test_a_table_polled_by_updated_at_syncs_both_ways_without_echoes(polle
     await h.sync()
     assert h.sf_writes() == before  # nothing went back and forth
     assert h.sf() == h.db()
+
+
+async def test_rapid_updates_then_a_delete_never_bring_the_record_back(twoway: TwoWay) -> None:
+    """Heroku Connect's "rapid multiple updates" trouble: values flip-flop and deleted rows
+    reappear under last-writer-wins. Decided on current state, the last state wins and stays."""
+    h = twoway
+    _insert_sf(h, "k1", "Acme", "111", 1)
+    _insert_sf(h, "k2", "Beta", "222", 2)
+    await h.sync()
+    for phone in ("a", "b", "c"):
+        h.db_set("k1", Phone=phone)
+    h.sql("DELETE FROM {t} WHERE ext_id__c = 'k1'")
+    for name in ("x", "y", "z"):
+        h.sf_set("k2", Name=name)
+    h.org.store.delete(h.sf_id("k2"))
+    for _ in range(3):
+        await h.sync()
+        assert set(h.sf()) == set(h.db()) == set()
