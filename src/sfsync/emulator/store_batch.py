@@ -188,6 +188,13 @@ class WritePlan:
             if f.unique and _indexed_text(f) and slot.get(f.name) in table.keys
         ]
         self.unique_other = self.unique - {name for name, _, _ in self.unique_text}
+        # Upsert keys by the name callers give, and whether their index answers lookups.
+        self.key_fields: dict[str, FieldDef | None] = {}
+        self.indexed_keys = {
+            f.name: slot[f.name]
+            for f in obj.fields.values()
+            if _indexed_text(f) and slot.get(f.name) in table.keys
+        }
         self.rules = any(rule.active for rule in obj.validation_rules)
 
     @staticmethod
@@ -389,7 +396,9 @@ class BatchWriter:
         store = self.store
         mark = (len(store._undo), len(store._pending))
         try:
-            f = self.plan.obj.field(field_name)
+            f = self.plan.key_fields.get(field_name)
+            if f is None:
+                f = self.plan.key_fields[field_name] = self.plan.obj.field(field_name)
             if f is None or not f.external_id or f.type is FieldType.ID:
                 return self._upsert(field_name, key, changes.raw(row))
             ids = self._key_ids(f, key)
@@ -538,9 +547,13 @@ class BatchWriter:
                 record[index] = coerce(raw)
         # The checks read the given values only for the fields they check: without such a
         # field in the row (or a non-nillable one it nulls), none of them can fail.
-        checked = (columns.checked and any(row[n] for n in columns.checked)) or any(
-            record[i] is None for i in columns.not_nillable
-        )
+        checked = False
+        for n in columns.checked:
+            if row[n]:
+                checked = True
+        for i in columns.not_nillable:
+            if record[i] is None:
+                checked = True
         self._change(rid, old, record, columns.given(row) if checked else {}, columns.watch)
 
     def _change(
@@ -685,8 +698,8 @@ class BatchWriter:
     def _key_ids(self, f: FieldDef, value: str) -> list[str]:
         """``find_by_field`` for an upsert's key, from the key's index when it has one."""
         table = self.table
-        index = table.slot.get(f.name)
-        if index is None or index not in table.keys or not _indexed_text(f):
+        index = self.plan.indexed_keys.get(f.name)
+        if index is None:
             return self.store.find_by_field(table.obj.name, f.name, value)
         if value == "":
             return []

@@ -198,6 +198,7 @@ class ChangeEventBuilder:
         overflow: dict[str, tuple[str, str]] = {}
         origins: dict[tuple[str, str | None, str | None], str] = {}
         carried_by: dict[str, dict[str, str]] = {}
+        shapes_by: dict[str, dict[tuple[str, ...], tuple[str, ...]]] = {}
         created: dict[tuple[object, ...], _Draft] = {}
         weight = 0
         for change, obj in selected:
@@ -245,7 +246,8 @@ class ChangeEventBuilder:
             carried = carried_by.get(obj.name)
             if carried is None:
                 carried = carried_by[obj.name] = _carried_names(obj)
-            draft = _content(change, obj, origin, carried)
+                shapes_by[obj.name] = {}
+            draft = _content(change, obj, origin, carried, shapes_by[obj.name])
             # Changes merge when everything but the records and the audit stamps is equal.
             # A cheap probe (the first field's value tells most records apart) finds the
             # candidates; only they are compared in full.
@@ -351,15 +353,31 @@ def _getter(indexes: Sequence[int]) -> Callable[[Any], tuple[Any, ...]]:
     return lambda row: ()
 
 
-def _content(change: ChangeRecord, obj: ObjectDef, origin: str, carried: dict[str, str]) -> _Draft:
-    after = change.values_after
+def _carried_fields(changed: tuple[str, ...], carried: dict[str, str]) -> tuple[str, ...]:
+    """The declared names of the carried fields among ``changed``, in its order."""
     fields: list[str] = []
-    for name in change.changed_fields:
+    for name in changed:
         declared = carried.get(name)
         if declared is None:
             declared = carried.get(name.lower())
         if declared is not None:
             fields.append(declared)
+    return tuple(fields)
+
+
+def _content(
+    change: ChangeRecord,
+    obj: ObjectDef,
+    origin: str,
+    carried: dict[str, str],
+    shapes: dict[tuple[str, ...], tuple[str, ...]],
+) -> _Draft:
+    after = change.values_after
+    # The changes of a commit mostly change the same fields (a bulk update of one column):
+    # their carried names are worked out once per field list (``shapes``, per object).
+    fields = shapes.get(change.changed_fields)
+    if fields is None:
+        fields = shapes[change.changed_fields] = _carried_fields(change.changed_fields, carried)
     values: dict[str, WireValue]
     if isinstance(after, Row):
         # The store's read-only rows: read the value tuple directly (this runs per field of
@@ -373,8 +391,9 @@ def _content(change: ChangeRecord, obj: ObjectDef, origin: str, carried: dict[st
     if change.change_type == "CREATE":
         values = {k: v for k, v in values.items() if v is not None}
     elif change.change_type == "UPDATE":
-        changed = tuple(fields)
-        nulled = tuple(n for n in fields if values[n] is None)
+        changed = fields
+        if None in values.values():
+            nulled = tuple(n for n in fields if values[n] is None)
     return _Draft(
         obj.name,
         change.change_type,
