@@ -68,6 +68,10 @@ class TableWriter:
         self._partial_orders: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._staging: str | None = None
         self._binary_types = _binary_copy_types(state, self.full_columns)
+        # Partial rows as typed arrays only where every field's values are of its column's
+        # type (as for binary COPY): after a narrowing, say, the row-by-row statement lets the
+        # server convert each value.
+        self._arrays = client.dialect == "postgresql" and self._binary_types is not None
         self._json_positions = [
             i for i, c in enumerate(self.full_columns) if state.columns[c].kind is FieldKind.JSON
         ]
@@ -144,7 +148,7 @@ class TableWriter:
                 self._copy_merge(full)
             else:
                 conn.exec_driver_sql(self._upsert_sql(columns), full)
-        arrays = bulk and self.client.dialect == "postgresql"
+        arrays = bulk and self._arrays
         for cols, rows in partial.items():
             # One statement may not touch a row twice: keys that differ as events' keys but
             # not as the column's values ("01" and "1" for an integer key) go row by row. The
