@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sfsync.emulator.schema.model import WireValue
 
@@ -47,9 +47,11 @@ def call_context(
         _CALL.reset(token)
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeRecord:
+class ChangeRecord(NamedTuple):
     """One committed change, as listeners (Change Data Capture) see it.
+
+    A named tuple (immutable, fields by name), not a frozen dataclass: the store makes one
+    per written record, and a frozen dataclass costs several times as much to make.
 
     ``changed_fields`` are the fields whose stored value changed (for CREATE, every non-null
     field). ``values_after`` is the whole record after the change (read-only). All changes of
