@@ -80,7 +80,8 @@ class CdcDecoder:
             SkippableError: the payload does not decode with its schema (it is dead-lettered
                 by the caller's policy rather than stopping the stream).
         """
-        decoder = await self._decoder(schema_id)
+        # A known schema without a coroutine of its own: this runs for every event.
+        decoder = self._decoders.get(schema_id) or await self._decoder(schema_id)
         try:
             if decoder.read is not None:
                 record: object = decoder.read(payload)

@@ -45,7 +45,10 @@ LOWEST_ID = "000000000000000AAA"
 holds for every record, and Salesforce accepts it in a filter (an empty string it refuses)."""
 
 Item = Received | JsonReceived | Keepalive
-"""What a subscription yields, whatever its transport."""
+"""One thing a subscription delivers, whatever its transport."""
+
+Entry = Item | list[Received]
+"""What a subscription yields: an item, or the events of one Pub/Sub response together."""
 
 
 def cdc_stream(sobject: str) -> str:
@@ -248,7 +251,7 @@ class Follower:
         await self._poll_for(follow, out, seconds=self.options.retry_stream_after)
         follow.transport = 0
 
-    def _subscribe(self, follow: Follow) -> tuple[AsyncIterator[Item], bool]:
+    def _subscribe(self, follow: Follow) -> tuple[AsyncIterator[Entry], bool]:
         """The subscription for ``follow``'s transport, and whether it joins (no usable replay
         position: new events only, after a catch-up read)."""
         topic = topic_for(follow.entity)
@@ -258,11 +261,10 @@ class Follower:
             return self._cometd().subscribe(topic, replay), replay is None
         start = None if token is None or token.startswith(COMETD_PREFIX) else bytes.fromhex(token)
         client = self._pubsub()
+        ask = self.options.credits
         if start is None:
-            return client.subscribe(topic, replay=Replay.LATEST, batch=self.options.credits), True
-        events = client.subscribe(
-            topic, replay=Replay.CUSTOM, replay_id=start, batch=self.options.credits
-        )
+            return client.subscribe_batches(topic, replay=Replay.LATEST, batch=ask), True
+        events = client.subscribe_batches(topic, replay=Replay.CUSTOM, replay_id=start, batch=ask)
         return events, False
 
     async def _stream(self, follow: Follow, out: Outbox) -> None:
@@ -270,10 +272,13 @@ class Follower:
         entity = follow.entity
         events, joining = self._subscribe(follow)
         self.metrics.transport[entity] = self._transport(follow)
-        inbox: asyncio.Queue[Item | BaseException] = asyncio.Queue(maxsize=4 * self.options.credits)
+        # Read ahead of delivery: at most four times the credits in events (a Pub/Sub entry
+        # is a response of at most ``credits`` events, a CometD entry one event).
+        ahead = 4 if self._transport(follow) == "pubsub" else 4 * self.options.credits
+        inbox: asyncio.Queue[Entry | BaseException] = asyncio.Queue(maxsize=ahead)
         reader = asyncio.create_task(_pump(events, inbox), name=f"subscription {entity}")
         try:
-            first: Item | BaseException | None = None
+            first: Entry | BaseException | None = None
             if joining:
                 self.metrics.mode[entity] = "joining"
                 try:
@@ -289,10 +294,17 @@ class Follower:
                 log.info("%s: joined the change stream (%s)", entity, self._transport(follow))
             self.metrics.mode[entity] = "streaming"
             while True:
-                items = [first] if first is not None else [await inbox.get()]
+                entry = first if first is not None else await inbox.get()
                 first = None
-                while len(items) < self._batch_size and not inbox.empty():
-                    items.append(inbox.get_nowait())
+                items: list[Item | BaseException] = []
+                while True:
+                    if isinstance(entry, list):
+                        items.extend(entry)
+                    else:
+                        items.append(entry)
+                    if len(items) >= self._batch_size or inbox.empty():
+                        break
+                    entry = inbox.get_nowait()
                 await self._deliver(follow, items, out)
         finally:
             reader.cancel()
@@ -454,7 +466,7 @@ class Follower:
             await self._clock.sleep(self.options.fallback_interval)
 
 
-async def _pump(events: AsyncIterator[Item], inbox: asyncio.Queue[Item | BaseException]) -> None:
+async def _pump(events: AsyncIterator[Entry], inbox: asyncio.Queue[Entry | BaseException]) -> None:
     """Move a subscription's items into ``inbox`` (its bound is the flow control)."""
     try:
         async for item in events:

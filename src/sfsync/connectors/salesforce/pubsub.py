@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,6 +197,27 @@ class PubSubClient:
         ``replay`` CUSTOM starts *after* ``replay_id``. The iterator ends only by error or by
         the caller closing it.
         """
+        responses = self.subscribe_batches(topic, replay=replay, replay_id=replay_id, batch=batch)
+        try:
+            async for item in responses:
+                if isinstance(item, Keepalive):
+                    yield item
+                else:
+                    for event in item:
+                        yield event
+        finally:
+            await responses.aclose()
+
+    async def subscribe_batches(
+        self,
+        topic: str,
+        *,
+        replay: Replay = Replay.LATEST,
+        replay_id: bytes | None = None,
+        batch: int = MAX_BATCH,
+    ) -> AsyncGenerator[list[Received] | Keepalive, None]:
+        """:meth:`subscribe`, the events of each response of the server together (a busy
+        channel's responses hold tens): a consumer pays its per-item costs per response."""
         if replay is Replay.CUSTOM and not replay_id:
             raise ValueError("a CUSTOM replay needs the replay id to start after")
         batch = max(1, min(batch, MAX_BATCH))
@@ -208,13 +229,16 @@ class PubSubClient:
         call = self._stub.Subscribe(requests, metadata=self._metadata())
         try:
             async for response in call:
-                for event in response.events:
-                    yield Received(
-                        replay_id=bytes(event.replay_id),
-                        schema_id=str(event.event.schema_id),
-                        payload=bytes(event.event.payload),
-                    )
-                if not response.events:
+                if response.events:
+                    yield [
+                        Received(
+                            replay_id=bytes(event.replay_id),
+                            schema_id=str(event.event.schema_id),
+                            payload=bytes(event.event.payload),
+                        )
+                        for event in response.events
+                    ]
+                else:
                     yield Keepalive(bytes(response.latest_replay_id))
                 if response.pending_num_requested < batch // 2 + 1:
                     requests.put(

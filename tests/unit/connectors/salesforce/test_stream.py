@@ -43,21 +43,22 @@ TOKEN = "00D000000000001!stream-unit-token"
 
 
 class ScriptedPubSub:
-    """Stands in for :class:`PubSubClient`: each ``subscribe`` runs the next script step."""
+    """Stands in for :class:`PubSubClient`: each ``subscribe_batches`` (what the follower
+    calls) runs the next script step."""
 
     def __init__(self, steps: list[BaseException | None]) -> None:
         self.steps = steps
         self.calls: list[tuple[str, Replay, bytes | None]] = []
         self.credentials: Credentials | None = None
 
-    async def subscribe(
+    async def subscribe_batches(
         self,
         topic: str,
         *,
         replay: Replay = Replay.LATEST,
         replay_id: bytes | None = None,
         batch: int = 100,
-    ) -> AsyncIterator[Received | Keepalive]:
+    ) -> AsyncIterator[list[Received] | Keepalive]:
         self.calls.append((topic, replay, replay_id))
         step = self.steps.pop(0) if self.steps else RetryableError("script ended")
         if step is not None:
