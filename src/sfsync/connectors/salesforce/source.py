@@ -67,8 +67,9 @@ allows): few jobs, each still rendered by the org while the sink applies the one
 CHUNK_POLL_SECONDS = 2.0
 """The longest wait between two polls of a range's job: the sink may wait for it, so a job
 done is noticed within two seconds (the default backoff grows to ten)."""
-BULK_BATCH_SIZE = 5000
-"""Events per batch of a Bulk snapshot, at least (see ``SalesforceSource``)."""
+BULK_BATCH_SIZE = 10_000
+"""Events per batch of a Bulk snapshot, at least (see ``SalesforceSource``): a whole result
+page, so a million records cost the sink a hundred transactions."""
 FIRST_CHUNK_RECORDS = 20_000
 """Records in the first range: small, so that the first rows arrive within a second or so; the
 ranges after it grow by half each up to ``CHUNK_RECORDS`` (see :class:`IdRanges`)."""
@@ -239,20 +240,31 @@ class SalesforceSource:
             )
             if await self._use_bulk(entity):
                 self.snapshot_api[entity] = "bulk"
-                pages = prefetched(self._bulk_pages(entity, soql, schema, after or None))
+                pages = self._bulk_pages(entity, soql, schema, after or None)
             else:
                 self.snapshot_api[entity] = "rest"
-                pages = prefetched(self._rest_pages(soql))
+                pages = self._rest_pages(soql)
             log.info("%s: snapshot through the %s API", entity, self.snapshot_api[entity])
             size = max(1, self.batch_size)
             if self.snapshot_api[entity] == "bulk":
                 size = max(size, self.bulk_batch_size)
-            async for records in pages:
-                # A Bulk page holds up to 10,000 records: hand them on in slices, so memory
-                # holds one slice of events, not a whole page of them.
-                for first in range(0, len(records), size):
-                    yield Batch.of(self._read_events(entity, records[first : first + size]))
+            # The next page is fetched, parsed and made into events while the sink applies
+            # the current one (the sink's waits for the database are the gaps it fills).
+            async for events in prefetched(self._page_events(entity, pages)):
+                for first in range(0, len(events), size):
+                    yield Batch.of(events[first : first + size])
             yield Batch.of([], completes=frozenset({entity}))
+
+    async def _page_events(
+        self, entity: str, pages: AsyncIterator[list[dict[str, Any]]]
+    ) -> AsyncIterator[list[ChangeEvent]]:
+        try:
+            async for records in pages:
+                yield self._read_events(entity, records)
+        finally:
+            close = getattr(pages, "aclose", None)
+            if close is not None:
+                await close()
 
     async def _use_bulk(self, entity: str) -> bool:
         if self.bulk_threshold is None or entity in BULK_UNSUPPORTED:

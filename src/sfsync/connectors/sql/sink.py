@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from operator import attrgetter
 from types import MappingProxyType
 
 import sqlalchemy as sa
@@ -54,6 +55,7 @@ from sfsync.core.schema import EntitySchema
 from sfsync.spi.sink import Outcome, SinkCapabilities, SinkContext
 
 _ANY_DB_ERROR: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError, *DATABASE_ERRORS)
+_ENTITY = attrgetter("entity")
 
 
 class DeleteMode(Enum):
@@ -223,15 +225,21 @@ class SqlSink:
 
     def _write_sync(self, batch: Batch) -> list[Outcome]:
         self._ensure_connected()
-        by_entity: dict[str, list[tuple[int, ChangeEvent]]] = defaultdict(list)
-        for index, event in enumerate(batch.events):
-            by_entity[event.entity].append((index, event))
+        events = batch.events
+        entities = set(map(_ENTITY, events))
+        by_entity: dict[str, list[tuple[int, ChangeEvent]]]
+        if len(entities) == 1:  # a snapshot's batches: no step per event here
+            by_entity = {entities.pop(): list(enumerate(events))}
+        else:
+            by_entity = defaultdict(list)
+            for index, event in enumerate(events):
+                by_entity[event.entity].append((index, event))
         outcomes: dict[int, Outcome] = {}
         savepoint = None
         try:
             savepoint = self._client.conn.begin_nested()
-            for entity, events in by_entity.items():
-                outcomes.update(self._write_entity(entity, events))
+            for entity, group in by_entity.items():
+                outcomes.update(self._write_entity(entity, group))
             savepoint.commit()
         except _ANY_DB_ERROR as exc:
             raise self._transaction_failure(exc, savepoint, during="writing a batch") from exc
@@ -243,7 +251,7 @@ class SqlSink:
                     savepoint.rollback()
             raise
         self._unflushed += 1
-        return [outcomes[i] for i in range(len(batch.events))]
+        return list(map(outcomes.__getitem__, range(len(events))))
 
     def _write_entity(
         self, entity: str, events: list[tuple[int, ChangeEvent]]
