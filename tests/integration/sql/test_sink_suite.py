@@ -529,7 +529,7 @@ async def test_a_snapshot_into_a_new_table_keeps_every_value(harness: Harness, r
         return Batch.of(
             [
                 replace(
-                    event(f"a{i:017d}", 1, entity="Plain"),
+                    event(f"a{i:017d}", 1, Operation.READ, entity="Plain"),
                     after={"Id": f"a{i:017d}", "SystemModstamp": stamp(1), **values},
                 )
                 for i in range(first, first + rows)
