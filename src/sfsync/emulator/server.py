@@ -17,7 +17,9 @@ would go out lower-cased; the middleware adds ``Date``. h11 also decodes chunked
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
+import platform
 import signal
 import threading
 import time
@@ -152,6 +154,28 @@ def tune_for_serving() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
+    _fixed_mmap_threshold()
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+_MMAP_THRESHOLD = 128 * 1024
+
+
+def _fixed_mmap_threshold() -> None:
+    """On glibc, keep blocks of 128 KiB and more (bulk uploads, parsed CSV, result pages)
+    in their own mappings, returned to the system when freed.
+
+    glibc raises that threshold as large blocks are freed (up to 32 MiB), after which such
+    transient buffers land in the heap among long-lived records and the heap cannot shrink:
+    1,000,000 Bulk 2.0 inserts uploaded while earlier jobs ran left the server at 2.77 GB
+    RSS instead of 2.35 GB. Setting the threshold once keeps it fixed."""
+    if platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+    except (OSError, AttributeError):
+        pass  # not glibc after all: nothing to tune
 
 
 def serve(
