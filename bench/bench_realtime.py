@@ -24,8 +24,8 @@ Phases, in one run:
 3. sfsync at ``--rate`` changes/s for ``--seconds``: p50/p90/p99/max latency and loss;
 4. sfsync at rising rates (``--ramp``), ``--ramp-seconds`` each: achieved commit rate, applied
    rate, p99, and the drain time after the writer stops. A rate is *sustained* when the drain
-   takes under a second and p99 in the last third of the phase is no worse than twice the
-   first third (lag not growing).
+   takes under a second and the median latency of the phase's last third is no worse than
+   twice its first third's (or 100 ms): the lag is not growing.
 
     .venv/bin/python bench/bench_realtime.py [--records 100000] [--rate 1000] [--seconds 60]
         [--ramp 2000,3000,5000,7000] [--ramp-seconds 15] [--per-commit 10]
@@ -381,8 +381,11 @@ async def _bench(args: argparse.Namespace) -> None:
         result = await phase(f"ramp{step}-{rate}", rate, args.ramp_seconds, args.per_commit)
         lat, wrote = result["lat"], result["wrote"]
         achieved = wrote["count"] / wrote["seconds"]
+        # Lag grows when the typical change waits ever longer: the median of the phase's last
+        # third against its first's. (A p99 test flagged single spikes of a shared machine.)
         third = max(1, len(lat) // 3)
-        growing = _pct(lat[-third:], 0.99) > 2 * max(50.0, _pct(lat[:third], 0.99))
+        early, late = _pct(lat[:third], 0.5), _pct(lat[-third:], 0.5)
+        growing = late > 2 * max(50.0, early)
         sustained = result["drain"] < 1.0 and not growing and achieved >= 0.95 * rate
         if sustained:
             best = max(best, int(achieved))
@@ -393,8 +396,8 @@ async def _bench(args: argparse.Namespace) -> None:
             verdict = "the emulator could not commit the rate"
         print(
             f"  {rate:>6,}/s asked, {achieved:>7,.0f}/s committed by the emulator, "
-            f"{len(lat):,} rows, drain {result['drain']:.2f} s, {_dist(lat)} -> "
-            f"{verdict}"
+            f"{len(lat):,} rows, drain {result['drain']:.2f} s, {_dist(lat)}, p50 of the first/"
+            f"last third {early:.0f}/{late:.0f} ms -> {verdict}"
         )
         print(f"           {cpu_line(result)}")
     if profiler is not None:
