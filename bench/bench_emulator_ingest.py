@@ -7,8 +7,9 @@ every committed row becomes a change event on the bus, retained 72 hours. The cl
 process) sends ``--records`` realistic Accounts (15 fields, ``benchlib.realistic_rows``, plus
 ``Ext_Id__c``) as CSV in jobs of ``--job-rows`` rows (about 25 MB each, under the 100 MB upload
 limit): every job is created, uploaded (PUT) and closed (UploadComplete) at once, as a client
-with several jobs does, then polled until JobComplete. Figures, each from the first request to
-the last JobComplete:
+with several jobs does, then polled until JobComplete; the server runs one ingest job at a time
+(the others wait UploadComplete, queued), so later uploads arrive while earlier jobs run.
+Figures, each from the first request to the last JobComplete:
 
 1. **insert**: records/s, with the server's own processing time summed over jobs;
 2. **upsert** by ``Ext_Id__c`` of the same records with a new ``Description`` (every row
@@ -25,7 +26,9 @@ The limits, in the same run, each in a fresh process on the same CSV (no HTTP):
 * **ingest, CDC off**: the same jobs through ``process_ingest`` into an org without the
   streaming hub (the store's write path with no change events);
 * **ingest, CDC on**: the same with the hub attached (the HTTP figure's work, minus HTTP);
-  the RSS difference between the two, per retained event, is the memory of the event bus.
+  the RSS difference between the two, per retained event, is the memory of the event bus
+  (a retained CREATE event refers to the record's stored value tuple, which the store holds
+  anyway until the record is updated).
 
     .venv/bin/python bench/bench_emulator_ingest.py [--records 1000000] [--job-rows 100000]
         [--skip-upsert]
