@@ -17,7 +17,7 @@ from sfsync.emulator.errors import ApiError
 from sfsync.emulator.schema.loader import load_schema
 from sfsync.emulator.schema.model import FieldDef, FieldType, Schema
 from sfsync.emulator.store import ChangeRecord, OrgStore
-from sfsync.emulator.store_batch import _coercer
+from sfsync.emulator.store_plan import _coercer
 from sfsync.emulator.validation import coerce_value
 
 T0 = datetime(2024, 1, 15, 9, 30, tzinfo=UTC)

@@ -42,13 +42,7 @@ from sfsync.emulator.errors import ApiError
 from sfsync.emulator.ids import IdFactory, normalise
 from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef, Schema, WireValue
 from sfsync.emulator.schema.standard import AUTO_NUMBER_DIGITS, derived_values
-from sfsync.emulator.store_batch import (
-    DEFAULT_API_VERSION,
-    DERIVED_OBJECTS,
-    BatchWriter,
-    WritePlan,
-    multiple_choices,
-)
+from sfsync.emulator.store_batch import DEFAULT_API_VERSION, BatchWriter, multiple_choices
 from sfsync.emulator.store_changes import (
     CallContext,
     ChangeRecord,
@@ -56,6 +50,7 @@ from sfsync.emulator.store_changes import (
     call_context,
     current_call,
 )
+from sfsync.emulator.store_plan import DERIVED_OBJECTS, WritePlan
 from sfsync.emulator.store_rows import Row, Table, bump_stamp, index_key
 from sfsync.emulator.store_sqlite import DeletionEntry, SqliteRecordFile
 from sfsync.emulator.validation import (
