@@ -204,10 +204,14 @@ async def run_ingest_jobs(
     """
     jobs = split_jobs(rows, parents, job_rows)
     if len(jobs) <= 1:
-        return await run_ingest_job(
-            client, jobs[0] if jobs else [], clock=clock, poll_interval=poll_interval,
+        # One job (its rows grouped by parent, maybe not in the order of ``rows``).
+        job = jobs[0] if jobs else []
+        answers = await run_ingest_job(
+            client, job, clock=clock, poll_interval=poll_interval,
             max_poll_interval=max_poll_interval, pace=pace,
         )  # fmt: skip
+        by_row = {id(row): answer for row, answer in zip(job, answers, strict=True)}
+        return [by_row[id(row)] for row in rows]
     results: dict[int, RowResult] = {}
     slots = anyio.Semaphore(max(in_flight, 1))
     failures: list[SyncError] = []
