@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import cast
 
+import anyio
 import httpx
 import pytest
 from _org_support import make_org
@@ -334,3 +337,32 @@ async def test_lost_response_commits_then_drops_the_connection(
         await _create(client, ["Landed"])
     assert _names(org) == {"Landed"}  # written, though the client never heard
     assert org.faults.stats()["lost_response"] == 1
+
+
+@pytest.mark.anyio
+async def test_row_lock_fails_a_share_of_the_rows_of_a_bulk_job_unwritten(
+    api: httpx.AsyncClient, real_org: Org
+) -> None:
+    # The job takes the per-record faults of the request that closes it.
+    rule = {"method": "PATCH", "path": "/services/data/*/jobs/ingest/*", "rates": {"row_lock": 0.3}}
+    assert (await api.put("/__emulator__/faults", json={"seed": 6, "rules": [rule]})).is_success
+    base = "/services/data/v59.0/jobs/ingest"
+    created = await api.post(base, json={"object": "Account", "operation": "insert"})
+    job = f"{base}/{created.json()['id']}"
+    names = [f"B{i}" for i in range(300)]
+    body = "Name\n" + "".join(f"{n}\n" for n in names)
+    upload = await api.put(f"{job}/batches", content=body, headers={"Content-Type": "text/csv"})
+    assert upload.status_code == 201
+    assert (await api.patch(job, json={"state": "UploadComplete"})).is_success
+    for _ in range(500):
+        info = (await api.get(job)).json()
+        if info["state"] == "JobComplete":
+            break
+        await anyio.sleep(0.01)
+    assert info["state"] == "JobComplete"
+    failed = list(csv.reader(io.StringIO((await api.get(f"{job}/failedResults/")).text)))[1:]
+    assert 45 < len(failed) < 135  # 30 % of 300
+    assert info["numberRecordsFailed"] == len(failed)
+    assert all(row[1].startswith("UNABLE_TO_LOCK_ROW:unable to obtain") for row in failed)
+    assert _names(real_org) == set(names) - {row[2] for row in failed}
+    assert real_org.faults.stats()["row_lock"] == len(failed)

@@ -32,14 +32,16 @@ Fault kinds and what the client sees (bodies in Salesforce's REST error shape):
 ``lost_response``       the request is served and committed, then the connection is closed
                         before the response is sent: the client cannot tell whether it landed
 ``row_lock``            not a request fault: this *share of the records* of each matching sObject
-                        Collections call fails on its own with ``UNABLE_TO_LOCK_ROW`` (that
-                        record is not written; the others are, and the call answers 200), as
-                        Salesforce reports a row it could not lock inside a batch
+                        Collections call, or of the Bulk ingest job that a matching request
+                        closes (``PATCH .../jobs/ingest/<id>`` to UploadComplete), fails on its
+                        own with ``UNABLE_TO_LOCK_ROW`` (that record is not written; the others
+                        are, the call answers 200, the job completes with the row in
+                        ``failedResults``), as Salesforce reports a row it could not lock
 ======================= ========================================================================
 
 ``row_lock`` is a per-record rate and does not count towards the rule's sum of request rates;
 each matching request draws one more number from the plan's stream (the seed of its records'
-draws), so a plan's faults stay reproducible. Bulk API jobs do not apply it (yet).
+draws), so a plan's faults stay reproducible.
 
 The plan is settable from a YAML/JSON file (:func:`load_fault_plan`), CLI ``--fault`` specs
 (:func:`parse_rule_spec`) and the admin API (``PUT /__emulator__/faults`` with

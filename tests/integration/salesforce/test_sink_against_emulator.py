@@ -348,3 +348,41 @@ async def test_an_insert_committed_but_whose_answer_was_lost_creates_no_duplicat
     assert sorted(r["LastName"] for r in contacts) == sorted(f"L{i}" for i in range(900))
     if marker:
         assert len({r["Sfsync_Key__c"] for r in contacts}) == 900
+
+
+@pytest.mark.anyio
+async def test_bulk_jobs_with_a_fifth_of_rows_locked_end_with_every_row_written(
+    org: Org, server: RunningServer
+) -> None:
+    # The plan's row_lock on the request that closes a job: a fifth of each job's rows fail
+    # alone with UNABLE_TO_LOCK_ROW, unwritten; only those rows are retried.
+    org.faults.replace(
+        [parse_rule_spec("PATCH /services/data/*/jobs/ingest/* row_lock=0.2")], seed=8
+    )
+    changes: list[Change] = [
+        ("Account", f"A{i}", Operation.CREATE, {"Name": f"n{i}"}) for i in range(3000)
+    ]
+    changes += [  # 100 children on each of ten parents
+        ("Contact", f"C{i}", Operation.CREATE,
+         {"LastName": f"l{i}", "Account.Ext_Id__c": f"A{i % 10}"})
+        for i in range(1000)
+    ]  # fmt: skip
+    source = _source({"Account": ACCOUNT, "Contact": CONTACT}, changes, batch_size=1000)
+    run = Run(
+        server,
+        source,
+        keys={"Account": "Ext_Id__c", "Contact": "Ext_Id__c"},
+        entities=("Account", "Contact"),
+        settings=SinkSettings(bulk_threshold=200),
+    )
+    status = await run.run()
+    assert org.faults.stats().get("row_lock", 0) > 600  # about a fifth of 4,000, and retries
+    # Batches of 1,000 go by Bulk (and so do retries of 200 rows or more).
+    assert all(r.route.api.value == "bulk" for r in run.sink.routes if r.rows >= 200)
+    assert sum(r.rows == 1000 for r in run.sink.routes) == 4
+    assert status.counters.applied == 4000
+    assert run.dead.letters == []
+    accounts, contacts = _ext(org, "Account"), _ext(org, "Contact")
+    assert len(accounts) == 3000 == len(live(org, "Account"))
+    assert len(contacts) == 1000 == len(live(org, "Contact"))
+    assert contacts["C13"]["AccountId"] == accounts["A3"]["Id"]

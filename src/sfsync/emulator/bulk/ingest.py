@@ -43,6 +43,7 @@ from sfsync.emulator.bulk.csvcodec import CsvInputError, parse_csv, render_rows
 from sfsync.emulator.bulk.jobs import Allocations, BulkJob
 from sfsync.emulator.clock import OrgClock
 from sfsync.emulator.errors import ApiError
+from sfsync.emulator.faults import ROW_LOCK_MESSAGE, RowFaults
 from sfsync.emulator.ids import normalise
 from sfsync.emulator.schema.model import ObjectDef, Schema
 from sfsync.emulator.store_changes import call_context
@@ -95,6 +96,8 @@ class IngestJob(BulkJob):
     failed: int = 0
     processing_ms: int = 0
     error_message: str | None = None
+    row_faults: RowFaults | None = None
+    """The fault plan's per-record faults, taken from the request that closed the job."""
 
     def finish(self, state: str, clock: OrgClock, error: str | None = None) -> None:
         """Move to a terminal state (from which the retention period counts)."""
@@ -456,10 +459,16 @@ def _apply_chunk(
     ids: list[str] = []
     flags = bytearray()
     errors: dict[int, str] = {}
+    locks = job.row_faults
     with applier.chunk(len(chunk)):
         text = applier.text_rows(columns)
         if text is not None:
             for row in chunk:
+                if locks is not None and locks.lock():
+                    errors[len(ids)] = _LOCKED
+                    ids.append("")
+                    flags.append(_FAILED)
+                    continue
                 try:
                     rid, created = text(row)
                 except ApiError as error:
@@ -473,6 +482,11 @@ def _apply_chunk(
         for row in chunk:
             values = row_values(columns, row, applier.obj)
             known = applier.known_id(values)
+            if locks is not None and locks.lock():
+                errors[len(ids)] = _LOCKED
+                ids.append(known)
+                flags.append(_FAILED)
+                continue
             try:
                 # A failing row rolls back alone and the chunk goes on.
                 rid, created = applier.apply(values)
@@ -493,6 +507,9 @@ def _apply_chunk(
         job.processed += len(ids)
         job.failed += len(errors)
 
+
+_LOCKED = "UNABLE_TO_LOCK_ROW:" + ROW_LOCK_MESSAGE.format(id="001000000000000AAA") + ":--"
+"""``sf__Error`` of a row the fault plan locks (:mod:`sfsync.emulator.faults`, ``row_lock``)."""
 
 TextRows = Callable[[Sequence[str]], tuple[str, bool]]
 """Writes one CSV row as it is: ``(id, created)``, or ApiError (the row left no trace)."""

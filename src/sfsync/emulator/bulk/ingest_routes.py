@@ -244,6 +244,7 @@ async def patch_job(request: Request) -> Response:
         # The answer shows the state this request set, whatever the worker does next.
         answer = ingest_info(job, full=False)
     if target == "UploadComplete":
+        job.row_faults = getattr(request.state, "row_faults", None)  # the fault plan's row_lock
         org = service.org
         service.submit(
             lambda: process_ingest(job, org.schema, org.store, service.allocations), ingest=True
