@@ -507,8 +507,8 @@ TEXT_LOADED = EntitySchema.of(
 
 @pytest.mark.parametrize("rows", [3, 150])
 async def test_a_snapshot_into_a_new_table_keeps_every_value(harness: Harness, rows: int) -> None:
-    # On PostgreSQL new keys go through COPY (FORMAT csv), the second batch without reading
-    # versions first: text that CSV must quote or escape, NULLs and numbers come back as sent.
+    # A snapshot into a new table (on PostgreSQL a COPY straight into it, the second batch
+    # without reading versions first): text with separators, NULLs and numbers come back.
     sink = await harness.sink()
     await sink.prepare(TEXT_LOADED)
     values: dict[str, object] = {

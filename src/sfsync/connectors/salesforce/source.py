@@ -67,9 +67,9 @@ allows): few jobs, each still rendered by the org while the sink applies the one
 CHUNK_POLL_SECONDS = 2.0
 """The longest wait between two polls of a range's job: the sink may wait for it, so a job
 done is noticed within two seconds (the default backoff grows to ten)."""
-BULK_BATCH_SIZE = 10_000
-"""Events per batch of a Bulk snapshot, at least (see ``SalesforceSource``): a whole result
-page, so a million records cost the sink a hundred transactions."""
+BULK_BATCH_SIZE = 5000
+"""Events per batch of a Bulk snapshot, at least (see ``SalesforceSource``): half a result
+page (whole pages, 10,000 events, measured ~1 µs per record more CPU: a larger working set)."""
 FIRST_CHUNK_RECORDS = 20_000
 """Records in the first range: small, so that the first rows arrive within a second or so; the
 ranges after it grow by half each up to ``CHUNK_RECORDS`` (see :class:`IdRanges`)."""

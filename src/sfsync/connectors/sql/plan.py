@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 
 from sfsync.connectors.sql.ddl import DELETED, SYNCED_AT, TableState
 from sfsync.connectors.sql.types import (
@@ -43,7 +42,6 @@ from sfsync.connectors.sql.types import (
 )
 from sfsync.core.errors import SkippableError
 from sfsync.core.events import ChangeEvent, Operation
-from sfsync.core.schema import FieldKind
 from sfsync.spi.sink import Outcome, OutcomeKind
 
 
@@ -69,10 +67,6 @@ class Shape:
         deleted_column: ``_sfsync_deleted`` with soft deletes, else ``None``.
         synced_column: ``_sfsync_synced_at``.
         synced_value: the value written there for this batch.
-        text_ready: per source field, the classes of values PostgreSQL may read from their
-            text as they are (text ``COPY``, no conversion in Python); empty when the table is
-            not loaded that way (other dialects, a ``bytea`` column, a field kept in a column
-            of another kind). Fields not listed are converted first.
     """
 
     entity: str
@@ -88,7 +82,6 @@ class Shape:
     deleted_column: str | None
     synced_column: str
     synced_value: object
-    text_ready: Mapping[str, frozenset[type]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -129,18 +122,12 @@ class Plan:
         unknown_fields: fields the events carry that the table has no column for.
         rows: full rows in the shape's column order, ready to insert-or-update, when the
             batch took the fast path (:func:`~sfsync.connectors.sql.rows.plan_full_rows`).
-        columns: instead of ``rows``, the same values by column (in the shape's column
-            order) for a text ``COPY`` into the table (PostgreSQL, none of the keys stored):
-            some values are still the source's text, which PostgreSQL reads itself (see
-            ``Shape.text_ready``); only that path may write them
-            (:func:`~sfsync.connectors.sql.copytext.copy_text`).
     """
 
     pending: list[Pending]
     outcomes: dict[int, Outcome]
     unknown_fields: set[str]
     rows: list[tuple[object, ...]] | None = None
-    columns: list[Sequence[object]] | None = None
 
 
 _STALE = Outcome(OutcomeKind.STALE)
@@ -310,9 +297,6 @@ def build_shape(
     version: Callable[[str], object] = canonical_version_text
     if vf is not None:
         version = fields[vf][1]
-    text_ready: dict[str, frozenset[type]] = {}
-    if dialect == "postgresql":
-        text_ready = _text_ready(state, columns)
     synced: object = now
     if dialect == "mysql":
         synced = now.replace(tzinfo=None)  # DATETIME holds UTC without a zone
@@ -338,45 +322,7 @@ def build_shape(
         deleted_column=DELETED if state.soft_delete else None,
         synced_column=SYNCED_AT,
         synced_value=synced,
-        text_ready=text_ready,
     )
-
-
-# Per kind, the classes of event values whose text PostgreSQL reads as the value the converter
-# would have given: text as it is, booleans, integers, floats (their shortest round-trip
-# text), and ISO timestamps (the text is checked in Python first: see
-# :func:`~sfsync.connectors.sql.rows.plan_full_rows`). Dates, times and JSON are converted.
-_TEXT_READY: dict[FieldKind, frozenset[type]] = {
-    **dict.fromkeys(TEXT_KINDS, frozenset({str})),
-    FieldKind.BOOLEAN: frozenset({bool}),
-    FieldKind.INTEGER: frozenset({int}),
-    FieldKind.FLOAT: frozenset({float}),
-    FieldKind.DECIMAL: frozenset({float, int, Decimal}),
-    FieldKind.DATETIME: frozenset({str}),
-}
-_TEXT_CONVERTED = frozenset({FieldKind.DATE, FieldKind.TIME, FieldKind.JSON})
-
-
-def _text_ready(state: TableState, columns: Sequence[str]) -> dict[str, frozenset[type]]:
-    """``Shape.text_ready`` of a PostgreSQL table: empty unless every column can be loaded
-    from text and every field is kept in a column of its own kind (a field in a column of
-    another kind keeps the converters' exact text)."""
-    specs = [state.columns.get(c) for c in columns]
-    if any(spec is not None and spec.kind is FieldKind.BINARY for spec in specs):
-        return {}
-    ready: dict[str, frozenset[type]] = {}
-    for spec in state.schema:
-        column = state.field_columns.get(spec.name)
-        if column is None:
-            continue
-        kept = state.columns.get(column)
-        if kept is None or kept.kind is not spec.kind:
-            return {}
-        if spec.kind in _TEXT_READY:
-            ready[spec.name] = _TEXT_READY[spec.kind]
-        elif spec.kind not in _TEXT_CONVERTED:
-            return {}
-    return ready
 
 
 def db_keys(shape: Shape, events: list[tuple[int, ChangeEvent]]) -> list[object]:

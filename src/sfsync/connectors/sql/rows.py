@@ -9,14 +9,6 @@ converted by its precomputed converter only if it holds a value of another class
 the driver takes as it is (``set(map(type, column))``: no Python code per value when nothing
 needs converting).
 
-On PostgreSQL, when none of the batch's keys is stored yet (a snapshot into a new table), the
-plan holds columns for a text ``COPY`` (``Plan.columns``, no rows are built): the columns
-PostgreSQL reads from text exactly as the converters would have read them
-(``Shape.text_ready``: text, booleans, integers, floats, finite decimals, ISO timestamps) are
-left as the source gave them, so most values are never touched in Python; timestamps are only
-checked (``datetime.fromisoformat`` over the column, in C) so that unreadable text is still
-named event by event.
-
 The outcome is exactly :func:`~sfsync.connectors.sql.plan.plan_events`'s for the same batch:
 the version guard still drops an event older than the stored row (STALE), and the rows are
 the values that planner would write. Anything else (a delete, a partial event, a key twice in
@@ -27,9 +19,7 @@ event.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import cast
@@ -42,7 +32,6 @@ from sfsync.spi.sink import Outcome, OutcomeKind
 _STALE = Outcome(OutcomeKind.STALE)
 _APPLIED = Outcome.applied()
 _NONE = type(None)
-_NO_CLASSES: frozenset[type] = frozenset()
 _AFTER, _PARTIAL, _KEY, _VERSION = (
     attrgetter("after"),
     attrgetter("partial"),
@@ -111,19 +100,11 @@ def plan_full_rows(
     unknown = {name for name in names if name not in fields}
     by_column: dict[str, Iterable[object]] = {}
     whole = shape.column_converters
-    text_ready = shape.text_ready if not stored else {}
     for name, column in present:
         target, convert, ready = fields[name]
         classes = set(map(type, column))
         classes.discard(_NONE)
         converted: Sequence[object] = column
-        if text_ready and classes and classes <= text_ready.get(name, _NO_CLASSES):
-            try:
-                if _as_text(name, shape, classes, column):
-                    by_column[target] = column
-                    continue
-            except (ValueError, TypeError):
-                return None  # event by event names the bad value
         if classes and (len(classes) > 1 or ready not in classes):
             try:
                 if name in whole:
@@ -143,14 +124,6 @@ def plan_full_rows(
         except (ValueError, TypeError, OverflowError, ArithmeticError):
             return None
     outcomes = dict.fromkeys(indexes, _APPLIED)
-    if text_ready:
-        if shape.deleted_column is not None:
-            by_column[shape.deleted_column] = [False] * count
-        # One timestamp for the whole batch: its text made once, not per row.
-        by_column[shape.synced_column] = [str(shape.synced_value)] * count
-        nulls = [None] * count
-        data = [cast(Sequence[object], by_column.get(c, nulls)) for c in shape.columns]
-        return Plan([], outcomes, unknown, None, columns=data)
     if shape.deleted_column is not None:
         by_column[shape.deleted_column] = repeat(False, count)
     by_column[shape.synced_column] = repeat(shape.synced_value, count)
@@ -163,22 +136,6 @@ def plan_full_rows(
     if stored:
         rows = _drop_stale(shape, rows, keys, indexes, stored, outcomes)
     return Plan([], outcomes, unknown, rows)
-
-
-def _as_text(name: str, shape: Shape, classes: set[type], column: Sequence[object]) -> bool:
-    """Whether ``column`` (values of ``classes``, all text-ready for its field) is copied as
-    it is. Raises ValueError for a timestamp the converter would refuse."""
-    if classes == {str} and shape.fields[name][2] is not str:
-        # ISO timestamps: checked, not kept (PostgreSQL reads the text, in UTC for a
-        # timestamp without an offset, as the converter does).
-        texts = cast(Sequence[str], column)
-        for _ in map(datetime.fromisoformat, filter(None, texts)):
-            pass
-        return True
-    if float in classes and shape.fields[name][2] is not float:
-        # A decimal: only finite floats have a decimal's text.
-        return all(map(math.isfinite, (v for v in column if v.__class__ is float)))
-    return True
 
 
 def _drop_stale(

@@ -3,12 +3,10 @@
 Lifecycle (see :mod:`sfsync.spi.sink`): ``open`` connects and creates the bookkeeping tables;
 ``prepare(schema)`` creates or evolves the entity's table (:mod:`.ddl`) and commits that;
 ``write(batch)`` plans each table's events in Python (:mod:`.plan`) and applies them in the
-one open transaction (:mod:`.writer`; on PostgreSQL, full rows of keys not in the table yet,
-a snapshot's, by a text ``COPY`` of the values as the source gave them, :mod:`.copytext`);
-``flush(checkpoint)`` stores the checkpoint in ``_sfsync_checkpoints`` and commits data and
-checkpoint together; ``aclose`` rolls back what was not flushed. So after a crash the table
-and the checkpoint always agree, and replaying from the checkpoint re-applies events
-idempotently.
+one open transaction (:mod:`.writer`); ``flush(checkpoint)`` stores the checkpoint in
+``_sfsync_checkpoints`` and commits data and checkpoint together; ``aclose`` rolls back what
+was not flushed. So after a crash the table and the checkpoint always agree, and replaying from
+the checkpoint re-applies events idempotently.
 
 Failures inside ``write``:
 
@@ -35,7 +33,6 @@ import sqlalchemy as sa
 
 from sfsync.connectors.sql import checkpoints
 from sfsync.connectors.sql.client import ConnectionSettings, SqlClient
-from sfsync.connectors.sql.copytext import copy_text
 from sfsync.connectors.sql.ddl import (
     DELETED,
     SYNCED_AT,
@@ -47,7 +44,7 @@ from sfsync.connectors.sql.errors import DATABASE_ERRORS, classify
 from sfsync.connectors.sql.plan import Pending, Plan, Shape, build_shape, db_keys, plan_events
 from sfsync.connectors.sql.rows import plan_full_rows
 from sfsync.connectors.sql.types import explain_rejection
-from sfsync.connectors.sql.writer import TableWriter
+from sfsync.connectors.sql.writer import COPY_THRESHOLD, TableWriter
 from sfsync.core.checkpoint import Checkpoint
 from sfsync.core.errors import FatalError, RetryableError, SkippableError, SyncError
 from sfsync.core.events import Batch, ChangeEvent, Operation
@@ -277,9 +274,7 @@ class SqlSink:
         self._warn_unknown(entity, plan)
         savepoint = self._client.conn.begin_nested()
         try:
-            if plan.columns is not None:
-                copy_text(self._client, self._table_ref(writer), writer.full_columns, plan.columns)
-            elif plan.rows is not None:
+            if plan.rows is not None:
                 writer.apply_rows(plan.rows, new_keys=not stored)
             else:
                 writer.apply(plan.pending)
@@ -290,14 +285,14 @@ class SqlSink:
                 raise
             savepoint.rollback()
             writer.forget_staging()
-            if plan.rows is not None or plan.columns is not None:
+            if plan.rows is not None:
                 # Row by row needs the folded operations (and another writer may have added
                 # rows since the versions were read).
                 plan = plan_events(shape, events, writer.read_versions(db_keys(shape, events)))
             self._apply_row_by_row(writer, shape, plan, dict(events))
             self._fresh.discard(entity)
             return plan.outcomes
-        if plan.columns is not None and snapshot:
+        if snapshot and not stored and plan.rows is not None and self._copies_new(plan.rows):
             self._fresh.add(entity)
         else:
             self._fresh.discard(entity)
@@ -310,19 +305,19 @@ class SqlSink:
         the batch needs the guarded path after all.
 
         Used for a snapshot's batch while the entity's last one found none of its keys
-        stored and went through the text ``COPY``: a snapshot into a new table, whose
-        Id-ordered batches never repeat a key. Reading the versions of thousands of keys that
-        cannot exist costs a query per batch (~5 % of a 1M-record snapshot's time, measured
-        before this path). Should a key exist after all
-        (another writer, a table filled meanwhile), the primary key refuses the COPY; it is
-        rolled back and the batch takes the guarded path, which reads the versions.
+        stored: a snapshot into a new table, whose Id-ordered batches never repeat a key.
+        Reading the versions of thousands of keys that cannot exist costs a query per batch
+        (~5 % of a 1M-record snapshot's time, measured before this path). Should a key exist
+        after all (another writer, a table filled meanwhile), the primary key refuses the
+        COPY; it is rolled back and the batch takes the guarded path, which reads the
+        versions.
         """
         plan = plan_full_rows(shape, events, {})
-        if plan is None or plan.columns is None:
+        if plan is None or plan.rows is None or not self._copies_new(plan.rows):
             return None
         savepoint = self._client.conn.begin_nested()
         try:
-            copy_text(self._client, self._table_ref(writer), writer.full_columns, plan.columns)
+            writer.apply_rows(plan.rows, new_keys=True)
             savepoint.commit()
         except DATABASE_ERRORS as exc:
             if not isinstance(classify(exc, during=f"writing {shape.entity}"), SkippableError):
@@ -332,6 +327,12 @@ class SqlSink:
             return None
         self._warn_unknown(shape.entity, plan)
         return plan.outcomes
+
+    def _copies_new(self, rows: list[tuple[object, ...]]) -> bool:
+        """Whether ``apply_rows(rows, new_keys=True)`` is a COPY straight into the table, which
+        a stored key makes fail (elsewhere an upsert would apply its guard silently, and the
+        outcome of an event the guard refused would not be STALE)."""
+        return self.dialect == "postgresql" and len(rows) >= COPY_THRESHOLD
 
     def _apply_row_by_row(
         self, writer: TableWriter, shape: Shape, plan: Plan, events: Mapping[int, ChangeEvent]
@@ -427,9 +428,6 @@ class SqlSink:
                 code=error.code,
             )
         return error
-
-    def _table_ref(self, writer: TableWriter) -> str:
-        return self._client.table_ref(writer.state.table)
 
     def _shape(self, writer: TableWriter) -> Shape:
         return build_shape(

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sfsync.connectors.sql.ddl import DELETED, SYNCED_AT, TableState
 from sfsync.connectors.sql.plan import Plan, Shape, build_shape, plan_events
 from sfsync.connectors.sql.rows import plan_full_rows
-from sfsync.connectors.sql.types import Dialect, comparable_version, converter, parse_datetime
+from sfsync.connectors.sql.types import Dialect, comparable_version, converter
 from sfsync.core.events import ChangeEvent, Operation, Position
 from sfsync.core.schema import EntitySchema, FieldKind, FieldSpec
 from sfsync.spi.sink import OutcomeKind
@@ -123,42 +123,8 @@ def test_same_outcomes_and_rows_as_event_by_event(
     assert fast is not None
     assert fast.pending == []
     assert fast.outcomes == slow.outcomes
-    if fast.columns is not None:
-        # Columns for a text COPY: a value left as the source gave it must mean the same as
-        # the converted one, read the way PostgreSQL reads its text.
-        assert dialect == "postgresql"
-        assert not stored
-        assert fast.rows is None
-        assert meaning(rows_from(fast)) == meaning(rows_of(shape, slow))
-    else:
-        assert fast.rows == rows_of(shape, slow)
+    assert fast.rows == rows_of(shape, slow)
     assert fast.unknown_fields == slow.unknown_fields
-
-
-def rows_from(plan: Plan) -> list[tuple[object, ...]]:
-    """The rows of a plan, whether it holds rows or columns."""
-    if plan.columns is not None:
-        return list(zip(*plan.columns, strict=True))
-    assert plan.rows is not None
-    return plan.rows
-
-
-def meaning(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
-    return [tuple(map(as_postgresql_reads, row)) for row in rows]
-
-
-def as_postgresql_reads(value: object) -> object:
-    """A value as PostgreSQL reads its text (timestamps in the session's UTC)."""
-    if isinstance(value, str):
-        try:
-            return parse_datetime(value)
-        except ValueError:
-            return value
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value)
-    return value
 
 
 def test_an_older_event_than_the_stored_row_is_stale_and_not_written() -> None:
@@ -195,7 +161,7 @@ def test_missing_fields_are_written_as_null_like_the_event_by_event_planner() ->
     fast = plan_full_rows(shape, events, {})
 
     assert fast is not None
-    assert meaning(rows_from(fast)) == meaning(rows_of(shape, plan_events(shape, events, {})))
+    assert fast.rows == rows_of(shape, plan_events(shape, events, {}))
 
 
 BASE = {"Id": "a", "Name": "n", "SystemModstamp": stamp(1)}
@@ -235,47 +201,3 @@ def test_an_unreadable_value_is_rejected_by_the_event_by_event_planner() -> None
     outcomes = plan_events(shape, events, {}).outcomes
     assert outcomes[0].kind is OutcomeKind.REJECTED
     assert "Employees" in str(outcomes[0].error)
-
-
-def test_a_batch_of_new_records_on_postgresql_is_copied_from_the_source_text() -> None:
-    shape = shape_of("postgresql")
-    after = {
-        "Id": "a",
-        "Name": "Zürich AG",
-        "Employees": 3,
-        "Revenue": 1234.5,
-        "Active": True,
-        "CreatedDate": "2026-01-01T08:00:00.000+0000",
-        "SystemModstamp": stamp(1),
-    }
-
-    plan = plan_full_rows(shape, [(0, event("a", after))], {})
-
-    assert plan is not None
-    assert plan.columns is not None
-    assert plan.rows is None
-    row = dict(zip(shape.columns, rows_from(plan)[0], strict=True))
-    # Nothing converted in Python: PostgreSQL reads the text.
-    assert row["CreatedDate"] == "2026-01-01T08:00:00.000+0000"
-    assert row["Revenue"] == 1234.5
-
-
-@pytest.mark.parametrize(
-    ("why", "stored", "extra", "dialect"),
-    [
-        ("a stored key: the guarded merge needs converted values", {"z": None}, {}, "postgresql"),
-        ("another dialect", {}, {}, "sqlite"),
-    ],
-)
-def test_rows_are_converted_when_not_for_a_text_copy(
-    why: str, stored: dict[str, object], extra: dict[str, object], dialect: Dialect
-) -> None:
-    shape = shape_of(dialect)
-
-    plan = plan_full_rows(shape, [(0, event("a", {**BASE, **extra}))], stored)
-
-    assert plan is not None
-    assert plan.columns is None, why
-    assert plan.rows == rows_of(
-        shape, plan_events(shape, [(0, event("a", {**BASE, **extra}))], stored)
-    )
