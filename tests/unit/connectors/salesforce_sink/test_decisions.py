@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sfsync.connectors.salesforce.ingest import Pace, _read_results, _wait, build_csv, split_jobs
+from sfsync.connectors.salesforce.bulkcsv import build_csv, read_results
+from sfsync.connectors.salesforce.ingest import Pace, _wait, split_jobs
 from sfsync.connectors.salesforce.objectinfo import ObjectInfo
 from sfsync.connectors.salesforce.ordering import object_order, pack
 from sfsync.connectors.salesforce.records import csv_cell, json_value, parse_reference, rest_record
@@ -423,7 +424,7 @@ def test_result_files_give_each_key_its_id_and_flag(
             [f"x{i}", str(flag).lower(), key, f"id{i}" * (i % 3 > 0)]
             for i, (key, flag) in enumerate(rows)
         )
-    found = _read_results(out.getvalue(), "Ext__c", "sf__Created")
+    found = read_results(out.getvalue(), "Ext__c", "sf__Created")
     assert found == {
         key: (f"id{i}" * (i % 3 > 0), str(flag).lower()) for i, (key, flag) in enumerate(rows)
     }
@@ -476,7 +477,7 @@ async def test_polls_learn_the_org_s_pace_and_come_just_after_the_job_ends() -> 
 
 def test_result_files_of_the_key_column_alone_as_salesforce_quotes_them() -> None:
     text = '"sf__Id","sf__Created","Id"\n"001A","false","001A"\n"001B","false","001B"\n'
-    assert _read_results(text, "Id", "sf__Created") == {
+    assert read_results(text, "Id", "sf__Created") == {
         "001A": ("001A", "false"),
         "001B": ("001B", "false"),
     }
