@@ -15,8 +15,9 @@ user waits for) and its peak RSS is the child's ``ru_maxrss`` (``os.wait4``).
 1. sfsync: a YAML config (``access_token`` flow to the emulator, the 20 fields), then
    ``sfsync sync --once CONFIG`` into PostgreSQL (a fresh schema, dropped at the end) and into
    SQLite (a temp file). The source picks Bulk API 2.0 by itself (>= 10,000 records) and reads
-   an object of more than 270,000 records as consecutive Id ranges, one query job each (the
-   org renders the next range while the sink applies the current one).
+   an object of more than 40,000 records as consecutive Id ranges growing from 20,000 to
+   250,000 records, one query job each (the org renders the next range while the sink applies
+   the current one).
 2. The limit: a minimal script creating the same Bulk 2.0 query job, streaming the CSV pages
    (httpx, locators, 50,000 records a page) straight into ``COPY ... FROM STDIN (FORMAT csv)``
    of a plain typed table with the same primary key; for SQLite ``csv.reader`` +
