@@ -244,6 +244,20 @@ class SinkSettings(_Frozen):
         description="Collections calls in flight at once; rows of one parent always share a "
         "call or go one after another, never in parallel (UNABLE_TO_LOCK_ROW).",
     )
+    bulk_job_rows: int = Field(
+        default=5000,
+        ge=200,
+        description="Rows per Bulk API 2.0 job: a larger group is split into jobs of about "
+        "this size (rows of one parent always share a job), so that building and uploading "
+        "the next job overlaps the org's processing of the current one.",
+    )
+    bulk_jobs_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="Bulk API 2.0 jobs of one write open at once (each counts against the "
+        "org's concurrent-job limits).",
+    )
     insert_markers: dict[str, str] = Field(
         default_factory=dict,
         description="Per object keyed by `Id`, a text field that receives the source row's key "

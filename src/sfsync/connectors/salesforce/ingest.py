@@ -44,8 +44,6 @@ from sfsync.core.errors import FatalError, RetryableError, SyncError
 from sfsync.spi.clock import Clock
 
 TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
-BULK_JOB_ROWS = 5_000
-"""Default most rows per job: a group larger than this is split into jobs that overlap."""
 _OPERATION = {WriteKind.UPSERT: "upsert", WriteKind.UPDATE: "update", WriteKind.DELETE: "delete"}
 
 

@@ -43,7 +43,7 @@ import anyio
 from sfsync.connectors.salesforce.client import SalesforceClient
 from sfsync.connectors.salesforce.collections import write_chunk
 from sfsync.connectors.salesforce.config import SinkSettings
-from sfsync.connectors.salesforce.ingest import BULK_JOB_ROWS, Pace, run_ingest_jobs
+from sfsync.connectors.salesforce.ingest import Pace, run_ingest_jobs
 from sfsync.connectors.salesforce.inserts import InsertLedger
 from sfsync.connectors.salesforce.objectinfo import ObjectInfo
 from sfsync.connectors.salesforce.ordering import object_order, pack, waves
@@ -101,16 +101,17 @@ class SalesforceSink:
         settings: SinkSettings | None = None,
         clock: Clock | None = None,
         bulk_poll_interval: float = 0.25,
-        bulk_job_rows: int = BULK_JOB_ROWS,
-        bulk_jobs_in_flight: int = 2,
+        bulk_job_rows: int | None = None,
+        bulk_jobs_in_flight: int | None = None,
     ) -> None:
         self.client = client
         self.settings = settings or SinkSettings()
         self._keys = dict(keys or {})
         self._clock: Clock = clock or SystemClock()
         self._poll = bulk_poll_interval
-        self._job_rows = bulk_job_rows
-        self._in_flight = bulk_jobs_in_flight
+        # The connection's `sink` settings unless given here (benchmarks try other values).
+        self._job_rows = bulk_job_rows or self.settings.bulk_job_rows
+        self._in_flight = bulk_jobs_in_flight or self.settings.bulk_jobs_in_flight
         self._paces: dict[tuple[str, WriteKind], Pace] = {}
         self._infos: dict[str, ObjectInfo] = {}
         self._key_fields: dict[str, str] = {}
