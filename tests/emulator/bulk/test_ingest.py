@@ -397,3 +397,20 @@ async def test_abort_between_chunks_keeps_committed_rows(api: httpx.AsyncClient,
     unprocessed = rows(await results(api, job_id, "unprocessedrecords"))
     assert len(unprocessed) == 1 + 250
     assert unprocessed[1] == ["Row 200"]
+
+
+async def test_results_are_the_same_whether_the_parsed_rows_were_kept_or_parsed_again(
+    api: httpx.AsyncClient,
+) -> None:
+    from sfsync.emulator.bulk.ingest import PARSED_KEPT
+
+    jobs = []
+    for n in range(PARSED_KEPT + 2):  # the first jobs' kept rows are let go
+        data = f'Name,Description\nAcme {n},"said ""hi"", twice"\nGlobex {n},\n'
+        jobs.append(await run_ingest(api, {"object": "Account", "operation": "insert"}, data))
+    for n, info in enumerate(jobs):
+        ok = rows(await results(api, info["id"], "successfulResults"))
+        assert [r[1:] for r in ok[1:]] == [
+            ["true", f"Acme {n}", 'said "hi", twice'],
+            ["true", f"Globex {n}", ""],
+        ]

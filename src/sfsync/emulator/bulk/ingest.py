@@ -33,7 +33,9 @@ job's unprocessed records.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -98,6 +100,10 @@ class IngestJob(BulkJob):
     error_message: str | None = None
     row_faults: RowFaults | None = None
     """The fault plan's per-record faults, taken from the request that closed the job."""
+    parsed: list[list[str]] | None = field(default=None, repr=False)
+    """The uploads' rows as parsed for processing, kept for the results of a small job of
+    one of the last :data:`PARSED_KEPT` jobs processed (clients read results right after);
+    otherwise the results parse the uploads again."""
 
     def finish(self, state: str, clock: OrgClock, error: str | None = None) -> None:
         """Move to a terminal state (from which the retention period counts)."""
@@ -118,7 +124,11 @@ class IngestJob(BulkJob):
             ids, flags, errors = list(outcomes.ids), bytes(outcomes.flags), dict(outcomes.errors)
             unprocessed_from = outcomes.unprocessed_from
             uploads = list(self.uploads) if ids or unprocessed_from is not None else []
-        data = _parse_uploads(self, uploads)[1] if uploads else []
+        parsed = self.parsed
+        if parsed is not None and uploads:
+            data = parsed
+        else:
+            data = _parse_uploads(self, uploads)[1] if uploads else []
         if which == "successfulResults":
             rows: list[Sequence[str]] = [["sf__Id", "sf__Created", *header]]
             rows += [
@@ -417,6 +427,8 @@ def _process(job: IngestJob, schema: Schema, store: Any, allocations: Allocation
         job.outcomes.unprocessed_from = 0
         job.finish("Failed", clock, refused)
         return
+    if len(rows) <= PARSED_ROWS:
+        _keep_parsed(job, rows)
     applier = RowApplier(job, obj, store)
     with call_context(api="bulkapi", client_id=job.client_id, api_version=job.api_version):
         for start in range(0, len(rows), CHUNK_ROWS):
@@ -429,6 +441,24 @@ def _process(job: IngestJob, schema: Schema, store: Any, allocations: Allocation
     job.processing_ms = max(1, int((time.perf_counter() - started) * 1000))
     if job.state != "Aborted":
         job.finish("JobComplete", clock)
+
+
+PARSED_ROWS = 20_000
+"""Jobs of at most this many rows keep their parsed rows for their results (see below)."""
+PARSED_KEPT = 4
+"""How many jobs' parsed rows are kept at once: memory stays bounded (at most 80,000 rows)
+whatever clients do, and a client that reads its results soon after a job completes (as
+sync tools do, for per-row outcomes) is served without parsing its uploads again."""
+_kept: deque[IngestJob] = deque()
+_kept_lock = threading.Lock()
+
+
+def _keep_parsed(job: IngestJob, rows: list[list[str]]) -> None:
+    with _kept_lock:
+        job.parsed = rows
+        _kept.append(job)
+        while len(_kept) > PARSED_KEPT:
+            _kept.popleft().parsed = None
 
 
 def _parse_uploads(job: IngestJob, uploads: Sequence[bytes]) -> tuple[list[str], list[list[str]]]:
