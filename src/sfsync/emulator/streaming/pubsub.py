@@ -276,20 +276,9 @@ class PubSubServicer(pb_grpc.PubSubServicer):
         state = _FetchState()
         loop = asyncio.get_running_loop()
 
-        def fire() -> None:
-            state.wake_scheduled = False
-            state.wake.set()
-
         def wake_up() -> None:
-            # Called by the committing thread after each commit: one wake-up in flight is
-            # enough (it is delivered after the commit that asked, so the read it triggers
-            # sees every event appended before), which spares the loop a self-pipe write per
-            # commit under load.
-            if state.wake_scheduled:
-                return
-            state.wake_scheduled = True
             with contextlib.suppress(RuntimeError):  # the loop may be closing
-                loop.call_soon_threadsafe(fire)
+                loop.call_soon_threadsafe(state.wake.set)
 
         stop = self.hub.bus.watch(wake_up)
         reader = asyncio.create_task(self._read(request_iterator, state))
@@ -425,7 +414,6 @@ class _FetchState:
         self.closed = False
         self.failure: tuple[grpc.StatusCode, str, str] | None = None
         self.wake = asyncio.Event()
-        self.wake_scheduled = False
 
     def fail(self, status: grpc.StatusCode, suffix: str, message: str) -> None:
         self.failure = (status, suffix, message)
