@@ -412,10 +412,17 @@ def _integrity(received: list[tuple[Any, ...]], kind: str, expected: set[int]) -
 
 
 def _sentinel(sub: Subscriber, poke: Any, label: str) -> bytes:
-    """Make one change and wait for its event: the stream is then live (LATEST is set)."""
-    poke()
-    if not sub.wait_for(1, 30):
-        raise RuntimeError(f"no sentinel event for {label}")
+    """Make one change and wait for its event: the stream is then live (LATEST is set).
+
+    The subscription's LATEST is fixed when the server reads its first request, which may come
+    after a change made at once: the change is made again each second until one arrives."""
+    deadline = time.monotonic() + 30
+    while True:
+        poke()
+        if sub.wait_for(1, 1.0):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no sentinel event for {label}")
     first = sub.received.pop(0)
     assert first[0] == "S", first
     return first[6]
