@@ -45,7 +45,7 @@ from sfsync.core.review import ConflictQueue, ParkedConflict, Shadow, ShadowStor
 from sfsync.core.schema import FieldKind
 from sfsync.core.values import canonical_record
 from sfsync.spi.clock import Clock
-from sfsync.spi.sink import Outcome, OutcomeKind, Sink
+from sfsync.spi.sink import Outcome, OutcomeKind
 from sfsync.spi.source import RecordLookup
 
 log = logging.getLogger("sfsync.twoway")
@@ -148,7 +148,6 @@ class Reconciler:
         *,
         sync: str,
         salesforce: RecordLookup,
-        salesforce_sink: Sink,
         external: ExternalWriter,
         shadows: ShadowStore,
         conflicts: ConflictQueue,
@@ -158,7 +157,6 @@ class Reconciler:
     ) -> None:
         self.sync = sync
         self.salesforce = salesforce
-        self.salesforce_sink = salesforce_sink
         self.external = external
         self.shadows = shadows
         self.conflicts = conflicts

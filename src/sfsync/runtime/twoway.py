@@ -116,7 +116,6 @@ class TwoWaySync:
         self.reconciler = Reconciler(
             sync=options.name,
             salesforce=salesforce,
-            salesforce_sink=salesforce_sink,
             external=external,
             shadows=shadows,
             conflicts=conflicts,

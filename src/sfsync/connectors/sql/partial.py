@@ -32,8 +32,9 @@ from sfsync.connectors.sql.ddl import TableState
 from sfsync.connectors.sql.errors import RowValueError
 from sfsync.core.schema import FieldKind
 
-# PostgreSQL element types of the arrays, by the kind a column was made for.
-_ELEMENT = {
+# PostgreSQL type names, by the kind a column was made for: the element types of the arrays
+# here, and the types of binary COPY (writer.py).
+PG_TYPES = {
     FieldKind.ID: "varchar",
     FieldKind.REFERENCE: "varchar",
     FieldKind.STRING: "varchar",
@@ -52,7 +53,7 @@ _ELEMENT = {
 
 def array_select(state: TableState, columns: Sequence[str]) -> str:
     """``SELECT * FROM unnest(%b::t1[], ...)``: one binary array parameter per column."""
-    arrays = ", ".join(f"%b::{_ELEMENT[state.columns[c].kind]}[]" for c in columns)
+    arrays = ", ".join(f"%b::{PG_TYPES[state.columns[c].kind]}[]" for c in columns)
     return f"SELECT * FROM unnest({arrays})"
 
 

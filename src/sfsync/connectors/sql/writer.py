@@ -28,7 +28,7 @@ from psycopg.types.json import Jsonb
 from sfsync.connectors.sql.client import SqlClient
 from sfsync.connectors.sql.ddl import DELETED, SYNCED_AT, VERSION, TableState
 from sfsync.connectors.sql.errors import RowValueError
-from sfsync.connectors.sql.partial import apply_arrays, array_select
+from sfsync.connectors.sql.partial import PG_TYPES, apply_arrays, array_select
 from sfsync.connectors.sql.plan import Pending
 from sfsync.connectors.sql.types import comparable_version
 from sfsync.core.schema import FieldKind
@@ -308,23 +308,6 @@ class TableWriter:
         return sql
 
 
-# PostgreSQL type names for binary COPY, by the kind a column was made for.
-_PG_BINARY = {
-    FieldKind.ID: "varchar",
-    FieldKind.REFERENCE: "varchar",
-    FieldKind.TEXT: "text",
-    FieldKind.BOOLEAN: "bool",
-    FieldKind.INTEGER: "int8",
-    FieldKind.DECIMAL: "numeric",
-    FieldKind.FLOAT: "float8",
-    FieldKind.DATE: "date",
-    FieldKind.DATETIME: "timestamptz",
-    FieldKind.TIME: "time",
-    FieldKind.JSON: "jsonb",
-    FieldKind.BINARY: "bytea",
-}
-
-
 def _binary_copy_types(state: TableState, columns: Sequence[str]) -> list[str] | None:
     """The binary COPY types of ``columns``, or ``None`` where binary COPY is not safe.
 
@@ -344,7 +327,7 @@ def _binary_copy_types(state: TableState, columns: Sequence[str]) -> list[str] |
         if spec.kind is FieldKind.STRING:
             types.append("varchar" if spec.length else "text")
         else:
-            types.append(_PG_BINARY[spec.kind])
+            types.append(PG_TYPES[spec.kind])
     return types
 
 
