@@ -28,9 +28,9 @@ from sfsync.runtime.pipeline import (
     Pipeline,
     PipelineOptions,
     RunMode,
-    StatusListener,
 )
 from sfsync.runtime.reconcile import TwoWayObject
+from sfsync.runtime.reporting import StatusListener
 from sfsync.runtime.sides import ExternalSide, SalesforceSide, TwoWayOptions
 from sfsync.runtime.status import RunningSync
 from sfsync.runtime.twoway import TwoWaySync

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import enum
 import logging
-import random
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from types import MappingProxyType
@@ -45,9 +44,10 @@ from sfsync.core.errors import FatalError, RetryableError, SyncError
 from sfsync.core.events import Batch, ChangeEvent, Operation
 from sfsync.core.retry import GiveUp, RetryPolicy
 from sfsync.core.schema import EntitySchema
-from sfsync.core.state import PipelineState, Trigger, next_state
-from sfsync.runtime.executor import call_with_retry, write_with_retry
-from sfsync.runtime.status import Counters, PipelineStatus
+from sfsync.core.state import PipelineState, Trigger
+from sfsync.runtime.executor import write_with_retry
+from sfsync.runtime.reporting import Reporting, StatusListener
+from sfsync.runtime.status import PipelineStatus
 from sfsync.spi.clock import Clock
 from sfsync.spi.sink import Outcome, OutcomeKind, Sink, SinkContext
 from sfsync.spi.source import HealthReporter, OutcomeListener, Source, SourceContext
@@ -109,10 +109,7 @@ class PipelineOptions:
     redescribe_every: float = 600.0
 
 
-StatusListener = Callable[[PipelineStatus], None]
-
-
-class Pipeline:
+class Pipeline(Reporting):
     """Runs one sync. Build it, ``await run()``; ``request_stop()`` from anywhere to end it."""
 
     def __init__(
@@ -126,73 +123,28 @@ class Pipeline:
         clock: Clock,
         on_status: StatusListener | None = None,
     ) -> None:
+        super().__init__(
+            name=options.name,
+            clock=clock,
+            retry=options.retry,
+            seed=options.seed,
+            on_status=on_status,
+            log=log,
+        )
         self.options = options
         self.source = source
         self.sink = sink
         self.checkpoints = checkpoints
         self.dead_letters = dead_letters
-        self.clock = clock
-        self._on_status = on_status
-        self._rand = random.Random(options.seed).random
-        self._state = PipelineState.CREATED
-        self._stop = anyio.Event()
-        self._counters = Counters()
-        self._per_entity: Counter[str] = Counter()
-        self._status = PipelineStatus(name=options.name, state=self._state)
         self._tracker = AckTracker()
         self._schemas: dict[str, EntitySchema] = {}
         self._described_at = 0.0
         self._dead_in_run = 0
 
-    # -- observation --------------------------------------------------------------------
-
-    @property
-    def state(self) -> PipelineState:
-        return self._state
-
-    def status(self) -> PipelineStatus:
-        """The latest status snapshot."""
-        return self._status
-
-    def _publish(self, **changes: object) -> None:
+    def _status_extras(self) -> dict[str, object]:
         if isinstance(self.source, HealthReporter):
-            changes.setdefault("source_health", tuple(sorted(self.source.health().items())))
-        self._status = replace(
-            self._status,
-            state=self._state,
-            counters=self._counters,
-            per_entity=tuple(sorted(self._per_entity.items())),
-            updated_at=self.clock.now(),
-            **changes,  # type: ignore[arg-type]
-        )
-        if self._on_status is not None:
-            self._on_status(self._status)
-
-    def _fire(self, trigger: Trigger) -> None:
-        self._state = next_state(self._state, trigger)
-        log.info("%s: %s -> %s", self.options.name, trigger.value, self._state.value)
-        self._publish()
-
-    def _count_retry(self, attempt: int, error: RetryableError, delay: float) -> None:
-        self._counters = self._counters.plus(retries=1)
-        log.warning(
-            "%s: attempt %d failed (%s); retrying in %.1fs",
-            self.options.name,
-            attempt,
-            error,
-            delay,
-        )
-        self._publish(last_error=str(error))
-
-    # -- control ------------------------------------------------------------------------
-
-    def request_stop(self) -> None:
-        """Finish the batch in hand, save the checkpoint and stop. Safe to call repeatedly."""
-        self._stop.set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
+            return {"source_health": tuple(sorted(self.source.health().items()))}
+        return {}
 
     async def run(self) -> PipelineStatus:
         """Run until done (``ONCE``), stopped, or failed. Returns the final status.
@@ -236,15 +188,6 @@ class Pipeline:
                     except Exception as exc:  # closing must not hide the cause
                         log.warning("%s: error while closing: %s", opts.name, exc)
         return self._status
-
-    def _fail(self, exc: SyncError) -> None:
-        text = str(exc)
-        notes = getattr(exc, "__notes__", None)
-        if notes:
-            text = f"{text} ({'; '.join(notes)})"
-        log.error("%s: failed: %s", self.options.name, text)
-        self._state = PipelineState.FAILED
-        self._publish(last_error=text)
 
     # -- phases -------------------------------------------------------------------------
 
@@ -353,21 +296,6 @@ class Pipeline:
             if self._stop.is_set():
                 return
 
-    async def _pause(self, seconds: float) -> None:
-        """Wait ``seconds`` on the injected clock, or less if a stop is requested."""
-        async with anyio.create_task_group() as tg:
-
-            async def sleeper() -> None:
-                await self.clock.sleep(seconds)
-                tg.cancel_scope.cancel()
-
-            async def stopper() -> None:
-                await self._stop.wait()
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(sleeper)
-            tg.start_soon(stopper)
-
     async def _consume(
         self, read: Callable[[Checkpoint], AsyncIterator[Batch]], checkpoint: Checkpoint
     ) -> tuple[Checkpoint, bool]:
@@ -419,15 +347,6 @@ class Pipeline:
         scope.cancel()
 
     # -- one batch ----------------------------------------------------------------------
-
-    async def _retrying(self, fn: Callable[[], Awaitable[T]]) -> T:
-        return await call_with_retry(
-            fn,
-            policy=self.options.retry,
-            clock=self.clock,
-            rand=self._rand,
-            on_retry=self._count_retry,
-        )
 
     async def _apply(self, batch: Batch, checkpoint: Checkpoint) -> Checkpoint:
         """Apply one batch and move the checkpoint; shielded so a stop never splits it."""

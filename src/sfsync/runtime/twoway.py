@@ -31,9 +31,7 @@ overwritten in the fields written (upserts cannot be conditional), the one windo
 from __future__ import annotations
 
 import logging
-import random
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -52,12 +50,13 @@ from sfsync.core.matching import plan_first_run
 from sfsync.core.merge import resolve
 from sfsync.core.review import ConflictQueue, ParkedConflict, ShadowStore
 from sfsync.core.schema import EntitySchema
-from sfsync.core.state import PipelineState, Trigger, next_state
+from sfsync.core.state import Trigger
 from sfsync.core.values import canonical_record
-from sfsync.runtime.executor import call_with_retry, write_with_retry
+from sfsync.runtime.executor import write_with_retry
 from sfsync.runtime.feeds import follow_changes
-from sfsync.runtime.pipeline import RunMode, StatusListener
+from sfsync.runtime.pipeline import RunMode
 from sfsync.runtime.reconcile import Reconciler, Tally, TwoWayObject
+from sfsync.runtime.reporting import Reporting, StatusListener
 from sfsync.runtime.sides import (
     ExternalSide,
     SalesforceSide,
@@ -66,7 +65,7 @@ from sfsync.runtime.sides import (
     fate,
     values_equal,
 )
-from sfsync.runtime.status import Counters, PipelineStatus
+from sfsync.runtime.status import PipelineStatus
 from sfsync.spi.clock import Clock
 from sfsync.spi.sink import Outcome, Sink, SinkContext
 from sfsync.spi.source import OutcomeListener, Source, SourceContext
@@ -79,7 +78,7 @@ pass or the first run holds in memory is bounded by it, however many records cha
 T = TypeVar("T")
 
 
-class TwoWaySync:
+class TwoWaySync(Reporting):
     """Runs one two-way sync. Build it, ``await run()``; ``request_stop()`` ends it."""
 
     def __init__(
@@ -96,6 +95,14 @@ class TwoWaySync:
         clock: Clock,
         on_status: StatusListener | None = None,
     ) -> None:
+        super().__init__(
+            name=options.name,
+            clock=clock,
+            retry=options.retry,
+            seed=options.seed,
+            on_status=on_status,
+            log=log,
+        )
         self.options = options
         self.salesforce = salesforce
         self.salesforce_sink = salesforce_sink
@@ -104,14 +111,6 @@ class TwoWaySync:
         self.conflicts = conflicts
         self.checkpoints = checkpoints
         self.dead_letters = dead_letters
-        self.clock = clock
-        self._on_status = on_status
-        self._rand = random.Random(options.seed).random
-        self._state = PipelineState.CREATED
-        self._stop = anyio.Event()
-        self._counters = Counters()
-        self._per_entity: Counter[str] = Counter()
-        self._status = PipelineStatus(name=options.name, state=self._state)
         self._objects = {o.entity: o for o in options.objects}
         self.reconciler = Reconciler(
             sync=options.name,
@@ -126,50 +125,6 @@ class TwoWaySync:
         self._resolved_at = float("-inf")
         self.echoes = 0
         """Changes dropped because their origin is our own writer (for tests and status)."""
-
-    # -- observation and control ----------------------------------------------------------
-
-    def status(self) -> PipelineStatus:
-        return self._status
-
-    @property
-    def state(self) -> PipelineState:
-        return self._state
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def _publish(self, **changes: object) -> None:
-        self._status = replace(
-            self._status,
-            state=self._state,
-            counters=self._counters,
-            per_entity=tuple(sorted(self._per_entity.items())),
-            updated_at=self.clock.now(),
-            **changes,  # type: ignore[arg-type]
-        )
-        if self._on_status is not None:
-            self._on_status(self._status)
-
-    def _fire(self, trigger: Trigger) -> None:
-        self._state = next_state(self._state, trigger)
-        log.info("%s: %s -> %s", self.options.name, trigger.value, self._state.value)
-        self._publish()
-
-    def _count_retry(self, attempt: int, error: RetryableError, delay: float) -> None:
-        self._counters = self._counters.plus(retries=1)
-        log.warning("%s: attempt %d failed (%s); retrying in %.1fs", self.options.name,
-                    attempt, error, delay)  # fmt: skip
-        self._publish(last_error=str(error))
-
-    async def _retrying(self, fn: Callable[[], Awaitable[T]]) -> T:
-        return await call_with_retry(
-            fn,
-            policy=self.options.retry,
-            clock=self.clock,
-            rand=self._rand,
-            on_retry=self._count_retry,
-        )
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -211,9 +166,7 @@ class TwoWaySync:
             self._fire(Trigger.STOP)
             self._fire(Trigger.DRAINED)
         except SyncError as exc:
-            log.error("%s: failed: %s", opts.name, exc)
-            self._state = PipelineState.FAILED
-            self._publish(last_error=str(exc))
+            self._fail(exc)
         finally:
             with anyio.CancelScope(shield=True):
                 for closer in (self.salesforce.aclose, self.external.aclose,
@@ -223,10 +176,6 @@ class TwoWaySync:
                     except Exception as exc:  # closing must not hide the cause
                         log.warning("%s: error while closing: %s", opts.name, exc)
         return self._status
-
-    async def _pause(self, seconds: float) -> None:
-        with anyio.move_on_after(seconds):
-            await self._stop.wait()
 
     async def _prepare(self) -> None:
         entities = self.options.entities
