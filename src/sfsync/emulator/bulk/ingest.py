@@ -391,19 +391,27 @@ def _not_found_as_cross_reference(error: ApiError) -> ApiError:
     return error
 
 
-def process_ingest(job: IngestJob, schema: Schema, store: Any, allocations: Allocations) -> None:
+def process_ingest(
+    job: IngestJob,
+    schema: Schema,
+    store: Any,
+    allocations: Allocations,
+    kept: ParsedRows | None = None,
+) -> None:
     """Run an UploadComplete job to JobComplete, Failed or Aborted (see the module docstring).
 
     An unexpected exception (a store that cannot persist, a bug) fails the job with
     ``UNKNOWN_EXCEPTION : <text>`` instead of leaving it InProgress for ever."""
     try:
-        _process(job, schema, store, allocations)
+        _process(job, schema, store, allocations, kept)
     except Exception as error:
         _log.exception("bulk ingest job %s failed", job.id)
         job.finish("Failed", allocations.clock, f"UNKNOWN_EXCEPTION : {error}")
 
 
-def _process(job: IngestJob, schema: Schema, store: Any, allocations: Allocations) -> None:
+def _process(
+    job: IngestJob, schema: Schema, store: Any, allocations: Allocations, kept: ParsedRows | None
+) -> None:
     clock: OrgClock = allocations.clock
     with job.lock:
         if job.state != "UploadComplete":
@@ -427,8 +435,8 @@ def _process(job: IngestJob, schema: Schema, store: Any, allocations: Allocation
         job.outcomes.unprocessed_from = 0
         job.finish("Failed", clock, refused)
         return
-    if len(rows) <= PARSED_ROWS:
-        _keep_parsed(job, rows)
+    if kept is not None:
+        kept.keep(job, rows)
     applier = RowApplier(job, obj, store)
     with call_context(api="bulkapi", client_id=job.client_id, api_version=job.api_version):
         for start in range(0, len(rows), CHUNK_ROWS):
@@ -449,16 +457,24 @@ PARSED_KEPT = 4
 """How many jobs' parsed rows are kept at once: memory stays bounded (at most 80,000 rows)
 whatever clients do, and a client that reads its results soon after a job completes (as
 sync tools do, for per-row outcomes) is served without parsing its uploads again."""
-_kept: deque[IngestJob] = deque()
-_kept_lock = threading.Lock()
 
 
-def _keep_parsed(job: IngestJob, rows: list[list[str]]) -> None:
-    with _kept_lock:
-        job.parsed = rows
-        _kept.append(job)
-        while len(_kept) > PARSED_KEPT:
-            _kept.popleft().parsed = None
+class ParsedRows:
+    """The jobs of one org whose parsed rows are kept for their results: the last
+    :data:`PARSED_KEPT` small jobs processed (one instance per org's Bulk service)."""
+
+    def __init__(self) -> None:
+        self._jobs: deque[IngestJob] = deque()
+        self._lock = threading.Lock()
+
+    def keep(self, job: IngestJob, rows: list[list[str]]) -> None:
+        if len(rows) > PARSED_ROWS:
+            return
+        with self._lock:
+            job.parsed = rows
+            self._jobs.append(job)
+            while len(self._jobs) > PARSED_KEPT:
+                self._jobs.popleft().parsed = None
 
 
 def _parse_uploads(job: IngestJob, uploads: Sequence[bytes]) -> tuple[list[str], list[list[str]]]:

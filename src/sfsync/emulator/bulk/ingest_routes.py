@@ -133,7 +133,10 @@ async def _create_with_data(request: Request, content_type: str) -> Response:
         job.touch(org.clock)
         answer = ingest_info(job, full=False)
     service.submit(
-        lambda: process_ingest(job, org.schema, org.store, service.allocations), ingest=True
+        lambda: process_ingest(
+            job, org.schema, org.store, service.allocations, service.parsed_rows
+        ),
+        ingest=True,
     )
     return json_bytes_response(answer)
 
@@ -247,7 +250,10 @@ async def patch_job(request: Request) -> Response:
         job.row_faults = getattr(request.state, "row_faults", None)  # the fault plan's row_lock
         org = service.org
         service.submit(
-            lambda: process_ingest(job, org.schema, org.store, service.allocations), ingest=True
+            lambda: process_ingest(
+                job, org.schema, org.store, service.allocations, service.parsed_rows
+            ),
+            ingest=True,
         )
     return json_bytes_response(answer)
 

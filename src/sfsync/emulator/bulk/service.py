@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from starlette.requests import Request
 
+from sfsync.emulator.bulk.ingest import ParsedRows
 from sfsync.emulator.bulk.jobs import Allocations, BulkJob, JobRegistry, job_not_found
 
 Runner = Callable[[Callable[[], None]], None]
@@ -57,6 +58,7 @@ class BulkService:
         self.org = org
         self.registry = JobRegistry(org.clock)
         self.allocations = Allocations(org.clock)
+        self.parsed_rows = ParsedRows()
         self.max_upload_bytes = MAX_UPLOAD_BYTES
         self.list_page_size = LIST_PAGE_SIZE
         self.runner: Runner = runner or _thread_runner
