@@ -8,10 +8,11 @@ it encodes and decodes its ``token``; the runtime only stores it and hands it ba
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+from typing import overload
 
 
 class Operation(enum.Enum):
@@ -196,22 +197,121 @@ _NO_FIELDS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
+class RecordPage:
+    """Full states of consecutive records of one entity, as the source received them: a page
+    of CSV text (a Bulk API query result page), not yet parsed.
+
+    A snapshot reads millions of records whose only destination may be a database that
+    loads CSV itself (PostgreSQL's ``COPY``). Such a sink takes the page as it is, with no
+    Python object per record; any other consumer reads the batch's events, which ``parse``
+    builds from the same text on first use. Either way the records are the same: a page is
+    only a cheaper envelope for READ events.
+
+    The text is RFC 4180 CSV: comma-separated, ``"``-quoted with doubled quotes inside, LF
+    line ends, a header line naming each column's field, and an empty cell (quoted or not)
+    for a null, as Salesforce writes Bulk API 2.0 results.
+
+    Attributes:
+        entity: the records' entity.
+        columns: the header's field names, in column order.
+        csv: the whole page, header line first (UTF-8).
+        count: how many records the page holds (the source's own count, e.g. Salesforce's
+            ``Sforce-NumberOfRecords``); a sink that loads the text checks it loaded as many.
+        position: the last record's position: the checkpoint moves there once the page is
+            applied (the records are in position order).
+        parse: the page's records as READ events (``count`` of them, in page order), for
+            consumers that need events; called at most once per batch.
+    """
+
+    entity: str
+    columns: tuple[str, ...]
+    csv: bytes
+    count: int
+    position: Position
+    parse: Callable[[], Sequence[ChangeEvent]] = field(repr=False, compare=False)
+
+
+class PageEvents(Sequence[ChangeEvent]):
+    """The events of a :class:`RecordPage`, parsed on first access.
+
+    Its length is known without parsing (the page's count), so a runtime can count, size and
+    checkpoint a page batch without building a single event.
+
+    Raises:
+        ValueError: on first access, when ``parse`` gives another number of events than the
+            page's count (a page whose text and count disagree is a garbled download).
+    """
+
+    __slots__ = ("_events", "_page")
+
+    def __init__(self, page: RecordPage) -> None:
+        self._page = page
+        self._events: tuple[ChangeEvent, ...] | None = None
+
+    @property
+    def parsed(self) -> bool:
+        """Whether the events were built already."""
+        return self._events is not None
+
+    def _all(self) -> tuple[ChangeEvent, ...]:
+        events = self._events
+        if events is None:
+            events = tuple(self._page.parse())
+            if len(events) != self._page.count:
+                raise ValueError(
+                    f"a page of {self._page.entity} holds {len(events)} records, its source "
+                    f"counted {self._page.count}"
+                )
+            self._events = events
+        return events
+
+    def __len__(self) -> int:
+        return self._page.count
+
+    @overload
+    def __getitem__(self, index: int) -> ChangeEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ChangeEvent]: ...
+    def __getitem__(self, index: int | slice) -> ChangeEvent | Sequence[ChangeEvent]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[ChangeEvent]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PageEvents):
+            return self._all() == other._all()
+        return self._all() == other
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        state = "parsed" if self.parsed else "not parsed"
+        return f"<PageEvents {self._page.entity}: {self._page.count} events, {state}>"
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """An ordered, immutable group of events handed from a source to a sink in one call.
 
     Order matters: events for the same key must be applied in batch order.
 
     Attributes:
-        events: the events.
+        events: the events (for a page batch, a :class:`PageEvents` that parses the page on
+            first access).
         completes: during a snapshot, the entities whose snapshot ends with this batch (the
             batch may then be empty); the runtime records them as done in the checkpoint.
         advances: positions that no event carries but that the checkpoint may reach once this
             batch is applied (a poll that found nothing, yet covered a time window).
+        page: set when the batch is one :class:`RecordPage` (see :meth:`of_page`): a sink that
+            loads the page's text may do so instead of reading ``events``.
     """
 
-    events: tuple[ChangeEvent, ...]
+    events: Sequence[ChangeEvent]
     completes: frozenset[str] = frozenset()
     advances: tuple[Position, ...] = ()
+    page: RecordPage | None = None
 
     @classmethod
     def of(
@@ -224,6 +324,11 @@ class Batch:
         """Build a batch from any sequence of events."""
         return cls(tuple(events), completes, tuple(advances))
 
+    @classmethod
+    def of_page(cls, page: RecordPage) -> Batch:
+        """The batch of one page's records; its events are parsed only if someone reads them."""
+        return cls(PageEvents(page), page=page)
+
     def __len__(self) -> int:
         return len(self.events)
 
@@ -233,8 +338,19 @@ class Batch:
     @property
     def last_position(self) -> Position | None:
         """The position of the last event, or ``None`` for an empty batch."""
+        if self.page is not None:
+            return self.page.position
         return self.events[-1].position if self.events else None
+
+    def positions(self) -> list[Position]:
+        """Every position the batch's events carry, in order; for a page batch, only the last
+        record's (the page is in position order, so it stands for the others)."""
+        if self.page is not None:
+            return [self.page.position]
+        return [event.position for event in self.events]
 
     def entities(self) -> frozenset[str]:
         """Every entity that occurs in the batch."""
+        if self.page is not None:
+            return frozenset({self.page.entity})
         return frozenset(e.entity for e in self.events)

@@ -10,7 +10,7 @@ from operator import attrgetter
 from typing import TypeVar
 
 from sfsync.core.errors import FatalError, RetryableError
-from sfsync.core.events import Batch, ChangeEvent
+from sfsync.core.events import Batch
 from sfsync.core.retry import GiveUp, RetryPolicy
 from sfsync.spi.clock import Clock
 from sfsync.spi.sink import Outcome, OutcomeKind, Sink
@@ -61,17 +61,19 @@ async def call_with_retry(
 
 async def write_with_retry(
     sink: Sink,
-    events: tuple[ChangeEvent, ...],
+    batch: Batch,
     *,
     policy: RetryPolicy,
     clock: Clock,
     rand: Callable[[], float],
     on_retry: RetryHook | None = None,
 ) -> list[Outcome | RetryableError]:
-    """Write ``events`` to ``sink``; retry the events whose outcome is ``RETRY`` alone, under
+    """Write ``batch`` to ``sink``; retry the events whose outcome is ``RETRY`` alone, under
     ``policy``, until every outcome is final or the policy gives up.
 
-    A whole-batch :class:`RetryableError` is retried by :func:`call_with_retry` first.
+    A whole-batch :class:`RetryableError` is retried by :func:`call_with_retry` first. The
+    first write hands the sink ``batch`` itself (a page batch stays a page: the sink may load
+    it without its events); retries of single events are new batches of those events.
 
     Returns:
         One entry per event: its final outcome, or the transient error that outlasted the
@@ -80,13 +82,14 @@ async def write_with_retry(
     Raises:
         FatalError: the sink returned a different number of outcomes than events (a bug).
     """
-    final: list[Outcome | RetryableError | None] = [None] * len(events)
-    pending = list(range(len(events)))
+    size = len(batch)
+    final: list[Outcome | RetryableError | None] = [None] * size
+    pending = list(range(size))
     attempt = 0
     started = clock.monotonic()
     while pending:
-        whole = len(pending) == len(events)
-        sub = Batch.of(events if whole else [events[i] for i in pending])
+        whole = len(pending) == size
+        sub = batch if whole else Batch.of([batch.events[i] for i in pending])
         outcomes = await call_with_retry(
             lambda b=sub: sink.write(b),  # type: ignore[misc]
             policy=policy,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from types import MappingProxyType
@@ -41,7 +41,7 @@ from sfsync.core.checkpoint import (
 )
 from sfsync.core.deadletter import DeadLetter, DeadLetterKind, DeadLetterStore
 from sfsync.core.errors import FatalError, RetryableError, SyncError
-from sfsync.core.events import Batch, ChangeEvent, Operation
+from sfsync.core.events import Batch, ChangeEvent, Operation, PageEvents
 from sfsync.core.retry import GiveUp, RetryPolicy
 from sfsync.core.schema import EntitySchema
 from sfsync.core.state import PipelineState, Trigger
@@ -54,11 +54,7 @@ from sfsync.spi.source import HealthReporter, OutcomeListener, Source, SourceCon
 
 log = logging.getLogger("sfsync.pipeline")
 T = TypeVar("T")
-_POSITION, _ENTITY, _COMMITTED_AT = (
-    attrgetter("position"),
-    attrgetter("entity"),
-    attrgetter("committed_at"),
-)
+_ENTITY, _COMMITTED_AT = attrgetter("entity"), attrgetter("committed_at")
 _KIND = attrgetter("kind")
 _NO_LETTER = frozenset({OutcomeKind.APPLIED, OutcomeKind.STALE})
 
@@ -159,6 +155,7 @@ class Pipeline(Reporting):
                 clock=self.clock,
                 batch_size=opts.batch_size,
                 follow=opts.mode is RunMode.CONTINUOUS,
+                record_pages=self.sink.capabilities.record_pages,
             )
             # An endpoint that is still starting (or briefly unreachable) is waited for.
             await self._retrying(lambda: self.source.open(source_ctx))
@@ -357,19 +354,25 @@ class Pipeline(Reporting):
     async def _apply_batch(self, batch: Batch, checkpoint: Checkpoint) -> Checkpoint:
         events = batch.events
         skip = self.options.ignore_deletes
-        if skip and any(e.op is Operation.DELETE and e.entity in skip for e in events):
+        # A page batch holds READ events only: nothing to ignore, and nothing to look at event
+        # by event unless an outcome needs it (its events are parsed only then).
+        if (
+            skip
+            and batch.page is None
+            and any(e.op is Operation.DELETE and e.entity in skip for e in events)
+        ):
             kept = [
                 i
                 for i, e in enumerate(events)
                 if not (e.op is Operation.DELETE and e.entity in skip)
             ]
-            written = await self._write(tuple(events[i] for i in kept))
+            written = await self._write(Batch.of([events[i] for i in kept]))
             final: list[Outcome | RetryableError] = [Outcome(OutcomeKind.STALE)] * len(events)
             for index, result in zip(kept, written, strict=True):
                 final[index] = result
             ignored = len(events) - len(kept)
         else:
-            final = await self._write(events)
+            final = await self._write(batch)
             ignored = 0
         letters = self._dead_letters(events, final)
         if letters:
@@ -382,10 +385,10 @@ class Pipeline(Reporting):
             await self._retrying(lambda: source.record_outcomes(events, final))
         # Every outcome of the batch is final now. Positions the batch advances without
         # events are final with it (after its events, so they never pass an unfinished one).
-        self._tracker.settle([*map(_POSITION, events), *batch.advances])
+        self._tracker.settle([*batch.positions(), *batch.advances])
         checkpoint = checkpoint.record(self._tracker.safe_positions(), batch.completes)
         await self._save(checkpoint)
-        self._account(events, final, ignored)
+        self._account(batch, final, ignored)
         limit = self.options.max_dead_letters
         if limit is not None and self._dead_in_run > limit:
             raise FatalError(
@@ -395,12 +398,12 @@ class Pipeline(Reporting):
             )
         return checkpoint
 
-    async def _write(self, events: tuple[ChangeEvent, ...]) -> list[Outcome | RetryableError]:
-        """Write ``events``; per-event RETRY outcomes retried alone (see
+    async def _write(self, batch: Batch) -> list[Outcome | RetryableError]:
+        """Write ``batch``; per-event RETRY outcomes retried alone (see
         :func:`~sfsync.runtime.executor.write_with_retry`)."""
         return await write_with_retry(
             self.sink,
-            events,
+            batch,
             policy=self.options.retry,
             clock=self.clock,
             rand=self._rand,
@@ -408,7 +411,7 @@ class Pipeline(Reporting):
         )
 
     def _dead_letters(
-        self, events: tuple[ChangeEvent, ...], final: list[Outcome | RetryableError]
+        self, events: Sequence[ChangeEvent], final: list[Outcome | RetryableError]
     ) -> list[DeadLetter]:
         if set(map(type, final)) == {Outcome} and set(map(_KIND, final)) <= _NO_LETTER:
             return []  # all applied or stale: nothing to look at event by event
@@ -433,9 +436,7 @@ class Pipeline(Reporting):
                 )
         return letters
 
-    def _account(
-        self, events: tuple[ChangeEvent, ...], final: list[Outcome | RetryableError], ignored: int
-    ) -> None:
+    def _account(self, batch: Batch, final: list[Outcome | RetryableError], ignored: int) -> None:
         if set(map(type, final)) == {Outcome}:
             kinds = Counter({k.value: n for k, n in Counter(map(_KIND, final)).items()})
         else:
@@ -443,7 +444,7 @@ class Pipeline(Reporting):
                 "failed" if isinstance(r, RetryableError) else r.kind.value for r in final
             )
         self._counters = self._counters.plus(
-            read=len(events),
+            read=len(batch),
             applied=kinds["applied"],
             stale=kinds["stale"] - ignored,  # ignored deletes carry a STALE outcome
             ignored=ignored,
@@ -452,14 +453,21 @@ class Pipeline(Reporting):
             failed=kinds["failed"],
             batches=1,
         )
-        self._per_entity.update(map(_ENTITY, events))
+        events = batch.events
         changes: dict[str, object] = {}
-        if events:
-            newest = max(map(_COMMITTED_AT, events))
-            last = self._status.last_commit
-            if last is None or newest > last:
-                changes["last_commit"] = newest
-                changes["lag_seconds"] = max(0.0, (self.clock.now() - newest).total_seconds())
+        page = batch.page
+        if page is not None and isinstance(events, PageEvents) and not events.parsed:
+            # A page loaded as it is: counted without its events. Its records' commit times
+            # stay unread (a snapshot's READs say nothing about replication lag).
+            self._per_entity[page.entity] += len(batch)
+        else:
+            self._per_entity.update(map(_ENTITY, events))
+            if events:
+                newest = max(map(_COMMITTED_AT, events))
+                last = self._status.last_commit
+                if last is None or newest > last:
+                    changes["last_commit"] = newest
+                    changes["lag_seconds"] = max(0.0, (self.clock.now() - newest).total_seconds())
         self._publish(**changes)
 
 

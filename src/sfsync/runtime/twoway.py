@@ -455,7 +455,7 @@ class TwoWaySync(Reporting):
     async def _write_salesforce(self, batch: Batch) -> list[Outcome | RetryableError]:
         return await write_with_retry(
             self.salesforce_sink,
-            batch.events,
+            batch,
             policy=self.options.retry,
             clock=self.clock,
             rand=self._rand,

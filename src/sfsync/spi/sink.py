@@ -97,12 +97,16 @@ class SinkCapabilities:
         partial_updates: applies ``ChangeEvent.partial`` events by touching only their fields.
         max_batch: the most events one ``write`` call should get.
         stores_checkpoints: ``flush`` stores the checkpoint atomically with the data.
+        record_pages: ``write`` may load a page batch (``Batch.page``) from its text, without
+            reading its events; sources then hand over CSV pages unparsed. A sink without it
+            still takes page batches, through their events (parsed on first access).
     """
 
     deletes: bool = True
     partial_updates: bool = True
     max_batch: int = 2000
     stores_checkpoints: bool = False
+    record_pages: bool = False
 
 
 @dataclass(frozen=True, slots=True)

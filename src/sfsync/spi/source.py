@@ -66,6 +66,9 @@ class SourceContext:
         batch_size: preferred number of events per batch.
         follow: ``changes`` of a real-time source follows the stream until cancelled; when
             false (``sync --once``) it reads what is there now and ends, as a poll does.
+        record_pages: the sink loads :class:`~sfsync.core.events.RecordPage` batches as they
+            are (:attr:`~sfsync.spi.sink.SinkCapabilities.record_pages`): a source that reads
+            CSV pages may hand them over unparsed (``Batch.of_page``) instead of as events.
     """
 
     sync_name: str
@@ -73,6 +76,7 @@ class SourceContext:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("sfsync.source"))
     batch_size: int = 2000
     follow: bool = True
+    record_pages: bool = False
 
 
 class Source(Protocol):

@@ -1,9 +1,11 @@
 """Bulk API 2.0 query jobs: the high-volume read path.
 
 A query job runs server-side; its results come back as CSV pages linked by locators
-(``Sforce-Locator``, the literal ``null`` on the last page). Each page is parsed into records
-with the same value types as the REST path (numbers, booleans, ``None`` for empty), so a
-sink cannot tell which API read a record.
+(``Sforce-Locator``, the literal ``null`` on the last page). Each page arrives as a
+:class:`CsvPage` (its bytes and Salesforce's record count). :func:`parse_page` turns one into
+records with the same value types as the REST path (numbers, booleans, ``None`` for empty), so
+a sink cannot tell which API read a record; a reader whose sink loads CSV itself hands the
+bytes on unparsed (:func:`last_record`, the one cell it needs, is read from the page's end).
 
 Lifecycle: :func:`run_query_job` creates the job, waits for it on the injected clock, yields
 pages, and deletes the job at the end (or aborts it if the reader stops early). Its steps are
@@ -17,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -41,6 +44,64 @@ BULK_UNSUPPORTED = frozenset(
         "ContentDocumentLink",
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class CsvPage:
+    """One downloaded result page of a query job, unparsed.
+
+    Attributes:
+        job_id: the job it belongs to (for messages).
+        content: the page's CSV, header line first (UTF-8; LF line ends as the job asked).
+        count: Salesforce's ``Sforce-NumberOfRecords`` for the page, if it sent one.
+    """
+
+    job_id: str
+    content: bytes
+    count: int | None
+
+
+def parse_page(page: CsvPage, schema: EntitySchema) -> list[dict[str, object]]:
+    """The page's records (:func:`parse_csv_page`), checked against its record count.
+
+    Raises:
+        RetryableError: the page holds another number of records than its header says (a
+            truncated or garbled download).
+    """
+    records = parse_csv_page(page.content.decode("utf-8"), schema)
+    if page.count is not None and page.count != len(records):
+        raise RetryableError(
+            f"Bulk results page of job {page.job_id} holds {len(records)} records, "
+            f"the header says {page.count}: a truncated download"
+        )
+    return records
+
+
+def page_header(page: CsvPage) -> tuple[str, ...]:
+    """The page's column names (its first line), without reading further."""
+    end = page.content.find(b"\n")
+    head = page.content[: end if end >= 0 else len(page.content)].decode("utf-8")
+    return tuple(next(csv.reader([head.rstrip("\r")]), []))
+
+
+def last_record(page: CsvPage, width: int) -> list[str] | None:
+    """The cells of the page's last record, read from its end; ``None`` when that cannot be
+    told without parsing the whole page (the last line is part of a record holding a line
+    break) or the page has no record.
+
+    Sound for valid CSV: a last line that starts inside a quoted cell holds that cell's
+    closing quote and whole cells after it (an even number of quotes each), so an odd
+    number of quotes in all; a line with an even number is a whole record.
+    """
+    content = page.content.rstrip(b"\r\n")
+    start = content.rfind(b"\n") + 1
+    if start == 0:
+        return None  # the header alone
+    line = content[start:]
+    if line.count(b'"') % 2:
+        return None
+    row = next(csv.reader([line.decode("utf-8").rstrip("\r")]), None)
+    return row if row is not None and len(row) == width else None
 
 
 def _converter(kind: FieldKind) -> Any:
@@ -96,15 +157,15 @@ def parse_csv_page(text: str, schema: EntitySchema) -> list[dict[str, object]]:
 async def run_query_job(
     client: SalesforceClient,
     soql: str,
-    schema: EntitySchema,
     *,
     clock: Clock,
     include_deleted: bool = False,
     max_records: int = DEFAULT_MAX_RECORDS,
     poll_interval: float = 0.5,
     max_poll_interval: float = 10.0,
-) -> AsyncIterator[list[dict[str, object]]]:
-    """Run one Bulk API 2.0 query job and yield its result pages as typed records.
+) -> AsyncIterator[CsvPage]:
+    """Run one Bulk API 2.0 query job and yield its result pages (unparsed: see
+    :func:`parse_page`).
 
     Raises:
         FatalError: the job failed (with Salesforce's ``errorMessage``) or was aborted.
@@ -121,8 +182,8 @@ async def run_query_job(
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
         )
-        async for records in query_job_pages(client, job_id, schema, max_records=max_records):
-            yield records
+        async for page in query_job_pages(client, job_id, max_records=max_records):
+            yield page
         finished = True
     finally:
         await finish_query_job(client, job_id, finished=finished)
@@ -192,36 +253,26 @@ async def wait_query_job(
 async def query_job_pages(
     client: SalesforceClient,
     job_id: str,
-    schema: EntitySchema,
     *,
     max_records: int = DEFAULT_MAX_RECORDS,
-) -> AsyncIterator[list[dict[str, object]]]:
-    """The result pages of a complete job as typed records, following the locators.
-
-    Raises:
-        RetryableError: a page holds fewer records than its header says (truncated).
-    """
+) -> AsyncIterator[CsvPage]:
+    """The result pages of a complete job, following the locators (unparsed: a page is read
+    whole, then handed over; see :func:`parse_page`)."""
     locator: str | None = None
     while True:
         params = {"maxRecords": str(max_records)}
         if locator:
             params["locator"] = locator
-        page = await client.request(
+        response = await client.request(
             "GET",
             client.data_path(f"jobs/query/{job_id}/results"),
             params=params,
             headers={"Accept": "text/csv"},
             what="download Bulk query results",
         )
-        records = parse_csv_page(page.text, schema)
-        count = page.headers.get("Sforce-NumberOfRecords")
-        if count is not None and int(count) != len(records):
-            raise RetryableError(
-                f"Bulk results page of job {job_id} holds {len(records)} records, "
-                f"the header says {count}: a truncated download"
-            )
-        yield records
-        locator = page.headers.get("Sforce-Locator")
+        count = response.headers.get("Sforce-NumberOfRecords")
+        yield CsvPage(job_id, response.content, int(count) if count is not None else None)
+        locator = response.headers.get("Sforce-Locator")
         if not locator or locator == "null":
             return
 
@@ -251,13 +302,12 @@ async def chunked_query_pages(
     client: SalesforceClient,
     ranges: IdRanges,
     soql_of: Callable[[IdRange], str],
-    schema: EntitySchema,
     *,
     clock: Clock,
     max_records: int = DEFAULT_MAX_RECORDS,
     poll_interval: float = 0.5,
     max_poll_interval: float = 10.0,
-) -> AsyncIterator[list[dict[str, object]]]:
+) -> AsyncIterator[CsvPage]:
     """The result pages of one query job per Id range of ``ranges``, in range order.
 
     While the pages of one range are read, the job of the next is already running on the
@@ -294,8 +344,8 @@ async def chunked_query_pages(
                 next_id, _ = await start_query_job(client, soql_of(following))
                 open_jobs.append(next_id)
                 upcoming = (next_id, None)  # created a while before it is waited for
-            async for records in query_job_pages(client, job_id, schema, max_records=max_records):
-                yield records
+            async for page in query_job_pages(client, job_id, max_records=max_records):
+                yield page
             open_jobs.remove(job_id)
             await finish_query_job(client, job_id, finished=True)
             if upcoming is None:

@@ -35,7 +35,11 @@ from typing import Any
 
 from sfsync.connectors.salesforce.bulk import (
     BULK_UNSUPPORTED,
+    CsvPage,
     chunked_query_pages,
+    last_record,
+    page_header,
+    parse_page,
     run_query_job,
 )
 from sfsync.connectors.salesforce.chunks import IdRange, IdRanges
@@ -54,7 +58,7 @@ from sfsync.connectors.salesforce.soql import (
 )
 from sfsync.core.checkpoint import Checkpoint, snapshot_stream
 from sfsync.core.errors import ConfigError, SkippableError, SyncError
-from sfsync.core.events import Batch, ChangeEvent, Operation, Position
+from sfsync.core.events import Batch, ChangeEvent, Operation, Position, RecordPage
 from sfsync.core.schema import EntitySchema
 from sfsync.spi.clock import Clock, SystemClock
 from sfsync.spi.source import SourceCapabilities, SourceContext
@@ -152,6 +156,8 @@ class SalesforceSource:
         self.objects = {o.name: o for o in objects}
         self.overlap = overlap
         self.batch_size = 2000
+        # The sink loads CSV pages itself: Bulk pages go to it unparsed (SourceContext).
+        self.record_pages = False
         self._schemas: dict[str, EntitySchema] = {}
         self._clock: Clock | None = None
         # Per object, when the last overlap sweep ran (clock.monotonic()).
@@ -163,6 +169,7 @@ class SalesforceSource:
 
     async def open(self, ctx: SourceContext) -> None:
         self.batch_size = ctx.batch_size
+        self.record_pages = ctx.record_pages
         self._clock = ctx.clock
         await self.client.open()
 
@@ -248,23 +255,63 @@ class SalesforceSource:
             size = max(1, self.batch_size)
             if self.snapshot_api[entity] == "bulk":
                 size = max(size, self.bulk_batch_size)
-            # The next page is fetched, parsed and made into events while the sink applies
-            # the current one (the sink's waits for the database are the gaps it fills).
-            async for events in prefetched(self._page_events(entity, pages)):
-                for first in range(0, len(events), size):
-                    yield Batch.of(events[first : first + size])
+            # The next page is fetched (and parsed, unless the sink loads it as it is) while
+            # the sink applies the current one (the sink's waits for the database are the gaps
+            # it fills).
+            async for batches in prefetched(self._page_batches(entity, schema, pages, size)):
+                for batch in batches:
+                    yield batch
             yield Batch.of([], completes=frozenset({entity}))
 
-    async def _page_events(
-        self, entity: str, pages: AsyncIterator[list[dict[str, Any]]]
-    ) -> AsyncIterator[list[ChangeEvent]]:
+    async def _page_batches(
+        self,
+        entity: str,
+        schema: EntitySchema,
+        pages: AsyncIterator[CsvPage | list[dict[str, Any]]],
+        size: int,
+    ) -> AsyncIterator[list[Batch]]:
+        """Each page as the batches it makes: one page batch (a Bulk page the sink loads
+        itself), or READ events in batches of ``size``."""
         try:
-            async for records in pages:
-                yield self._read_events(entity, records)
+            async for page in pages:
+                if isinstance(page, CsvPage):
+                    whole = self._page_batch(entity, schema, page) if self.record_pages else None
+                    if whole is not None:
+                        yield [whole]
+                        continue
+                    records = parse_page(page, schema)
+                else:
+                    records = page
+                events = self._read_events(entity, records)
+                yield [Batch.of(events[i : i + size]) for i in range(0, len(events), size)]
         finally:
             close = getattr(pages, "aclose", None)
             if close is not None:
                 await close()
+
+    def _page_batch(self, entity: str, schema: EntitySchema, page: CsvPage) -> Batch | None:
+        """A Bulk page as one unparsed page batch; ``None`` when it must be parsed here (no
+        record count, no ``Id`` column, or a last record that cannot be read from the end)."""
+        columns = page_header(page)
+        if not page.count or "Id" not in columns:
+            return None
+        last = last_record(page, len(columns))
+        if last is None or not last[columns.index("Id")]:
+            return None
+
+        def parse() -> list[ChangeEvent]:
+            return self._read_events(entity, parse_page(page, schema))
+
+        return Batch.of_page(
+            RecordPage(
+                entity=entity,
+                columns=columns,
+                csv=page.content,
+                count=page.count,
+                position=Position(snapshot_stream(entity), last[columns.index("Id")]),
+                parse=parse,
+            )
+        )
 
     async def _use_bulk(self, entity: str) -> bool:
         if self.bulk_threshold is None or entity in BULK_UNSUPPORTED:
@@ -280,11 +327,11 @@ class SalesforceSource:
 
     async def _bulk_pages(
         self, entity: str, soql: str, schema: EntitySchema, after: str | None
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> AsyncIterator[CsvPage | list[dict[str, Any]]]:
         clock = self._clock or SystemClock()
         ranges = await self._id_ranges(entity, after)
         if ranges is None:
-            pages = run_query_job(self.client, soql, schema, clock=clock)
+            pages = run_query_job(self.client, soql, clock=clock)
         else:
             where = self.objects[entity].where
             names = schema.names()
@@ -303,7 +350,6 @@ class SalesforceSource:
                 self.client,
                 ranges,
                 soql_of,
-                schema,
                 clock=clock,
                 max_poll_interval=CHUNK_POLL_SECONDS,
             )
@@ -320,8 +366,8 @@ class SalesforceSource:
         except StopAsyncIteration:
             return
         yield first
-        async for records in pages:
-            yield records
+        async for page in pages:
+            yield page
 
     async def _id_ranges(self, entity: str, after: str | None) -> IdRanges | None:
         """Id ranges for a chunked Bulk snapshot of ``entity``, or ``None`` for one job.

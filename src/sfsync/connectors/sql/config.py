@@ -129,6 +129,13 @@ class PostgresConnection(_ServerSql):
         pattern=_IDENTIFIER,
         description="Schema holding the synced tables.",
     )
+    load_csv_pages: bool = Field(
+        default=True,
+        description="Load a Salesforce Bulk snapshot's CSV pages of new records with `COPY` as "
+        "they are (PostgreSQL parses them; no Python object per record). `false` applies them "
+        "record by record, as every other batch is. A page the database refuses as text is "
+        "applied record by record either way.",
+    )
 
 
 class MySqlConnection(_ServerSql):

@@ -56,6 +56,9 @@ class TableState:
         field_columns: for each field of ``schema``, the column its values go to (its own
             name, or ``<field>__<kind>`` while quarantined).
         soft_delete: deletes set ``_sfsync_deleted`` instead of removing the row.
+        server_defaults: the bookkeeping columns fill themselves (PostgreSQL): a row loaded
+            without them (a CSV page COPYed as it is) gets ``_sfsync_synced_at`` = the
+            statement's time and ``_sfsync_deleted`` = false. Not stored: checked at prepare.
     """
 
     table: str
@@ -63,6 +66,7 @@ class TableState:
     columns: dict[str, FieldSpec] = field(default_factory=dict)
     field_columns: dict[str, str] = field(default_factory=dict)
     soft_delete: bool = False
+    server_defaults: bool = False
 
     @property
     def key_column(self) -> str:
@@ -289,6 +293,34 @@ def _ensure_bookkeeping(client: SqlClient, state: TableState) -> None:
     for name in wanted:
         if name not in state.columns:
             _add_column(client, state, name, _BOOKKEEPING[name])
+    if client.dialect == "postgresql":
+        _ensure_server_defaults(client, state)
+
+
+_SERVER_DEFAULTS = {SYNCED_AT: "statement_timestamp()", DELETED: "false"}
+
+
+def _ensure_server_defaults(client: SqlClient, state: TableState) -> None:
+    """Give the bookkeeping columns their defaults (see ``TableState.server_defaults``).
+
+    The catalog is read first: ``ALTER TABLE`` waits for every reader of the table, so it is
+    only run on a table that lacks a default (made by an earlier version, or by hand).
+    """
+    wanted = {name: sql for name, sql in _SERVER_DEFAULTS.items() if name in state.columns}
+    rows = client.conn.exec_driver_sql(
+        "SELECT a.attname FROM pg_attribute a JOIN pg_attrdef d "
+        "ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE a.attrelid = to_regclass(%s) AND a.attname = ANY(%s)",
+        (client.table_ref(state.table), list(wanted)),
+    )
+    present = {str(name) for (name,) in rows}
+    ref = client.table_ref(state.table)
+    for name, sql in wanted.items():
+        if name not in present:
+            client.conn.exec_driver_sql(
+                f"ALTER TABLE {ref} ALTER COLUMN {client.quote(name)} SET DEFAULT {sql}"
+            )
+    state.server_defaults = True
 
 
 def _ddl_type(client: SqlClient, spec: FieldSpec) -> str:

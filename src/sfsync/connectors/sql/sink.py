@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from sfsync.connectors.sql import checkpoints
 from sfsync.connectors.sql.client import ConnectionSettings, SqlClient
+from sfsync.connectors.sql.config import PostgresConnection
 from sfsync.connectors.sql.ddl import (
     DELETED,
     SYNCED_AT,
@@ -47,12 +48,13 @@ from sfsync.connectors.sql.types import explain_rejection
 from sfsync.connectors.sql.writer import COPY_THRESHOLD, TableWriter
 from sfsync.core.checkpoint import Checkpoint
 from sfsync.core.errors import FatalError, RetryableError, SkippableError, SyncError
-from sfsync.core.events import Batch, ChangeEvent, Operation
+from sfsync.core.events import Batch, ChangeEvent, Operation, RecordPage
 from sfsync.core.schema import EntitySchema
 from sfsync.spi.sink import Outcome, SinkCapabilities, SinkContext
 
 _ANY_DB_ERROR: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError, *DATABASE_ERRORS)
 _ENTITY, _OP, _EVENT = attrgetter("entity"), attrgetter("op"), itemgetter(1)
+_APPLIED = Outcome.applied()
 
 
 class DeleteMode(Enum):
@@ -110,7 +112,10 @@ class SqlSink:
             partial_updates=True,
             max_batch=settings.batch_size,
             stores_checkpoints=True,
+            record_pages=isinstance(settings, PostgresConnection) and settings.load_csv_pages,
         )
+        self.pages_loaded = 0
+        """CSV pages loaded as they are (``COPY``): a figure for logs and tests."""
 
     @property
     def dialect(self) -> str:
@@ -222,6 +227,11 @@ class SqlSink:
 
     def _write_sync(self, batch: Batch) -> list[Outcome]:
         self._ensure_connected()
+        if batch.page is not None:
+            loaded = self._write_page(batch.page)
+            if loaded is not None:
+                self._unflushed += 1
+                return loaded
         events = batch.events
         entities = set(map(_ENTITY, events))
         by_entity: dict[str, list[tuple[int, ChangeEvent]]]
@@ -327,6 +337,55 @@ class SqlSink:
             return None
         self._warn_unknown(shape.entity, plan)
         return plan.outcomes
+
+    def _write_page(self, page: RecordPage) -> list[Outcome] | None:
+        """Load a CSV page of new records as it is (PostgreSQL ``COPY``); ``None`` when its
+        events must be applied instead (their planner, guard and row-by-row fallback).
+
+        Taken while the table is fresh for the entity (see :meth:`_write_fresh`; an empty
+        table is fresh): a snapshot's Id-ordered pages into a new table. Every failure falls
+        back to the events, with the page's work rolled back: a stored key (the primary key
+        refuses the COPY), a value the column refuses (the events path names the record and
+        dead-letters it), a row count other than the page's (the parse checks the download).
+        """
+        writer = self._writers.get(page.entity)
+        if writer is None:
+            return None  # the events path says what is wrong
+        sql = writer.page_copy_sql(page.columns)
+        if sql is None:
+            return None
+        if page.entity not in self._fresh and not writer.is_empty():
+            return None
+        savepoint = self._client.conn.begin_nested()
+        try:
+            loaded = writer.copy_page(sql, page.csv)
+        except DATABASE_ERRORS as exc:
+            during = f"loading a page of {page.entity}"
+            error = classify(exc, during=during)
+            if not isinstance(error, SkippableError):
+                raise self._transaction_failure(exc, savepoint, during=during) from exc
+            savepoint.rollback()
+            self._fresh.discard(page.entity)
+            self._context.logger.info(
+                "%s: a page of %d records was not loaded as CSV (%s); applying its records",
+                page.entity,
+                page.count,
+                error,
+            )
+            return None
+        if loaded != page.count:
+            savepoint.rollback()
+            self._context.logger.warning(
+                "%s: COPY loaded %d rows of a page of %d records; applying its records",
+                page.entity,
+                loaded,
+                page.count,
+            )
+            return None
+        savepoint.commit()
+        self._fresh.add(page.entity)
+        self.pages_loaded += 1
+        return [_APPLIED] * page.count
 
     def _copies_new(self, rows: list[tuple[object, ...]]) -> bool:
         """Whether ``apply_rows(rows, new_keys=True)`` is a COPY straight into the table, which

@@ -6,6 +6,8 @@
   path, see ``docs/sql-sink.md``). Partial rows (only the changed fields), per set of columns:
   one upsert of arrays (:mod:`.partial`). Few full rows, and the row-by-row fallback:
   ``executemany`` of the same upsert with ``VALUES`` (psycopg pipelines it).
+* PostgreSQL, a CSV page of new records (:meth:`TableWriter.copy_page`): the page's text
+  straight into ``COPY ... (FORMAT csv)``; the database parses it, no Python per record.
 * SQLite: ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE ... WHERE <guard>``.
 * MySQL/MariaDB: ``executemany`` of ``INSERT ... ON DUPLICATE KEY UPDATE`` (PyMySQL folds it
   into multi-row statements) with the guard inside each assignment:
@@ -35,6 +37,10 @@ from sfsync.core.schema import FieldKind
 
 COPY_THRESHOLD = 100
 """Full rows from which PostgreSQL uses COPY + merge instead of executemany."""
+
+TEXT_LOADABLE = frozenset(FieldKind) - {FieldKind.JSON, FieldKind.BINARY}
+"""Field kinds whose CSV text (as Salesforce writes it: ``true``/``false``, ISO 8601 dates and
+times, plain or exponent numbers) PostgreSQL's input functions read as the column's type."""
 
 _READ_CHUNK = 500
 
@@ -225,6 +231,56 @@ class TableWriter:
                     values[i] = Jsonb(values[i], dumps=_as_is)
             wrapped.append(tuple(values))
         return wrapped
+
+    # --- CSV pages --------------------------------------------------------------------------
+
+    def page_copy_sql(self, columns: Sequence[str]) -> str | None:
+        """The ``COPY`` that loads a CSV page whose header names ``columns`` (fields) into the
+        table as it is, or ``None`` when such a page cannot be loaded as text.
+
+        It can when every name is a field with a column of its own kind that PostgreSQL
+        reads from text (:data:`TEXT_LOADABLE`), the key and version fields are among them,
+        and the bookkeeping columns fill themselves (``TableState.server_defaults``). Field
+        columns the page lacks are left NULL, as a full row without them writes them. Every
+        column is ``FORCE_NULL``: an empty cell, quoted or not, is a null, as Bulk CSV means.
+        """
+        state = self.state
+        if self.client.dialect != "postgresql" or not state.server_defaults:
+            return None
+        if len(set(columns)) != len(columns):
+            return None
+        fields = state.schema.fields
+        targets: list[str] = []
+        for name in columns:
+            spec, column = fields.get(name), state.field_columns.get(name)
+            if spec is None or column is None:
+                return None
+            if spec.kind not in TEXT_LOADABLE or state.columns[column].kind is not spec.kind:
+                return None
+            targets.append(column)
+        if self._key not in targets or self._version not in targets:
+            return None
+        names = ", ".join(map(self.client.quote, targets))
+        return (
+            f"COPY {self._ref} ({names}) FROM STDIN (FORMAT csv, HEADER true, FORCE_NULL ({names}))"
+        )
+
+    def is_empty(self) -> bool:
+        """Whether the table holds no row (one index probe)."""
+        found = self.client.conn.exec_driver_sql(f"SELECT 1 FROM {self._ref} LIMIT 1").first()
+        return found is None
+
+    def copy_page(self, sql: str, data: bytes) -> int:
+        """Run ``sql`` (from :meth:`page_copy_sql`) with the page's CSV ``data`` (header line
+        first); returns how many rows the database loaded.
+
+        Only for records none of which is stored: a stored key fails the COPY on the primary
+        key (the caller rolls back and applies the records through the guarded path).
+        """
+        with self.client.driver_connection().cursor() as cursor:
+            with cursor.copy(sql) as copy:
+                copy.write(data)
+            return int(cursor.rowcount)
 
     # --- statements -------------------------------------------------------------------------
 
