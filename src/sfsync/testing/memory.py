@@ -7,6 +7,8 @@ test retries, rejections and crashes.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +18,7 @@ import anyio
 from sfsync.core.checkpoint import Checkpoint, snapshot_stream
 from sfsync.core.deadletter import DeadLetter
 from sfsync.core.errors import FatalError, RetryableError, SkippableError
-from sfsync.core.events import Batch, ChangeEvent, Operation, Position
+from sfsync.core.events import Batch, ChangeEvent, Operation, Position, RecordPage
 from sfsync.core.schema import EntitySchema
 from sfsync.spi.sink import Outcome, OutcomeKind, SinkCapabilities, SinkContext
 from sfsync.spi.source import SourceCapabilities, SourceContext
@@ -42,8 +44,12 @@ class MemorySource:
         *,
         realtime: bool = False,
         batch_size: int = 100,
+        csv_pages: bool = False,
     ) -> None:
         self.schemas = dict(schemas)
+        # Snapshot batches as unparsed CSV pages when the sink loads them (SourceContext).
+        self.csv_pages = csv_pages
+        self._pages = False
         self.records = {k: list(v) for k, v in (records or {}).items()}
         self.log: list[ChangeEvent] = []
         self.batch_size = batch_size
@@ -86,6 +92,7 @@ class MemorySource:
 
     async def open(self, ctx: SourceContext) -> None:
         self.opened += 1
+        self._pages = self.csv_pages and ctx.record_pages
 
     async def describe(self, entities: Sequence[str]) -> dict[str, EntitySchema]:
         return {e: self.schemas[e] for e in entities if e in self.schemas}
@@ -123,7 +130,13 @@ class MemorySource:
                     )
                     for row in chunk
                 ]
-                yield Batch.of(events, completes=frozenset({entity}) if last else frozenset())
+                done = frozenset({entity}) if last else frozenset()
+                if self._pages and events:
+                    yield Batch.of_page(_page(entity, schema, chunk, events))
+                    if done:
+                        yield Batch.of([], completes=done)
+                else:
+                    yield Batch.of(events, completes=done)
                 batches += 1
                 for hook in self.on_snapshot_batch:
                     hook()  # type: ignore[operator]
@@ -146,6 +159,25 @@ class MemorySource:
         self.closed += 1
 
 
+def _page(
+    entity: str, schema: EntitySchema, rows: list[dict[str, object]], events: list[ChangeEvent]
+) -> RecordPage:
+    """``rows`` as a CSV page (every cell quoted, a null as an empty cell, as Bulk writes)."""
+    names = schema.names()
+    text = io.StringIO()
+    writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow(names)
+    writer.writerows([["" if row.get(n) is None else row[n] for n in names] for row in rows])
+    return RecordPage(
+        entity=entity,
+        columns=tuple(names),
+        csv=text.getvalue().encode(),
+        count=len(rows),
+        position=events[-1].position,
+        parse=lambda: events,
+    )
+
+
 @dataclass
 class _Row:
     version: str | None
@@ -165,6 +197,10 @@ class MemorySink:
 
     ``tables`` holds durable state only: writes are staged and made durable by ``flush``,
     so a crash before a flush loses them, as a real transactional sink would.
+
+    With ``record_pages`` it loads a page batch from the page's CSV text (values as text, an
+    empty cell a null), as a database loading CSV would, without reading the batch's events;
+    ``pages_loaded`` counts them.
     """
 
     stores_checkpoints: bool = False
@@ -174,6 +210,8 @@ class MemorySink:
     fail_opens: int = 0
     opens: int = 0
     crash_on_flush: int | None = None
+    record_pages: bool = False
+    pages_loaded: int = 0
     tables: dict[str, dict[str, _Row]] = field(default_factory=dict)
     applied_log: list[tuple[str, str, str | None]] = field(default_factory=list)
     prepared: list[str] = field(default_factory=list)
@@ -181,9 +219,12 @@ class MemorySink:
     writes: int = 0
     checkpoint: Checkpoint | None = None
     _staged: dict[str, dict[str, _Row]] = field(default_factory=dict)
+    _schemas: dict[str, EntitySchema] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.capabilities = SinkCapabilities(stores_checkpoints=self.stores_checkpoints)
+        self.capabilities = SinkCapabilities(
+            stores_checkpoints=self.stores_checkpoints, record_pages=self.record_pages
+        )
 
     def rows(self, entity: str) -> dict[str, dict[str, object]]:
         """Durable, non-deleted rows of ``entity`` by key."""
@@ -198,6 +239,7 @@ class MemorySink:
 
     async def prepare(self, schema: EntitySchema) -> list[str]:
         self.prepared.append(schema.name)
+        self._schemas[schema.name] = schema
         self._staged.setdefault(schema.name, {})
         return []
 
@@ -206,6 +248,8 @@ class MemorySink:
         if self.fail_writes > 0:
             self.fail_writes -= 1
             raise RetryableError("connection reset (fault injected by the test)")
+        if batch.page is not None and self.record_pages:
+            return self._load(batch.page)
         outcomes: list[Outcome] = []
         retried: set[tuple[str, str]] = set()
         for event in batch:
@@ -223,6 +267,22 @@ class MemorySink:
                 outcomes.append(Outcome.rejected(SkippableError("bad value", code="BAD")))
                 continue
             outcomes.append(self._apply(event))
+        return outcomes
+
+    def _load(self, page: RecordPage) -> list[Outcome]:
+        self.pages_loaded += 1
+        schema = self._schemas[page.entity]
+        outcomes = []
+        for cells in list(csv.reader(io.StringIO(page.csv.decode())))[1:]:
+            values: dict[str, object] = {
+                name: cell or None for name, cell in zip(page.columns, cells, strict=True)
+            }
+            key = str(values[schema.key])
+            version = values.get(schema.version_field) if schema.version_field else None
+            table = self._staged.setdefault(page.entity, {})
+            table[key] = _Row(None if version is None else str(version), values)
+            self.applied_log.append((page.entity, key, table[key].version))
+            outcomes.append(Outcome.applied(key))
         return outcomes
 
     def _apply(self, event: ChangeEvent) -> Outcome:

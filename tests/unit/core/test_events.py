@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sfsync.core.events import Batch, ChangeEvent, Operation, Position
+from sfsync.core.events import Batch, ChangeEvent, Operation, PageEvents, Position, RecordPage
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 POS = Position("sf:Account", "1")
@@ -77,3 +77,50 @@ def test_batch_is_an_ordered_tuple() -> None:
     assert batch.last_position == Position("sf:Contact", "9")
     assert batch.entities() == {"Account", "Contact"}
     assert Batch.of([]).last_position is None
+
+
+def _page(count: int, parsed: list[ChangeEvent]) -> RecordPage:
+    calls.append(1)
+    return RecordPage(
+        entity="Account",
+        columns=("Id", "Name"),
+        csv=b'"Id","Name"\n' + b"".join(b'"%d","n"\n' % i for i in range(count)),
+        count=count,
+        position=Position("snapshot:Account", f"{count - 1}"),
+        parse=lambda: (calls.append(2), parsed)[1],
+    )
+
+
+calls: list[int] = []
+
+
+def test_a_page_batch_is_counted_and_checkpointed_without_parsing() -> None:
+    calls.clear()
+    events = [_event(key=str(i), position=Position("snapshot:Account", str(i))) for i in range(3)]
+    batch = Batch.of_page(_page(3, events))
+    assert len(batch) == 3
+    assert bool(batch.events)
+    assert batch.last_position == Position("snapshot:Account", "2")
+    assert batch.positions() == [Position("snapshot:Account", "2")]
+    assert batch.entities() == frozenset({"Account"})
+    assert isinstance(batch.events, PageEvents)
+    assert not batch.events.parsed
+    assert calls == [1]  # the page was built, never parsed
+
+
+def test_a_page_batchs_events_are_parsed_once_on_first_use() -> None:
+    calls.clear()
+    events = [_event(key=str(i)) for i in range(3)]
+    batch = Batch.of_page(_page(3, events))
+    assert [e.key for e in batch] == ["0", "1", "2"]
+    assert batch.events[1].key == "1"
+    assert list(batch.events[1:]) == events[1:]
+    assert calls == [1, 2]
+    assert batch.events == tuple(events)
+
+
+def test_a_page_whose_parse_disagrees_with_its_count_is_refused() -> None:
+    batch = Batch.of_page(_page(4, [_event()]))
+    assert len(batch) == 4
+    with pytest.raises(ValueError, match="holds 1 records, its source counted 4"):
+        list(batch)

@@ -362,3 +362,40 @@ async def test_an_endpoint_that_is_still_starting_is_waited_for() -> None:
     assert status.state is PipelineState.STOPPED
     assert h.sink.opens == 3
     assert status.counters.retries == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("loads_pages", [True, False])
+async def test_a_snapshot_of_csv_pages_is_applied_counted_and_checkpointed(
+    loads_pages: bool,
+) -> None:
+    h = Harness(rows=10, batch_size=4, record_pages=loads_pages)
+    h.source.csv_pages = True
+    status = await h.pipeline().run()
+    assert status.state is PipelineState.STOPPED
+    assert h.sink.rows("Account") == {r["Id"]: r for r in _rows(10)}
+    # Three pages (4 + 4 + 2 records): loaded from their text, or applied through their
+    # events (parsed on first use) by a sink that does not load pages.
+    assert h.sink.pages_loaded == (3 if loads_pages else 0)
+    assert status.counters.read == 10
+    assert status.counters.applied == 10
+    checkpoint = await h.store.load("test")
+    assert checkpoint is not None
+    assert checkpoint.snapshot.status is SnapshotStatus.COMPLETE
+
+
+@pytest.mark.anyio
+async def test_an_interrupted_snapshot_of_csv_pages_resumes_after_the_last_loaded_page() -> None:
+    h = Harness(rows=10, batch_size=4, record_pages=True)
+    h.source.csv_pages = True
+    h.source.fail_snapshot_after = 2
+    status = await h.pipeline().run()
+    assert status.state is PipelineState.FAILED
+    checkpoint = await h.store.load("test")
+    assert checkpoint is not None
+    assert checkpoint.snapshot.cursors == {"Account": "a0007"}  # the second page's last record
+    h.source.fail_snapshot_after = None
+    status = await h.pipeline().run()
+    assert status.state is PipelineState.STOPPED
+    assert status.counters.read == 2  # only the last page again
+    assert h.sink.rows("Account") == {r["Id"]: r for r in _rows(10)}
