@@ -35,6 +35,7 @@ from typing import Any
 
 from sfsync.connectors.salesforce.bulk import (
     BULK_UNSUPPORTED,
+    DEFAULT_MAX_RECORDS,
     CsvPage,
     chunked_query_pages,
     last_record,
@@ -74,6 +75,12 @@ done is noticed within two seconds (the default backoff grows to ten)."""
 BULK_BATCH_SIZE = 5000
 """Events per batch of a Bulk snapshot, at least (see ``SalesforceSource``): half a result
 page (whole pages, 10,000 events, measured ~1 µs per record more CPU: a larger working set)."""
+LOADED_PAGE_RECORDS = 25_000
+"""Records per Bulk result page when the sink loads pages as they are (``record_pages``): a
+page is only bytes then (about 8 MB of 20 fields), where a parsed page of as many events would
+weigh several times more (the default is 10,000). Measured at 1,000,000 Accounts into
+PostgreSQL: 10,000 -> 22.3 s, 25,000 -> 22.7 s, 50,000 -> 20.2-21.8 s but a peak RSS of 265 MB
+instead of 165 MB (pages in flight: downloading, queued, being copied)."""
 FIRST_CHUNK_RECORDS = 20_000
 """Records in the first range: small, so that the first rows arrive within a second or so; the
 ranges after it grow by half each up to ``CHUNK_RECORDS`` (see :class:`IdRanges`)."""
@@ -329,9 +336,10 @@ class SalesforceSource:
         self, entity: str, soql: str, schema: EntitySchema, after: str | None
     ) -> AsyncIterator[CsvPage | list[dict[str, Any]]]:
         clock = self._clock or SystemClock()
+        page_records = LOADED_PAGE_RECORDS if self.record_pages else DEFAULT_MAX_RECORDS
         ranges = await self._id_ranges(entity, after)
         if ranges is None:
-            pages = run_query_job(self.client, soql, clock=clock)
+            pages = run_query_job(self.client, soql, clock=clock, max_records=page_records)
         else:
             where = self.objects[entity].where
             names = schema.names()
@@ -351,6 +359,7 @@ class SalesforceSource:
                 ranges,
                 soql_of,
                 clock=clock,
+                max_records=page_records,
                 max_poll_interval=CHUNK_POLL_SECONDS,
             )
         try:
