@@ -17,7 +17,9 @@ user waits for) and its peak RSS is the child's ``ru_maxrss`` (``os.wait4``).
    SQLite (a temp file). The source picks Bulk API 2.0 by itself (>= 10,000 records) and reads
    an object of more than 40,000 records as consecutive Id ranges growing from 20,000 to
    250,000 records, one query job each (the org renders the next range while the sink applies
-   the current one).
+   the current one). Into PostgreSQL each result page (25,000 records) is handed to the sink
+   unparsed and loaded with ``COPY ... (FORMAT csv)`` as it is (docs/sql-sink.md, "CSV
+   pages"); into SQLite pages of 10,000 are parsed into events and written with executemany.
 2. The limit: a minimal script creating the same Bulk 2.0 query job, streaming the CSV pages
    (httpx, locators, 50,000 records a page) straight into ``COPY ... FROM STDIN (FORMAT csv)``
    of a plain typed table with the same primary key; for SQLite ``csv.reader`` +
