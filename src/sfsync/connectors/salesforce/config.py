@@ -210,6 +210,24 @@ class StreamingSettings(_Frozen):
     )
 
 
+class SourceSettings(_Frozen):
+    """How syncs read this org's snapshots (docs/salesforce-source.md explains each choice)."""
+
+    bulk_threshold: int | None = Field(
+        default=10_000,
+        ge=1,
+        description="Records of an object (`SELECT COUNT()`) from which its snapshot is read "
+        "through Bulk API 2.0 query jobs instead of REST queries; `null` never uses Bulk.",
+    )
+    chunk_records: int | None = Field(
+        default=250_000,
+        ge=1,
+        description="A Bulk snapshot of a large object is read as consecutive Id ranges growing "
+        "up to about this many records, one query job each (250,000 is the most Salesforce's "
+        "PK chunking allows); `null` reads every object with one job.",
+    )
+
+
 class SinkSettings(_Frozen):
     """How syncs write into this org (docs/salesforce-sink.md explains each choice)."""
 
@@ -299,6 +317,10 @@ class SalesforceConnection(_Frozen):
     streaming: StreamingSettings = Field(
         default_factory=StreamingSettings,
         description="Change Data Capture streaming, used by syncs with `mode: realtime`.",
+    )
+    source: SourceSettings = Field(
+        default_factory=SourceSettings,
+        description="How syncs read snapshots of this org (REST or Bulk API, Id ranges).",
     )
     sink: SinkSettings = Field(
         default_factory=SinkSettings,

@@ -133,6 +133,8 @@ def build_source(
             for e in request.entities
         ],
         overlap=float(overlap) if isinstance(overlap, int | float) else 60.0,
+        bulk_threshold=conn.source.bulk_threshold,
+        chunk_records=conn.source.chunk_records,
     )
     if request.options.get("mode") != "realtime":
         return rest
