@@ -243,10 +243,39 @@ class OrgStore:
         ]
 
     def count(self, object_name: str, *, include_deleted: bool = False) -> int:
+        """How many records :meth:`scan` would yield, without a scan (the table keeps its
+        number of deleted rows)."""
         table = self._table(object_name)
         if include_deleted:
             return len(table.rows)
-        return sum(1 for t in list(table.rows.values()) if t[1] is not True)
+        # Clipped: a write racing this read may have updated one number and not yet the other.
+        return max(len(table.rows) - table.deleted, 0)
+
+    def in_id_order(
+        self,
+        object_name: str,
+        *,
+        include_deleted: bool,
+        descending: bool = False,
+        low: str | None = None,
+        high: str | None = None,
+    ) -> Iterator[Mapping[str, WireValue]]:
+        """The records :meth:`scan` would yield whose id is between ``low`` and ``high`` (both
+        inclusive; ``None``: unbounded), by ascending id (descending when asked), from the
+        table's id index: the cost is the number of records read, not the table's size."""
+        table = self._table(object_name)
+        return table.in_id_order(include_deleted, descending, low, high)
+
+    def id_span(self, object_name: str, low: str | None = None, high: str | None = None) -> int:
+        """At least as many as the records :meth:`in_id_order` reads between ``low`` and
+        ``high`` (it counts ids of records erased since they were indexed too)."""
+        return self._table(object_name).order.span(low, high)
+
+    def newest(self, object_name: str) -> Mapping[str, WireValue] | None:
+        """The record with the greatest ``(SystemModstamp, Id)``, deleted ones included, among
+        those whose SystemModstamp is set; ``None`` when there is none or it cannot be told
+        (the caller then scans). Kept up to date by every write (see ``store_index.Newest``)."""
+        return self._table(object_name).newest_row()
 
     def updated_ids(self, object_name: str, start: datetime, end: datetime) -> list[str]:
         """Ids of live records whose SystemModstamp is in ``[start, end)``, both truncated to

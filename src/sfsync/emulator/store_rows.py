@@ -1,16 +1,19 @@
 """How the store holds one object's records: value tuples aligned with the object's fields,
 read through :class:`Row` views, with an index per lookup field (parent id -> child ids) and
-per unique or external id field (normalised value -> ids).
+per unique or external id field (normalised value -> ids), the ids in order, the newest
+``(SystemModstamp, Id)`` and the number of deleted rows (see :mod:`.store_index`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TypeVar, overload
 
 from sfsync.emulator.clock import format_datetime
 from sfsync.emulator.schema.model import FieldDef, FieldType, ObjectDef, WireValue
+from sfsync.emulator.store_index import IdOrder, Newest
 
 _COMPOUND = (FieldType.ADDRESS, FieldType.LOCATION)
 T = TypeVar("T")
@@ -120,10 +123,21 @@ class Table:
         self.template: list[WireValue] = [
             f.default if f.defaulted_on_create else None for f in stored
         ]
+        #: Every id in id order, for ORDER BY Id without a sort.
+        self.order = IdOrder()
+        #: The newest (SystemModstamp, Id), for a replication client's "where am I" query.
+        stamp = self.slot.get("SystemModstamp")
+        self.newest: Newest | None = Newest(stamp) if stamp is not None else None
+        #: How many rows have IsDeleted true, so that counting live rows is no scan.
+        self.deleted = 0
 
     def add_many(self, ids: list[str], records: list[tuple[WireValue, ...]]) -> None:
         """Add new rows (the bulk path): one pass per index instead of one call per row."""
         self.rows.update(zip(ids, records, strict=True))
+        self.order.add_many(ids)
+        if self.newest is not None:
+            self.newest.added(zip(ids, records, strict=True))
+        self.deleted += sum(1 for t in records if t[1] is True)
         for slot, index in self.refs.items():
             for rid, t in zip(ids, records, strict=True):
                 parent = t[slot]
@@ -139,6 +153,30 @@ class Table:
                 if t[slot] is not None:
                     _add_key(keys, index_key(t[slot], cs), rid)
 
+    def in_id_order(
+        self, include_deleted: bool, descending: bool, low: str | None, high: str | None
+    ) -> Iterator[Row]:
+        """See ``OrgStore.in_id_order``."""
+        ids = self.order.walk(low, high, descending=descending)
+        # Ids of rows removed since they were listed read as None and drop out.
+        found = filter(None, map(self.rows.get, ids))
+        slot = self.slot
+        if include_deleted:
+            return map(partial(Row, slot), found)
+        return (Row(slot, t) for t in found if t[1] is not True)
+
+    def newest_row(self) -> Row | None:
+        """See ``OrgStore.newest``."""
+        if self.newest is None:
+            return None
+        top = self.newest.top(self.rows)
+        if not isinstance(top, tuple):
+            return None
+        values = self.rows.get(top[1])
+        if values is None or values[self.newest.slot] != top[0]:
+            return None  # written since: the caller's scan will see the new state
+        return Row(self.slot, values)
+
     def key_ids(self, slot: int, key: WireValue) -> list[str]:
         """Ids of the rows (deleted too) whose unique/external id field ``slot`` has the
         normalised value ``key``, in id order."""
@@ -153,6 +191,16 @@ class Table:
     def index(
         self, rid: str, old: tuple[WireValue, ...] | None, new: tuple[WireValue, ...] | None
     ) -> None:
+        """Bring the indexes up to date after the row ``rid`` went from ``old`` to ``new``
+        (``None``: absent) in :attr:`rows`."""
+        if old is None:
+            if new is not None:
+                self.order.add(rid)
+        elif new is None:
+            self.order.remove(rid, self.rows)
+        if self.newest is not None:
+            self.newest.changed(rid, old, new)
+        self.deleted += (new is not None and new[1] is True) - (old is not None and old[1] is True)
         if old is None and new is not None:
             self._index_new(rid, new)
             return

@@ -55,3 +55,42 @@ class CountingSource(Protocol):
     def count(self, object_name: str, *, include_deleted: bool = False) -> int:
         """The number of records :meth:`RecordSource.scan` would yield."""
         ...
+
+
+class IndexedSource(Protocol):
+    """Optional: a source that keeps indexes for the queries a replication client sends on
+    every pass, so that the engine answers them without a scan (see :mod:`.indexed`). What
+    they return must agree exactly with :meth:`RecordSource.scan`."""
+
+    def in_id_order(
+        self,
+        object_name: str,
+        *,
+        include_deleted: bool,
+        descending: bool = False,
+        low: str | None = None,
+        high: str | None = None,
+    ) -> Iterator[Record]:
+        """The records ``scan`` would yield with an ``Id`` between ``low`` and ``high`` (both
+        inclusive; ``None``: unbounded), sorted by ``Id`` (exact string order), ascending or
+        descending."""
+        ...
+
+    def id_span(self, object_name: str, low: str | None = None, high: str | None = None) -> int:
+        """An upper bound of the number of records ``in_id_order`` reads between ``low`` and
+        ``high``, deleted ones included (the engine decides from it whether to walk)."""
+        ...
+
+    def newest(self, object_name: str) -> Record | None:
+        """The record, deleted ones included, with the greatest ``(SystemModstamp, Id)`` among
+        those with a SystemModstamp; ``None`` when there is none or the source cannot tell."""
+        ...
+
+
+def offers(source: object, method: str) -> bool:
+    """Whether ``source``'s class defines ``method`` (an optional capability above).
+
+    Asked of the class, not the instance: a wrapper that narrows a source (a PK-chunking
+    range) and forwards unknown attributes to it must not pass for the source it narrows.
+    """
+    return callable(getattr(type(source), method, None))

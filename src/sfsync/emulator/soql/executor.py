@@ -9,7 +9,9 @@ counts matching rows in a first pass over the source (stopping at OFFSET+LIMIT; 
 with a ``count`` method answers unfiltered queries without that pass), then
 ``QueryResult.records`` renders lazily from a second pass, clipped to ``total_size`` so the
 two never disagree upwards. With ORDER BY the matching records (the source's own mappings,
-not rendered copies) are collected and sorted, then rendered lazily.
+not rendered copies) are collected and sorted, then rendered lazily; a source with indexes
+answers ``ORDER BY Id`` and ``ORDER BY SystemModstamp DESC, Id DESC LIMIT 1`` without either
+(:mod:`.indexed`), and a counting source ``SELECT COUNT()`` without WHERE.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from typing import cast
 
 from sfsync.emulator.schema.model import ObjectDef, Schema, WireValue
 
 from . import plan as p
 from .aggregate import aggregate_rows
 from .binder import Binder
-from .catalog import CountingSource, Record, RecordSource
+from .catalog import CountingSource, Record, RecordSource, offers
+from .indexed import indexed_top
 from .messages import SoqlSyntaxError, to_api_error
 from .parser import parse_condition, parse_query
 from .predicates import PredicateBuilder, sort_records, top_records
@@ -82,7 +86,11 @@ class CompiledQuery:
         start = plan.offset or 0
         stop = None if plan.limit is None else start + plan.limit
         if plan.count_only:
-            count = sum(1 for _ in islice(matching(), start, stop))
+            known = _known_count(source, plan.object_name, include) if where is None else None
+            if known is not None:
+                count = _clip(known, start, plan.limit)
+            else:
+                count = sum(1 for _ in islice(matching(), start, stop))
             return QueryResult(count, iter(()))
         if plan.aggregate is not None:
             rows = aggregate_rows(
@@ -94,17 +102,32 @@ class CompiledQuery:
             plan.node
         )
         if plan.order:
-            # A small LIMIT keeps a heap of OFFSET+LIMIT rows instead of sorting them all.
-            top = None if stop is None else top_records(matching(), plan.order, source, stop)
+            top = indexed_top(plan, source, where, include_deleted=include, count=stop)
+            if top is None and stop is not None:
+                # A small LIMIT keeps a heap of OFFSET+LIMIT rows instead of sorting them all.
+                top = top_records(matching(), plan.order, source, stop)
             ordered = top if top is not None else sort_records(list(matching()), plan.order, source)
             selected = ordered[start:stop]
             return QueryResult(len(selected), map(render, selected))
-        if where is None and isinstance(source, CountingSource):
-            available = max(source.count(plan.object_name, include_deleted=include) - start, 0)
-            total = available if plan.limit is None else min(available, plan.limit)
+        known = _known_count(source, plan.object_name, include) if where is None else None
+        if known is not None:
+            total = _clip(known, start, plan.limit)
         else:
             total = sum(1 for _ in islice(matching(), start, stop))
         return QueryResult(total, _lazy(matching, start, total, render))
+
+
+def _known_count(source: RecordSource, object_name: str, include_deleted: bool) -> int | None:
+    """The source's own count of the rows ``scan`` would yield, when its class offers one."""
+    if not offers(source, "count"):
+        return None
+    return cast(CountingSource, source).count(object_name, include_deleted=include_deleted)
+
+
+def _clip(count: int, offset: int, limit: int | None) -> int:
+    """How many of ``count`` rows are left after ``offset``, at most ``limit``."""
+    available = max(count - offset, 0)
+    return available if limit is None else min(available, limit)
 
 
 def _lazy(
