@@ -16,16 +16,19 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
-from sfsync.connectors.salesforce.auth import StaticSession
+from sfsync.connectors.salesforce.auth import JwtBearer
 from sfsync.connectors.salesforce.client import SalesforceClient
 from sfsync.connectors.salesforce.source import ObjectSelection, SalesforceSource
 from sfsync.connectors.sql.config import PostgresConnection
 from sfsync.connectors.sql.sink import SqlSink
+from sfsync.core.retry import RetryPolicy
 from sfsync.core.state import PipelineState
 from sfsync.emulator.clock import OrgClock
+from sfsync.emulator.faults import parse_rule_spec
 from sfsync.emulator.org import Org
 from sfsync.emulator.server import serve_in_background
 from sfsync.runtime import Pipeline, PipelineOptions
+from sfsync.runtime.status import PipelineStatus
 from sfsync.testing import FakeClock, MemoryCheckpointStore, MemoryDeadLetterStore
 
 TOKEN = "00D000000000001!csv-pages-token"
@@ -125,10 +128,17 @@ def schemas(postgres_url: str) -> Iterator[list[str]]:
 
 
 async def _snapshot(
-    org: Org, url: str, postgres_url: str, schema: str, *, pages: bool
-) -> tuple[SqlSink, MemoryDeadLetterStore]:
+    org: Org, url: str, postgres_url: str, schema: str, *, pages: bool, attempts: int = 5
+) -> tuple[SqlSink, MemoryDeadLetterStore, PipelineStatus]:
+    # JWT bearer: an expired session (a fault below) is renewed by logging in again.
     client = SalesforceClient(
-        grant=StaticSession(access_token=TOKEN, instance_url=url),
+        grant=JwtBearer(
+            client_id=org.auth.app.client_id,
+            username=org.auth.user.username,
+            private_key=org.auth.app.private_key_pem.decode(),
+            login_url=url,
+            audience="https://login.salesforce.com",
+        ),
         clock=FakeClock(org.clock.now()),
         api_version="62.0",
     )
@@ -147,7 +157,11 @@ async def _snapshot(
     dead = MemoryDeadLetterStore()
     pipeline = Pipeline(
         options=PipelineOptions(
-            name=f"pages-{pages}", entities=("Contact", "Opportunity"), batch_size=200, seed=3
+            name=f"pages-{pages}",
+            entities=("Contact", "Opportunity"),
+            batch_size=200,
+            seed=3,
+            retry=RetryPolicy(max_attempts=attempts, base_delay=1.0, max_delay=30.0),
         ),
         source=source,
         sink=sink,
@@ -158,7 +172,7 @@ async def _snapshot(
     status = await pipeline.run()
     assert status.state is PipelineState.STOPPED, status.last_error
     assert source.snapshot_api == {"Contact": "bulk", "Opportunity": "bulk"}
-    return sink, dead
+    return sink, dead, status
 
 
 def _rows(postgres_url: str, schema: str, table: str) -> dict[str, tuple[object, ...]]:
@@ -187,8 +201,12 @@ async def test_csv_pages_load_the_same_rows_as_record_by_record(
     org: Org, postgres_url: str, schemas: list[str]
 ) -> None:
     with serve_in_background(org, port=0) as server:
-        paged, paged_dead = await _snapshot(org, server.url, postgres_url, schemas[0], pages=True)
-        plain, plain_dead = await _snapshot(org, server.url, postgres_url, schemas[1], pages=False)
+        paged, paged_dead, _ = await _snapshot(
+            org, server.url, postgres_url, schemas[0], pages=True
+        )
+        plain, plain_dead, _ = await _snapshot(
+            org, server.url, postgres_url, schemas[1], pages=False
+        )
     assert paged.pages_loaded >= 6  # several Id ranges of both objects, each a page
     assert plain.pages_loaded == 0
     assert paged_dead.letters == []
@@ -225,7 +243,7 @@ async def test_a_refused_page_is_applied_record_by_record_and_its_bad_record_dea
             '"SystemModstamp" timestamptz, "_sfsync_synced_at" timestamptz)'
         )
     with serve_in_background(org, port=0) as server:
-        sink, dead = await _snapshot(org, server.url, postgres_url, schema, pages=True)
+        sink, dead, _ = await _snapshot(org, server.url, postgres_url, schema, pages=True)
     rows = _rows(postgres_url, schema, "opportunity")
     assert len(rows) == 700  # every record but the one that does not fit
     assert big not in rows
@@ -234,3 +252,34 @@ async def test_a_refused_page_is_applied_record_by_record_and_its_bad_record_dea
     assert {(d.key, d.kind.value) for d in dead.letters} == {(big, "rejected")}
     assert "overflow" in dead.letters[0].message, dead.letters[0].message
     assert sink.pages_loaded >= 2  # the other pages (and all of Contact's) went as CSV
+
+
+@pytest.mark.anyio
+@pytest.mark.postgres
+async def test_csv_pages_under_faults_converge_to_the_clean_load(
+    org: Org, postgres_url: str, schemas: list[str]
+) -> None:
+    # 503s, query timeouts and 500s on the Bulk job polls and result downloads, and expired
+    # sessions anywhere: each failed read is retried from the checkpoint (the last loaded
+    # page's Id), so the resumed ranges start in a table that is no longer empty.
+    with serve_in_background(org, port=0) as server:
+        await _snapshot(org, server.url, postgres_url, schemas[1], pages=False)
+        org.faults.replace(
+            [
+                parse_rule_spec("GET /services/data/*/jobs/query/* 503=0.08,500=0.04"),
+                parse_rule_spec("GET /services/data/*/query* query_timeout=0.05"),
+                parse_rule_spec("* /services/data/* invalid_session=0.03"),
+            ],
+            seed=17,
+        )
+        try:
+            sink, dead, status = await _snapshot(
+                org, server.url, postgres_url, schemas[0], pages=True, attempts=20
+            )
+        finally:
+            org.faults.clear()
+    assert status.counters.retries > 0  # faults happened and were absorbed
+    assert dead.letters == []
+    assert sink.pages_loaded >= 1
+    for table in ("contact", "opportunity"):
+        assert _rows(postgres_url, schemas[0], table) == _rows(postgres_url, schemas[1], table)
