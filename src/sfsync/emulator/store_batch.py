@@ -43,7 +43,7 @@ from sfsync.emulator.store_rows import Row, Table, bump_stamp, index_key
 from sfsync.emulator.validation import check_references, check_required, check_unique
 
 if TYPE_CHECKING:
-    from sfsync.emulator.store import OrgStore
+    from sfsync.emulator.store_writes import StoreWrites
 
 R = TypeVar("R")
 _S = TypeVar("_S")
@@ -60,7 +60,7 @@ class BatchWriter:
     docstring). Made by :meth:`OrgStore.batch`; valid only inside its ``with`` block."""
 
     def __init__(
-        self, store: OrgStore, table: Table, plan: WritePlan, user: str, size_hint: int = 0
+        self, store: StoreWrites, table: Table, plan: WritePlan, user: str, size_hint: int = 0
     ) -> None:
         self.store = store
         self.table = table
