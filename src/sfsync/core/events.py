@@ -343,11 +343,13 @@ class Batch:
         return self.events[-1].position if self.events else None
 
     def positions(self) -> list[Position]:
-        """Every position the batch's events carry, in order; for a page batch, only the last
-        record's (the page is in position order, so it stands for the others)."""
+        """Every position the checkpoint may reach once the batch is applied, in order: those
+        its events carry (for a page batch only the last record's: the page is in position
+        order, so it stands for the others), then ``advances``. Reading them never parses a
+        page."""
         if self.page is not None:
-            return [self.page.position]
-        return [event.position for event in self.events]
+            return [self.page.position, *self.advances]
+        return [*(event.position for event in self.events), *self.advances]
 
     def entities(self) -> frozenset[str]:
         """Every entity that occurs in the batch."""

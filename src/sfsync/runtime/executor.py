@@ -50,13 +50,41 @@ async def call_with_retry(
             return await fn()
         except RetryableError as exc:
             attempt += 1
-            decision = policy.decide(attempt, exc, elapsed=clock.monotonic() - started, rand=rand)
-            if isinstance(decision, GiveUp):
-                exc.add_note(decision.reason)
-                raise
-            if on_retry is not None:
-                on_retry(attempt, exc, decision.seconds)
-            await clock.sleep(decision.seconds)
+            await wait_to_retry(
+                exc,
+                attempt,
+                started=started,
+                policy=policy,
+                clock=clock,
+                rand=rand,
+                on_retry=on_retry,
+            )
+
+
+async def wait_to_retry(
+    exc: RetryableError,
+    attempt: int,
+    *,
+    started: float,
+    policy: RetryPolicy,
+    clock: Clock,
+    rand: Callable[[], float],
+    on_retry: RetryHook | None = None,
+) -> None:
+    """After failed attempt number ``attempt`` (the first since ``started``, a
+    ``clock.monotonic()`` reading), wait on ``clock`` as ``policy`` says before the next one.
+
+    Raises:
+        RetryableError: ``exc`` itself, with the policy's reason as a note, once the policy
+            gives up.
+    """
+    decision = policy.decide(attempt, exc, elapsed=clock.monotonic() - started, rand=rand)
+    if isinstance(decision, GiveUp):
+        exc.add_note(decision.reason)
+        raise exc
+    if on_retry is not None:
+        on_retry(attempt, exc, decision.seconds)
+    await clock.sleep(decision.seconds)
 
 
 async def write_with_retry(

@@ -20,8 +20,8 @@ from anyio.abc import ObjectSendStream
 from sfsync.core.checkpoint import Checkpoint
 from sfsync.core.errors import RetryableError
 from sfsync.core.events import Batch, Position
-from sfsync.core.retry import GiveUp, RetryPolicy
-from sfsync.runtime.executor import RetryHook
+from sfsync.core.retry import RetryPolicy
+from sfsync.runtime.executor import RetryHook, wait_to_retry
 from sfsync.spi.clock import Clock
 from sfsync.spi.source import Source
 
@@ -60,19 +60,19 @@ async def follow_changes(
                     await send.send((tag, batch))
                     got = True
                     attempt, started = 0, clock.monotonic()
-                    for position in (*(e.position for e in batch.events), *batch.advances):
+                    for position in batch.positions():
                         positions[position.stream] = position
             except RetryableError as exc:
                 attempt += 1
-                decision = policy.decide(
-                    attempt, exc, elapsed=clock.monotonic() - started, rand=rand
+                await wait_to_retry(
+                    exc,
+                    attempt,
+                    started=started,
+                    policy=policy,
+                    clock=clock,
+                    rand=rand,
+                    on_retry=on_retry,
                 )
-                if isinstance(decision, GiveUp):
-                    exc.add_note(decision.reason)
-                    raise
-                if on_retry is not None:
-                    on_retry(attempt, exc, decision.seconds)
-                await clock.sleep(decision.seconds)
                 continue
             if not got:
                 await clock.sleep(idle)

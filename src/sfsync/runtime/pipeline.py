@@ -385,7 +385,7 @@ class Pipeline(Reporting):
             await self._retrying(lambda: source.record_outcomes(events, final))
         # Every outcome of the batch is final now. Positions the batch advances without
         # events are final with it (after its events, so they never pass an unfinished one).
-        self._tracker.settle([*batch.positions(), *batch.advances])
+        self._tracker.settle(batch.positions())
         checkpoint = checkpoint.record(self._tracker.safe_positions(), batch.completes)
         await self._save(checkpoint)
         self._account(batch, final, ignored)

@@ -324,8 +324,7 @@ class TwoWaySync(Reporting):
                     sf_events: list[ChangeEvent] = []
                     ext_events: list[ChangeEvent] = []
                     for is_sf, batch in items:
-                        for position in (*(e.position for e in batch.events), *batch.advances):
-                            tracker.ack(tracker.track(position))
+                        tracker.settle(batch.positions())
                         (sf_events if is_sf else ext_events).extend(batch.events)
                     self._count_read([*sf_events, *ext_events])
                     with anyio.CancelScope(shield=True):
@@ -373,8 +372,7 @@ class TwoWaySync(Reporting):
         async def read() -> list[ChangeEvent]:
             events: list[ChangeEvent] = []
             async for batch in source.changes(checkpoint):
-                for position in (*(e.position for e in batch.events), *batch.advances):
-                    tracker.ack(tracker.track(position))
+                tracker.settle(batch.positions())
                 events.extend(batch.events)
             return events
 

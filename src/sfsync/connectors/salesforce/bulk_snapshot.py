@@ -137,7 +137,8 @@ def page_batch(
     if not page.count or "Id" not in columns:
         return None
     last = last_record(page, len(columns))
-    if last is None or not last[columns.index("Id")]:
+    key = last[columns.index("Id")] if last is not None else ""
+    if not key:
         return None
     return Batch.of_page(
         RecordPage(
@@ -145,7 +146,7 @@ def page_batch(
             columns=columns,
             csv=page.content,
             count=page.count,
-            position=Position(snapshot_stream(entity), last[columns.index("Id")]),
+            position=Position(snapshot_stream(entity), key),
             parse=parse,
         )
     )

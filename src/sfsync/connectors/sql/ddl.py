@@ -307,14 +307,14 @@ def _ensure_server_defaults(client: SqlClient, state: TableState) -> None:
     only run on a table that lacks a default (made by an earlier version, or by hand).
     """
     wanted = {name: sql for name, sql in _SERVER_DEFAULTS.items() if name in state.columns}
+    ref = client.table_ref(state.table)
     rows = client.conn.exec_driver_sql(
         "SELECT a.attname FROM pg_attribute a JOIN pg_attrdef d "
         "ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
         "WHERE a.attrelid = to_regclass(%s) AND a.attname = ANY(%s)",
-        (client.table_ref(state.table), list(wanted)),
+        (ref, list(wanted)),
     )
     present = {str(name) for (name,) in rows}
-    ref = client.table_ref(state.table)
     for name, sql in wanted.items():
         if name not in present:
             client.conn.exec_driver_sql(

@@ -305,7 +305,7 @@ class SqlCaptureSource:
         while True:
             read = self._reader.read if self._reader is not None else self._polled_changes
             async for batch in read(positions):
-                for p in (*(e.position for e in batch.events), *batch.advances):
+                for p in batch.positions():
                     positions[p.stream] = p
                 yield batch
             if not self.follow:
