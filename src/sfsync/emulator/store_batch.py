@@ -411,13 +411,7 @@ class BatchWriter:
     ) -> tuple[str, bool]:
         store, table = self.store, self.table
         obj = table.obj
-        f = obj.field(field_name)
-        if f is None or not (f.external_id or f.type is FieldType.ID):
-            raise ApiError.of(
-                404,
-                "NOT_FOUND",
-                f"Provided external ID field does not exist or is not accessible: {field_name}",
-            )
+        f = upsert_key(obj, field_name)
         if f.type is FieldType.ID:
             if not value:
                 return self._insert(values), True
@@ -449,6 +443,19 @@ class BatchWriter:
         if isinstance(found, str):
             return [] if rows[found][1] is True else [found]
         return [i for i in sorted(found) if rows[i][1] is not True]
+
+
+def upsert_key(obj: ObjectDef, field_name: str) -> FieldDef:
+    """The field an upsert matches on: an external id field or ``Id``; 404 NOT_FOUND as
+    Salesforce words it otherwise."""
+    f = obj.field(field_name)
+    if f is None or not (f.external_id or f.type is FieldType.ID):
+        raise ApiError.of(
+            404,
+            "NOT_FOUND",
+            f"Provided external ID field does not exist or is not accessible: {field_name}",
+        )
+    return f
 
 
 def multiple_choices(obj: ObjectDef, ids: list[str]) -> ApiError:

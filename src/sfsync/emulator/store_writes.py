@@ -11,7 +11,7 @@ from itertools import islice
 from sfsync.emulator.errors import ApiError
 from sfsync.emulator.schema.model import FieldDef, FieldType, WireValue
 from sfsync.emulator.schema.standard import derived_values
-from sfsync.emulator.store_batch import BatchWriter, multiple_choices
+from sfsync.emulator.store_batch import BatchWriter, multiple_choices, upsert_key
 from sfsync.emulator.store_plan import DERIVED_OBJECTS, WritePlan
 from sfsync.emulator.store_rows import Row, Table, bump_stamp, index_key
 from sfsync.emulator.store_transactions import StoreTransactions, _Transaction
@@ -192,13 +192,7 @@ class StoreWrites(StoreTransactions):
         """
         table = self._table(object_name)
         obj = table.obj
-        f = obj.field(field_name)
-        if f is None or not (f.external_id or f.type is FieldType.ID):
-            raise ApiError.of(
-                404,
-                "NOT_FOUND",
-                f"Provided external ID field does not exist or is not accessible: {field_name}",
-            )
+        f = upsert_key(obj, field_name)
         user = self._user(user_id)
         with self.transaction():
             if f.type is FieldType.ID:
