@@ -341,6 +341,10 @@ async def test_concurrent_edits_converge_as_the_policy_says(
     _insert_sf(h, "k1", "Base", "000", 1)
     await h.sync(conflicts)
     h.sf_set("k1", Name="SF Name", Phone="SF Phone")
+    # Both sides stamp commits to the millisecond and a tie goes to Salesforce: without this
+    # pause a fast machine can commit both edits in one millisecond, and ``newest_wins`` then
+    # rightly picks Salesforce's Name instead of the later database's.
+    await anyio.sleep(0.005)
     h.db_set("k1", Name="DB Name", Score__c=7)
     await h.sync(conflicts)
     assert h.sf() == h.db()
