@@ -11,8 +11,10 @@ the checkpoint re-applies events idempotently.
 Failures inside ``write``:
 
 * a value the database refuses (too long, out of range, a constraint): the batch is applied
-  again row by row, each row in its own savepoint, so exactly the bad rows get REJECTED
-  outcomes (a :class:`SkippableError` naming the field or constraint) and the rest is applied;
+  again row by row (:mod:`.rowwise`), each row in its own savepoint, so exactly the bad rows
+  get REJECTED outcomes (a :class:`SkippableError` naming the field or constraint) and the
+  rest is applied; a copy into a fresh table (:mod:`.fresh`) that is refused is rolled back
+  and its records take this guarded path;
 * a lost connection or a deadlock: :class:`RetryableError` if nothing unflushed was lost with
   the transaction (the runtime retries the batch), else :class:`FatalError`, since batches
   already reported as applied are gone; a restart resumes from the checkpoint, which is
@@ -42,13 +44,14 @@ from sfsync.connectors.sql.ddl import (
     prepare_table,
 )
 from sfsync.connectors.sql.errors import DATABASE_ERRORS, classify
-from sfsync.connectors.sql.plan import Pending, Plan, Shape, build_shape, db_keys, plan_events
+from sfsync.connectors.sql.fresh import FreshLoads
+from sfsync.connectors.sql.plan import Plan, Shape, build_shape, db_keys, plan_events
 from sfsync.connectors.sql.rows import plan_full_rows
-from sfsync.connectors.sql.types import explain_rejection
-from sfsync.connectors.sql.writer import COPY_THRESHOLD, TableWriter
+from sfsync.connectors.sql.rowwise import apply_row_by_row
+from sfsync.connectors.sql.writer import TableWriter
 from sfsync.core.checkpoint import Checkpoint
 from sfsync.core.errors import FatalError, RetryableError, SkippableError, SyncError
-from sfsync.core.events import Batch, ChangeEvent, Operation, RecordPage
+from sfsync.core.events import Batch, ChangeEvent, Operation
 from sfsync.core.schema import EntitySchema
 from sfsync.spi.sink import Outcome, SinkCapabilities, SinkContext
 
@@ -102,8 +105,7 @@ class SqlSink:
         self._ctx: SinkContext | None = None
         self._schemas: dict[str, EntitySchema] = {}
         self._writers: dict[str, TableWriter] = {}
-        # Entities whose last batch found none of its keys in the table (see _write_fresh).
-        self._fresh: set[str] = set()
+        self._fresh = FreshLoads(self._client.dialect, self._transaction_failure)
         self._unflushed = 0  # batches written since the last commit
         self._closed = False
         self._warned: set[tuple[str, str]] = set()
@@ -114,8 +116,11 @@ class SqlSink:
             stores_checkpoints=True,
             record_pages=isinstance(settings, PostgresConnection) and settings.load_csv_pages,
         )
-        self.pages_loaded = 0
+
+    @property
+    def pages_loaded(self) -> int:
         """CSV pages loaded as they are (``COPY``): a figure for logs and tests."""
+        return self._fresh.pages_loaded
 
     @property
     def dialect(self) -> str:
@@ -227,8 +232,10 @@ class SqlSink:
 
     def _write_sync(self, batch: Batch) -> list[Outcome]:
         self._ensure_connected()
-        if batch.page is not None:
-            loaded = self._write_page(batch.page)
+        page = batch.page
+        writer = self._writers.get(page.entity) if page is not None else None
+        if page is not None and writer is not None:  # else the events path says what is wrong
+            loaded = self._fresh.write_page(self._client.conn, writer, page, self._context.logger)
             if loaded is not None:
                 self._unflushed += 1
                 return loaded
@@ -273,10 +280,11 @@ class SqlSink:
         # Only a snapshot's batches (READ events) go without reading versions: changes mostly
         # touch stored rows, where trying the COPY first would fail and log a duplicate key.
         snapshot = set(map(_OP, map(_EVENT, events))) == {Operation.READ}
-        if snapshot and entity in self._fresh:
-            outcomes = self._write_fresh(writer, shape, events)
-            if outcomes is not None:
-                return outcomes
+        if snapshot and self._fresh.is_fresh(entity):
+            fresh = self._fresh.write_rows(self._client.conn, writer, shape, events)
+            if fresh is not None:
+                self._warn_unknown(entity, fresh)
+                return fresh.outcomes
         stored = writer.read_versions(db_keys(shape, events))
         # Full states of distinct records (a snapshot) are planned column-wise; anything
         # else is folded event by event.
@@ -299,153 +307,17 @@ class SqlSink:
                 # Row by row needs the folded operations (and another writer may have added
                 # rows since the versions were read).
                 plan = plan_events(shape, events, writer.read_versions(db_keys(shape, events)))
-            self._apply_row_by_row(writer, shape, plan, dict(events))
-            self._fresh.discard(entity)
+            apply_row_by_row(self._client.conn, writer, shape, plan, dict(events))
+            self._fresh.note(entity, fresh=False)
             return plan.outcomes
-        if snapshot and not stored and plan.rows is not None and self._copies_new(plan.rows):
-            self._fresh.add(entity)
-        else:
-            self._fresh.discard(entity)
+        self._fresh.note(
+            entity,
+            fresh=snapshot
+            and not stored
+            and plan.rows is not None
+            and self._fresh.copies_new(plan.rows),
+        )
         return plan.outcomes
-
-    def _write_fresh(
-        self, writer: TableWriter, shape: Shape, events: list[tuple[int, ChangeEvent]]
-    ) -> dict[int, Outcome] | None:
-        """Copy a batch of new records without reading stored versions first; ``None`` when
-        the batch needs the guarded path after all.
-
-        Used for a snapshot's batch while the entity's last one found none of its keys
-        stored: a snapshot into a new table, whose Id-ordered batches never repeat a key.
-        Reading the versions of thousands of keys that cannot exist costs a query per batch
-        (~5 % of a 1M-record snapshot's time, measured before this path). Should a key exist
-        after all (another writer, a table filled meanwhile), the primary key refuses the
-        COPY; it is rolled back and the batch takes the guarded path, which reads the
-        versions.
-        """
-        plan = plan_full_rows(shape, events, {})
-        if plan is None or plan.rows is None or not self._copies_new(plan.rows):
-            return None
-        savepoint = self._client.conn.begin_nested()
-        try:
-            writer.apply_rows(plan.rows, new_keys=True)
-            savepoint.commit()
-        except DATABASE_ERRORS as exc:
-            if not isinstance(classify(exc, during=f"writing {shape.entity}"), SkippableError):
-                raise
-            savepoint.rollback()
-            self._fresh.discard(shape.entity)
-            return None
-        self._warn_unknown(shape.entity, plan)
-        return plan.outcomes
-
-    def _write_page(self, page: RecordPage) -> list[Outcome] | None:
-        """Load a CSV page of new records as it is (PostgreSQL ``COPY``); ``None`` when its
-        events must be applied instead (their planner, guard and row-by-row fallback).
-
-        Taken while the table is fresh for the entity (see :meth:`_write_fresh`; an empty
-        table is fresh): a snapshot's Id-ordered pages into a new table. Every failure falls
-        back to the events, with the page's work rolled back: a stored key (the primary key
-        refuses the COPY), a value the column refuses (the events path names the record and
-        dead-letters it), a row count other than the page's (the parse checks the download).
-        """
-        writer = self._writers.get(page.entity)
-        if writer is None:
-            return None  # the events path says what is wrong
-        sql = writer.page_copy_sql(page.columns)
-        if sql is None:
-            return None
-        if page.entity not in self._fresh and not writer.is_empty():
-            return None
-        savepoint = self._client.conn.begin_nested()
-        try:
-            loaded = writer.copy_page(sql, page.csv)
-        except DATABASE_ERRORS as exc:
-            during = f"loading a page of {page.entity}"
-            error = classify(exc, during=during)
-            if not isinstance(error, SkippableError):
-                raise self._transaction_failure(exc, savepoint, during=during) from exc
-            savepoint.rollback()
-            self._fresh.discard(page.entity)
-            self._context.logger.info(
-                "%s: a page of %d records was not loaded as CSV (%s); applying its records",
-                page.entity,
-                page.count,
-                error,
-            )
-            return None
-        if loaded != page.count:
-            savepoint.rollback()
-            self._context.logger.warning(
-                "%s: COPY loaded %d rows of a page of %d records; applying its records",
-                page.entity,
-                loaded,
-                page.count,
-            )
-            return None
-        savepoint.commit()
-        self._fresh.add(page.entity)
-        self.pages_loaded += 1
-        return [_APPLIED] * page.count
-
-    def _copies_new(self, rows: list[tuple[object, ...]]) -> bool:
-        """Whether ``apply_rows(rows, new_keys=True)`` is a COPY straight into the table, which
-        a stored key makes fail (elsewhere an upsert would apply its guard silently, and the
-        outcome of an event the guard refused would not be STALE)."""
-        return self.dialect == "postgresql" and len(rows) >= COPY_THRESHOLD
-
-    def _apply_row_by_row(
-        self, writer: TableWriter, shape: Shape, plan: Plan, events: Mapping[int, ChangeEvent]
-    ) -> None:
-        """Apply each pending row in its own savepoint; reject exactly the rows that fail.
-
-        A refused row folded from several events is retried one event at a time, so that the
-        events before the bad one are still applied (as one-by-one application would do).
-        """
-        for op in plan.pending:
-            error = self._try_apply(writer, op)
-            if error is None:
-                continue
-            if len(op.events) == 1:
-                self._reject(writer, plan, op, error)
-                continue
-            for index in op.events:
-                single = [(index, events[index])]
-                stored = writer.read_versions(db_keys(shape, single))
-                sub_plan = plan_events(shape, single, stored)
-                plan.outcomes[index] = sub_plan.outcomes[index]
-                for sub_op in sub_plan.pending:
-                    sub_error = self._try_apply(writer, sub_op)
-                    if sub_error is not None:
-                        self._reject(writer, plan, sub_op, sub_error)
-
-    def _try_apply(self, writer: TableWriter, op: Pending) -> SkippableError | None:
-        """Apply ``op`` in a savepoint; the row-level error if the database refused it."""
-        savepoint = self._client.conn.begin_nested()
-        try:
-            writer.apply([op], bulk=False)
-            savepoint.commit()
-        except DATABASE_ERRORS as exc:
-            error = classify(exc, during=f"writing {writer.state.schema.name} {op.key}")
-            if not isinstance(error, SkippableError):
-                raise
-            savepoint.rollback()
-            return error
-        return None
-
-    def _reject(
-        self,
-        writer: TableWriter,
-        plan: Plan,
-        op: Pending,
-        error: SkippableError,
-    ) -> None:
-        reasons = explain_rejection(writer.state.schema.fields, _field_values(writer, op))
-        message = f"{writer.state.schema.name} {op.key}: {error.message}"
-        if reasons:
-            message += "; " + "; ".join(reasons)
-        rejected = Outcome.rejected(SkippableError(message, code=error.code, hint=error.hint))
-        for index in op.events:
-            plan.outcomes[index] = rejected
 
     def _transaction_failure(self, exc: Exception, savepoint: object, *, during: str) -> SyncError:
         """The error ``write``/``prepare`` raise for ``exc``, after cleaning up the transaction.
@@ -548,11 +420,6 @@ class SqlSink:
         if self._sync_id is None:
             raise RuntimeError("SqlSink.open() was not called")
         return self._sync_id
-
-
-def _field_values(writer: TableWriter, op: Pending) -> dict[str, object]:
-    columns = writer.state.field_columns
-    return {name: op.values[col] for name, col in columns.items() if col in op.values}
 
 
 # Re-exported for callers that name the bookkeeping columns.
