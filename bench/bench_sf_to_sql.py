@@ -496,27 +496,20 @@ def main() -> None:
                     rss,
                 )
 
-            if not args.skip_pandas:
+            scripts = [
+                ("pandas", "account_pandas", "simple-salesforce bulk2 + pandas to_sql (pg)"),
+                ("pandas in memory", "account_pandas_mem", "  the same, one DataFrame (pg)"),
+            ]
+            for key, table, label in [] if args.skip_pandas else scripts:
+                step = key.replace(" ", "-")
                 seconds, rss, out = _measure(
-                    [*me, "--step", "pandas", "--schema", schema, "--path", str(work)],
-                    work / "pandas.log",
+                    [*me, "--step", step, "--schema", schema, "--path", str(work)],
+                    work / f"{step}.log",
                 )
                 assert json.loads(out.splitlines()[-1])["rows"] == n, out
-                assert _pg_count(args.pg, f'"{schema}".account_pandas') == n
-                rates["pandas"] = _line(
-                    "simple-salesforce bulk2 + pandas to_sql (pg)", n, seconds, rss
-                )
-                peaks["pandas"] = rss
-                seconds, rss, out = _measure(
-                    [*me, "--step", "pandas-in-memory", "--schema", schema],
-                    work / "pandas-in-memory.log",
-                )
-                assert json.loads(out.splitlines()[-1])["rows"] == n, out
-                assert _pg_count(args.pg, f'"{schema}".account_pandas_mem') == n
-                rates["pandas in memory"] = _line(
-                    "  the same, all pages in one DataFrame (pg)", n, seconds, rss
-                )
-                peaks["pandas in memory"] = rss
+                assert _pg_count(args.pg, f'"{schema}".{table}') == n
+                rates[key] = _line(label, n, seconds, rss)
+                peaks[key] = rss
 
             print("-- incremental", flush=True)
             changed = http.post("/__bench__/change").raise_for_status().json()
