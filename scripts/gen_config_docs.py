@@ -46,6 +46,8 @@ from sfsync.connectors.salesforce.config import (
     PasswordAuth,
     RefreshTokenAuth,
     SalesforceConnection,
+    SinkSettings,
+    SourceSettings,
     StreamingSettings,
 )
 from sfsync.connectors.sql.config import MySqlConnection, PostgresConnection, SqliteConnection
@@ -286,6 +288,12 @@ def render() -> str:
         section("##### `flow: access_token`", AccessTokenAuth),
         section("#### `streaming`", StreamingSettings),
         "How real-time syncs stream, heal gaps and fall back: [realtime.md](realtime.md).\n",
+        section("#### `source`", SourceSettings),
+        "How snapshots and polls choose REST or Bulk API 2.0: "
+        "[salesforce-source.md](salesforce-source.md).\n",
+        section("#### `sink`", SinkSettings),
+        "How writes choose sObject Collections or Bulk API 2.0: "
+        "[salesforce-sink.md](salesforce-sink.md).\n",
         section("### `type: postgres`", PostgresConnection),
         section("### `type: mysql`, `type: mariadb`", MySqlConnection),
         section("### `type: sqlite`", SqliteConnection),

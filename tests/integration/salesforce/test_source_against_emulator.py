@@ -47,8 +47,26 @@ class _Recording(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-def _client(org: Org, *, jwt: bool = False, seen: list[str] | None = None) -> SalesforceClient:
+class _RefusingBulk(httpx.AsyncBaseTransport):
+    """The emulator's transport, but creating a Bulk query job is refused as an org without
+    the Bulk API (or an object it cannot read) refuses it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/jobs/query"):
+            body = [{"errorCode": "INVALIDENTITY", "message": "Entity is not supported"}]
+            return httpx.Response(400, json=body)
+        return await self.inner.handle_async_request(request)
+
+
+def _client(
+    org: Org, *, jwt: bool = False, seen: list[str] | None = None, refuse_bulk: bool = False
+) -> SalesforceClient:
     transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=build_app(org))
+    if refuse_bulk:
+        transport = _RefusingBulk(transport)
     if seen is not None:
         transport = _Recording(transport, seen)
     if jwt:
@@ -78,9 +96,13 @@ class Sync:
         overlap: float = 60.0,
         bulk_threshold: int | None = None,
         chunk_records: int | None = None,
+        poll_bulk_threshold: int | None = None,
+        refuse_bulk: bool = False,
         skew: float = 0.0,
     ) -> None:
         self.chunk_records = chunk_records
+        self.poll_bulk_threshold = poll_bulk_threshold
+        self.refuse_bulk = refuse_bulk
         self.seen = seen
         self.org = org
         self.skew = skew
@@ -93,11 +115,12 @@ class Sync:
 
     async def run(self) -> Pipeline:
         self.source = source = SalesforceSource(
-            _client(self.org, jwt=self.jwt, seen=self.seen),
+            _client(self.org, jwt=self.jwt, seen=self.seen, refuse_bulk=self.refuse_bulk),
             [ObjectSelection(name="Account", fields=FIELDS, where=self.where)],
             overlap=self.overlap,
             bulk_threshold=self.bulk_threshold,
             chunk_records=self.chunk_records,
+            poll_bulk_threshold=self.poll_bulk_threshold,
         )
         pipeline = Pipeline(
             options=PipelineOptions(name="accounts", entities=("Account",), batch_size=200, seed=7),
@@ -349,3 +372,86 @@ async def test_a_clock_that_disagrees_with_the_org_does_not_stop_the_sync(
     org.store.update("Account", ids[0], {"Name": "changed"})
     await sync.run()  # the deleted-records window may be refused: it is skipped, not fatal
     assert sync.target() == _org_rows(org)
+
+
+def _jobs_created(seen: list[str]) -> int:
+    return sum(1 for r in seen if r.startswith("POST") and r.endswith("/jobs/query"))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("overlap", [0.0, 60.0])
+async def test_a_poll_with_many_changes_reads_the_rest_through_one_bulk_job(
+    org: Org, overlap: float
+) -> None:
+    """A mass update: 900 records changed in one millisecond (the org's clock is frozen), so
+    the first REST page (200) ends inside the tie and the Bulk job must go on from the exact
+    ``(SystemModstamp, Id)`` pair; deletes and an undelete ride along."""
+    ids = _seed(org, 1200)
+    seen: list[str] = []
+    sync = Sync(org, seen=seen, overlap=overlap, poll_bulk_threshold=300)
+    await sync.run()
+    org.clock.advance(120)  # past the overlap window: the next sweep re-reads only the changes
+    org.store.delete(ids[3])
+    org.store.delete(ids[4])
+    for record_id in ids[100:1000]:
+        org.store.update("Account", record_id, {"Industry": "Energy", "AnnualRevenue": 7.5})
+    org.store.undelete(ids[4])
+    org.store.update("Account", ids[5], {"Name": 'Quote "and", comma', "AnnualRevenue": None})
+    seen.clear()
+    pipeline = await sync.run()
+    assert sync.source.bulk_polls == 1
+    assert _jobs_created(seen) == 1
+    assert sync.target() == _org_rows(org)
+    assert ids[3] not in sync.target()
+    assert sync.target()[ids[5]] == ('Quote "and", comma', "Banking", None)
+    assert pipeline.status().counters.read >= 903
+    assert len(sync.dead.letters) == 0
+    # REST alone would have taken 5 pages of 200 (a calls' worth per page); the Bulk tail is
+    # one job whatever its size.
+    rest_pages = [r for r in seen if r.startswith("GET") and "/queryAll" in r]
+    assert len(rest_pages) <= 3  # the first page (and, with overlap, the sweep's exits: none)
+    # The cursor stored after a Bulk-read tail is in REST's form, as every other cursor.
+    assert sync.sink.checkpoint is not None
+    token = sync.sink.checkpoint.positions["sf:Account"].token
+    assert token.partition("|")[0].endswith("+0000"), token
+
+    # The next poll starts from the Bulk-read cursor, in REST's stamp form.
+    org.clock.advance(5)
+    org.store.update("Account", ids[1100], {"Name": "after the mass update"})
+    pipeline = await sync.run()
+    assert sync.target()[ids[1100]][0] == "after the mass update"
+    assert sync.target() == _org_rows(org)
+    if not overlap:  # else a new source's first poll sweeps the window: the mass update again
+        assert pipeline.status().counters.read == 1
+        assert sync.source.bulk_polls == 0
+
+
+@pytest.mark.anyio
+async def test_a_bulk_poll_keeps_the_row_filter_and_its_exits(org: Org) -> None:
+    ids = _seed(org, 900)
+    sync = Sync(org, where="Industry = 'Banking'", poll_bulk_threshold=100)
+    await sync.run()
+    banking = lambda r: r["Industry"] == "Banking"  # noqa: E731
+    assert sync.target() == _org_rows(org, banking)
+    org.clock.advance(1)
+    for i, record_id in enumerate(ids):
+        # Every other Banking record leaves the filter; the Retail ones enter it.
+        industry = "Banking" if i % 3 == 0 else ("Retail" if i % 2 else "Banking")
+        org.store.update("Account", record_id, {"Industry": industry, "Name": f"v2 {i}"})
+    await sync.run()
+    assert sync.source.bulk_polls == 1
+    assert sync.target() == _org_rows(org, banking)
+
+
+@pytest.mark.anyio
+async def test_a_refused_bulk_job_leaves_the_poll_on_rest(org: Org) -> None:
+    ids = _seed(org, 700)
+    sync = Sync(org, poll_bulk_threshold=100, refuse_bulk=True)
+    await sync.run()
+    org.clock.advance(5)
+    for record_id in ids[:650]:
+        org.store.update("Account", record_id, {"Industry": "Energy"})
+    await sync.run()
+    assert sync.source.bulk_polls == 0
+    assert sync.target() == _org_rows(org)
+    assert len(sync.dead.letters) == 0

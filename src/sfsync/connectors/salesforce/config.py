@@ -211,7 +211,7 @@ class StreamingSettings(_Frozen):
 
 
 class SourceSettings(_Frozen):
-    """How syncs read this org's snapshots (docs/salesforce-source.md explains each choice)."""
+    """How syncs read this org's snapshots and polls (docs/salesforce-source.md explains them)."""
 
     bulk_threshold: int | None = Field(
         default=10_000,
@@ -225,6 +225,13 @@ class SourceSettings(_Frozen):
         description="A Bulk snapshot of a large object is read as consecutive Id ranges growing "
         "up to about this many records, one query job each (250,000 is the most Salesforce's "
         "PK chunking allows); `null` reads every object with one job.",
+    )
+    poll_bulk_threshold: int | None = Field(
+        default=10_000,
+        ge=1,
+        description="Changes still to read after a poll's first REST page (2,000 records) from "
+        "which the rest of that poll is read through one Bulk API 2.0 `queryAll` job (10,000 "
+        "records a call); `null` always polls over REST.",
     )
 
 
@@ -320,7 +327,7 @@ class SalesforceConnection(_Frozen):
     )
     source: SourceSettings = Field(
         default_factory=SourceSettings,
-        description="How syncs read snapshots of this org (REST or Bulk API, Id ranges).",
+        description="How syncs read this org: snapshots and polls, over REST or Bulk API.",
     )
     sink: SinkSettings = Field(
         default_factory=SinkSettings,

@@ -135,6 +135,7 @@ def build_source(
         overlap=float(overlap) if isinstance(overlap, int | float) else 60.0,
         bulk_threshold=conn.source.bulk_threshold,
         chunk_records=conn.source.chunk_records,
+        poll_bulk_threshold=conn.source.poll_bulk_threshold,
     )
     if request.options.get("mode") != "realtime":
         return rest

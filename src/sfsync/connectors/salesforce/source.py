@@ -17,7 +17,8 @@ Changes (near-real time)
     after start and then one poll in every ``overlap`` seconds is a *sweep*: it re-reads the
     overlap window before the cursor. Records already delivered with the same stamp are dropped
     in memory, anything else is absorbed by the sink's version guard. Sweeping once per window
-    rather than on every poll keeps a short polling interval cheap in API calls.
+    rather than on every poll keeps a short polling interval cheap in API calls. A poll with
+    many changes reads them past its first page through one Bulk API 2.0 job.
     (:mod:`.polling`.) Deleted rows (``IsDeleted = true``, visible through ``queryAll`` while
     in the recycle bin)
     become DELETE events, and so do rows that no longer match the user's row filter. Records
@@ -102,6 +103,9 @@ class SalesforceSource:
         bulk_batch_size: the fewest events per batch of a Bulk snapshot (the context's
             ``batch_size`` when larger): each batch costs the sink a transaction, so a
             million-record snapshot is applied in a few hundred of them, not thousands.
+        poll_bulk_threshold: changes after a poll's first page from which the rest of the
+            poll is read through a Bulk API 2.0 job (:mod:`.polling`); ``None`` always polls
+            over REST.
     """
 
     capabilities = SourceCapabilities(snapshot=True, changes=True, realtime=False, deletes=True)
@@ -115,6 +119,7 @@ class SalesforceSource:
         bulk_threshold: int | None = 10_000,
         chunk_records: int | None = CHUNK_RECORDS,
         bulk_batch_size: int = BULK_BATCH_SIZE,
+        poll_bulk_threshold: int | None = 10_000,
     ) -> None:
         self.client = client
         self.bulk_batch_size = bulk_batch_size
@@ -128,7 +133,12 @@ class SalesforceSource:
         # The sink loads CSV pages itself: Bulk pages go to it unparsed (SourceContext).
         self.record_pages = False
         self._schemas: dict[str, EntitySchema] = {}
-        self._poller = Poller(client, overlap=overlap)
+        self._poller = Poller(client, overlap=overlap, bulk_threshold=poll_bulk_threshold)
+
+    @property
+    def bulk_polls(self) -> int:
+        """Polls whose changes past the first page were read through a Bulk job."""
+        return self._poller.bulk_polls
 
     @property
     def overlap(self) -> float:
