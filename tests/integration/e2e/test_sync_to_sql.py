@@ -235,7 +235,7 @@ async def test_a_mass_update_is_polled_through_bulk_and_applied_exactly(
             with caplog.at_level("INFO", logger="sfsync.salesforce"):
                 statuses = await run_config(config, once=True, console=console)
             assert exit_code(statuses) == 0, console.export_text()
-            assert "reading them through Bulk API 2.0" in caplog.text
+            assert "read them through Bulk API 2.0" in caplog.text
 
             rows = target.fetch(
                 f"SELECT {q('Id')}, {q('Name')}, {q('AnnualRevenue')}, {q('_sfsync_deleted')} "

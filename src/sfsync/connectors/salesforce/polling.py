@@ -146,9 +146,9 @@ class Poller:
             first = await anext(pages, None)
             if first is None:
                 return
-            yield first.records
             remaining = first.total_size - len(first.records)
             if first.done or not first.records or not self._bulk_worth(entity, remaining):
+                yield first.records
                 async for page in pages:
                     yield page.records
                 return
@@ -162,33 +162,28 @@ class Poller:
             jobs = run_query_job(
                 self.client, tail, clock=self.clock or SystemClock(), include_deleted=True
             )
+            yield first.records
+            # Each page is downloaded and parsed while the sink applies the one before.
+            bulk = prefetched(_parsed(jobs, schema))
             try:
-                csv_page = await anext(jobs)
-            except SkippableError as exc:
-                log.warning("%s: Bulk API refused (%s); polling on over REST", entity, exc)
-                async for rest in pages:
-                    yield rest.records
-                return
-            except StopAsyncIteration:
-                return
-            # The REST query's locator is left to expire, as an abandoned query's is.
-            self.bulk_polls += 1
-            log.info("%s: %d more changes; reading them through Bulk API 2.0", entity, remaining)
-
-            async def parsed(first: CsvPage) -> AsyncIterator[list[dict[str, object]]]:
                 try:
-                    yield _rest_stamps(parse_page(first, schema))
-                    async for csv_page in jobs:
-                        yield _rest_stamps(parse_page(csv_page, schema))
-                finally:
-                    await _close(jobs)
-
-            # The next page is downloaded and parsed while the sink applies this one.
-            try:
-                async for records in prefetched(parsed(csv_page)):
+                    records = await anext(bulk)
+                except SkippableError as exc:
+                    log.warning("%s: Bulk API refused (%s); polling on over REST", entity, exc)
+                    async for rest in pages:
+                        yield rest.records
+                    return
+                except StopAsyncIteration:
+                    return
+                # The REST query's locator is left to expire, as an abandoned query's is.
+                self.bulk_polls += 1
+                log.info("%s: %d more changes; read them through Bulk API 2.0", entity, remaining)
+                yield records
+                async for records in bulk:
                     yield records
             finally:
-                await _close(jobs)  # (also when parsed() was never started)
+                await _close(bulk)
+                await _close(jobs)  # (also when the job was never started)
         finally:
             await _close(pages)
 
@@ -256,6 +251,14 @@ def _deletes(entity: str, stream: str, start: datetime, answer: Mapping[str, Any
         # Still record how far the window reached, so the next sweep starts there.
         return Batch.of([], advances=[token])
     return Batch.of(events)
+
+
+async def _parsed(
+    jobs: AsyncIterator[CsvPage], schema: EntitySchema
+) -> AsyncIterator[list[dict[str, object]]]:
+    """A Bulk job's pages as records, their stamps in REST's form (:func:`_rest_stamps`)."""
+    async for page in jobs:
+        yield _rest_stamps(parse_page(page, schema))
 
 
 async def _close(pages: AsyncIterator[Any]) -> None:
