@@ -36,7 +36,9 @@ user waits for) and its peak RSS is the child's ``ru_maxrss`` (``os.wait4``).
 4. Incremental: the server changes every 10th account (Name, AnnualRevenue; 100,000 of 1M) in
    one store transaction, then ``sfsync sync --once`` runs again on each target; printed are the
    time, records/s (changed records / wall time) and the API calls used (the emulator's
-   ``/__emulator__/stats`` before and after).
+   ``/__emulator__/stats`` before and after). A poll with this many changes reads them past
+   its first REST page through one Bulk job (docs/salesforce-source.md);
+   ``--poll-bulk-threshold null`` measures the same poll over REST only.
 
 Goals printed next to the figures: sfsync >= 60 % of the limit, >= 8x the
 simple-salesforce + pandas script, peak memory < 300 MB.
@@ -44,6 +46,7 @@ simple-salesforce + pandas script, peak memory < 300 MB.
     .venv/bin/pip install -c constraints.txt -e '.[bench]'   # pandas, for the comparison
     .venv/bin/python bench/bench_sf_to_sql.py [--records 1000000]
         [--pg postgresql://postgres@127.0.0.1:5432/test] [--skip-pandas]
+        [--poll-bulk-threshold null]   # step 4 over REST only, for the comparison
 """
 
 from __future__ import annotations
@@ -108,7 +111,7 @@ connections:
     login_url: {url}
     api_version: "{version}"
     client_name: sfsync-bench
-    auth: {{flow: access_token, access_token: "{token}"}}
+    auth: {{flow: access_token, access_token: "{token}"}}{source}
   target:
 {target}
 syncs:
@@ -415,6 +418,12 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL URL (a fresh schema is used)")
     parser.add_argument("--skip-pandas", action="store_true", help="leave out step 3")
+    parser.add_argument(
+        "--poll-bulk-threshold",
+        default="",
+        help="the Salesforce connection's source.poll_bulk_threshold for sfsync's runs "
+        "(default: sfsync's own; 'null' keeps every poll on REST)",
+    )
     args = parser.parse_args()
     print("command:", shlex.join([sys.executable, *sys.argv]))
     print(f"load average at start: {_loadavg()}  (2 cores, shared machine)", flush=True)
@@ -452,6 +461,11 @@ def main() -> None:
                 token=TOKEN,
                 target=target,
                 fields=", ".join(FIELDS),
+                source=(
+                    f"\n    source: {{poll_bulk_threshold: {args.poll_bulk_threshold}}}"
+                    if args.poll_bulk_threshold
+                    else ""
+                ),
             )
         )
     print(f"sfsync config (PostgreSQL):\n{configs['postgres'].read_text()}")
