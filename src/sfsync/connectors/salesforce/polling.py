@@ -256,9 +256,9 @@ def _deletes(entity: str, stream: str, start: datetime, answer: Mapping[str, Any
 async def _parsed(
     jobs: AsyncIterator[CsvPage], schema: EntitySchema
 ) -> AsyncIterator[list[dict[str, object]]]:
-    """A Bulk job's pages as records, their stamps in REST's form (:func:`_rest_stamps`)."""
+    """A Bulk job's pages as records (their datetimes in REST's form: :func:`.parse_page`)."""
     async for page in jobs:
-        yield _rest_stamps(parse_page(page, schema))
+        yield parse_page(page, schema)
 
 
 async def _close(pages: AsyncIterator[Any]) -> None:
@@ -266,17 +266,6 @@ async def _close(pages: AsyncIterator[Any]) -> None:
     close = getattr(pages, "aclose", None)
     if close is not None:
         await close()
-
-
-def _rest_stamps(records: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Bulk CSV writes datetimes as ``…T09:30:00.000Z``, REST as ``…T09:30:00.000+0000``: the
-    ``SystemModstamp`` of Bulk-read records is put in REST's form, so that cursors, versions
-    and the delivered-record memory compare one form whichever API read the record."""
-    for record in records:
-        stamp = record.get("SystemModstamp")
-        if isinstance(stamp, str) and stamp.endswith("Z"):
-            record["SystemModstamp"] = stamp[:-1] + "+0000"
-    return records
 
 
 def _remember(recent: dict[str, str], events: list[ChangeEvent]) -> None:

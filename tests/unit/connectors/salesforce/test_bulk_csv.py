@@ -31,8 +31,10 @@ def test_values_are_typed_like_the_rest_api() -> None:
     text = (
         '"Id","Name","IsDeleted","NumberOfEmployees","AnnualRevenue","SystemModstamp","Description"\n'
         '"001A","Acme, Inc.","false","12","1500.5","2024-01-15T09:30:00.000+0000",""\n'
-        '"001B","Zürich ""AG""","true","","","2024-01-15T09:30:00.000+0000","line one\nline two"\n'
+        '"001B","Zürich ""AG""","true","","","2024-01-15T09:30:01.000Z","line one\nline two"\n'
     )
+    # Salesforce's Bulk CSV writes datetimes with "Z" (row 2); they come out in REST's
+    # "+0000" form, so a SystemModstamp is the same version text whichever API read it.
     records = parse_csv_page(text, SCHEMA)
     assert records == [
         {
@@ -50,7 +52,7 @@ def test_values_are_typed_like_the_rest_api() -> None:
             "IsDeleted": True,
             "NumberOfEmployees": None,
             "AnnualRevenue": None,
-            "SystemModstamp": "2024-01-15T09:30:00.000+0000",
+            "SystemModstamp": "2024-01-15T09:30:01.000+0000",
             "Description": "line one\nline two",
         },
     ]
