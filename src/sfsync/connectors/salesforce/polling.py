@@ -117,8 +117,7 @@ class Poller:
         pending: list[ChangeEvent] = []
         async for records in self._change_pages(entity, schema, soql, where):
             events = [record_event(entity, r, Operation.UPDATE) for r in records]
-            merged = _merge_ordered(events, exits) if exits else events
-            exits = [e for e in exits if e not in merged]
+            merged, exits = _merge_ordered(events, exits) if exits else (events, exits)
             for event in merged:
                 if (
                     since is not None
@@ -283,10 +282,16 @@ def _after(event: ChangeEvent, cursor: Cursor) -> bool:
     return (stamp, event.key) > (cursor.modstamp, cursor.record_id)
 
 
-def _merge_ordered(events: list[ChangeEvent], exits: list[ChangeEvent]) -> list[ChangeEvent]:
-    """Interleave exit deletes no later than the page's last event, in (stamp, Id) order."""
+def _merge_ordered(
+    events: list[ChangeEvent], exits: list[ChangeEvent]
+) -> tuple[list[ChangeEvent], list[ChangeEvent]]:
+    """The page's events with the exit deletes no later than its last event interleaved, in
+    (stamp, Id) order; and the exits still to come."""
     if not events:
-        return []
+        return [], exits
     last = (events[-1].version or "", events[-1].key)
-    due = [e for e in exits if (e.version or "", e.key) <= last]
-    return sorted([*events, *due], key=lambda e: (e.version or "", e.key))
+    due: list[ChangeEvent] = []
+    later: list[ChangeEvent] = []
+    for exit_ in exits:
+        (due if (exit_.version or "", exit_.key) <= last else later).append(exit_)
+    return sorted([*events, *due], key=lambda e: (e.version or "", e.key)), later
